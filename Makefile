@@ -1,0 +1,40 @@
+# model-validation-operator: every developer and CI entry point.
+# `make demo` and `make test` are the two commands the README promises.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Tools the tests need are cached per machine, outside the work tree.
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/model-validation-operator
+PEER_VENV ?= $(CURDIR)/target/peer-venv
+export MVO_CACHE_DIR := $(CACHE_DIR)
+export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
+
+.PHONY: all build release test lint fmt peer-venv bench clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+release:
+	$(CARGO) build --release --workspace --bins
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# The real Python peer (model-signing 1.1.1) for the interop tests.
+peer-venv:
+	@bash hack/peer-venv.sh "$(PEER_VENV)"
+
+test: lint peer-venv release
+	$(CARGO) test --workspace --locked
+
+bench: release peer-venv
+	bash bench/verify-vs-peer.sh
+
+clean:
+	$(CARGO) clean
