@@ -9,7 +9,7 @@ PEER_VENV ?= $(CURDIR)/target/peer-venv
 export MVO_CACHE_DIR := $(CACHE_DIR)
 export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
 
-.PHONY: all build release test lint fmt peer-venv bench clean
+.PHONY: all build release test lint fmt peer-venv bench clean testbin cluster-up cluster-down
 
 all: build
 
@@ -30,7 +30,12 @@ lint:
 peer-venv:
 	@bash hack/peer-venv.sh "$(PEER_VENV)"
 
-test: lint peer-venv release
+# etcd and kube-apiserver for the local control plane, built from Go modules
+# once per machine into $(MVO_CACHE_DIR)/testbin (minutes the first time).
+testbin:
+	@bash hack/testbin/build.sh
+
+test: lint peer-venv release testbin
 	$(CARGO) test --workspace --locked
 
 bench: release peer-venv

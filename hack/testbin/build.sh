@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Builds the local control plane's test tools, etcd and kube-apiserver, from the
+# Go modules next to this script, into a per-machine cache outside the work tree:
+#
+#   ${MVO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/model-validation-operator}/testbin/v<k8s>/
+#
+# Idempotent: a binary is rebuilt only when it is missing or its stamp (a hash
+# of go.mod, go.sum, the build flags and the Go version) no longer matches.
+# Go is used for these test tools only. Usage: build.sh [--print-dir]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cache_root="${MVO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/model-validation-operator}"
+
+# One source of truth for the versions: the go.mod files.
+k8s_version="$(sed -n 's/^\s*k8s.io\/kubernetes \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/kube-apiserver/go.mod" | head -n1)"
+etcd_version="$(sed -n 's/^\s*go.etcd.io\/etcd\/server\/v3 \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/etcd/go.mod" | head -n1)"
+if [[ -z "$k8s_version" || -z "$etcd_version" ]]; then
+	echo "build.sh: cannot read the k8s.io/kubernetes or etcd version from $here/*/go.mod" >&2
+	exit 1
+fi
+out_dir="$cache_root/testbin/$k8s_version"
+
+if [[ "${1:-}" == "--print-dir" ]]; then
+	echo "$out_dir"
+	exit 0
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "build.sh: Go is not installed; the local control plane is built from Go modules (Go >= 1.26 needed)" >&2
+	exit 1
+fi
+
+export CGO_ENABLED=0
+# Never let a build touch go.mod/go.sum: they are committed and must be complete.
+export GOFLAGS="-mod=readonly -buildvcs=false"
+
+mkdir -p "$out_dir"
+# Two `make test` or cargo runs may ask at once; build only once.
+exec 9>"$out_dir/.lock"
+flock 9
+
+log() { printf '[testbin %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# stamp DIR LDFLAGS: what a cached binary must have been built from.
+stamp() {
+	{
+		go version
+		echo "$2"
+		cat "$1/go.mod" "$1/go.sum"
+	} | sha256sum | cut -d' ' -f1
+}
+
+# Every staging module that k8s.io/kubernetes maps to ./staging must be
+# replaced by us too, or resolution fails with "unknown revision v0.0.0".
+check_staging_replaces() {
+	local gomod missing=()
+	gomod="$(cd "$here/kube-apiserver" && go mod download -json "k8s.io/kubernetes@$k8s_version" | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')"
+	while read -r mod; do
+		grep -q "^\s*k8s.io/$mod => k8s.io/$mod v0\.${k8s_version#v1.}$" "$here/kube-apiserver/go.mod" || missing+=("$mod")
+	done < <(sed -n 's|^\s*k8s.io/\([^ ]*\) => ./staging/src/k8s.io/.*|\1|p' "$gomod")
+	if ((${#missing[@]})); then
+		echo "build.sh: hack/testbin/kube-apiserver/go.mod lacks replace directives for: ${missing[*]}" >&2
+		echo "  add 'k8s.io/X => k8s.io/X v0.${k8s_version#v1.}' for each, then run 'go mod tidy' there" >&2
+		exit 1
+	fi
+}
+
+# build NAME MODULE_DIR PACKAGE LDFLAGS
+build() {
+	local name="$1" dir="$2" pkg="$3" ldflags="$4" want have total start
+	want="$(stamp "$dir" "$ldflags")"
+	have="$(cat "$out_dir/$name.stamp" 2>/dev/null || true)"
+	if [[ -x "$out_dir/$name" && "$want" == "$have" ]]; then
+		log "$name is up to date in $out_dir"
+		return
+	fi
+	start=$SECONDS
+	log "downloading the Go modules for $name (first time on this machine only)"
+	(cd "$dir" && go mod download)
+	total="$(cd "$dir" && go list -deps "$pkg" | wc -l)"
+	log "building $name ($total packages; a cold build of kube-apiserver takes several minutes on 2 cores)"
+	# `go build -v` names each package as it is compiled; turn that into a
+	# progress line every 100 packages so a long build is visibly alive.
+	(cd "$dir" && go build -v -trimpath -ldflags "$ldflags" -o "$out_dir/$name.tmp" "$pkg") 2>&1 |
+		awk -v total="$total" -v name="$name" '
+			/^(#|go: |.*\.go:[0-9]+)/ { print; fflush(); next }
+			{ n++; if (n % 100 == 0) { printf "[testbin] %s: %d/%d packages compiled\n", name, n, total; fflush() } }
+		' >&2
+	if [[ "${PIPESTATUS[0]}" -ne 0 ]]; then
+		echo "build.sh: building $name failed (see the errors above)" >&2
+		exit 1
+	fi
+	mv -f "$out_dir/$name.tmp" "$out_dir/$name"
+	echo "$want" >"$out_dir/$name.stamp"
+	log "built $name in $((SECONDS - start)) s -> $out_dir/$name"
+}
+
+k8s_minor="${k8s_version#v1.}"
+k8s_minor="${k8s_minor%%.*}"
+check_staging_replaces
+build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w"
+build kube-apiserver "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
+	"-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean"
+echo "$k8s_version" >"$out_dir/VERSION"
+log "etcd $etcd_version and kube-apiserver $k8s_version ready in $out_dir"
