@@ -1,1 +1,31 @@
-//! placeholder
+//! The OpenSSF Model Signing (OMS v1.0) engine.
+//!
+//! A model (a directory or a single file) is serialized into a *manifest*: one digest per file
+//! (or per shard of a file). The manifest is wrapped in an in-toto statement, signed as a DSSE
+//! envelope and shipped as a Sigstore bundle (the `model.sig` file). This crate reads and writes
+//! exactly what the Python `model-signing` package (1.1.1 and every earlier released format)
+//! reads and writes, and is stricter where that package is lax: certificates must be valid now,
+//! nothing is trusted by default, and the manifest is rebuilt with the serialization recorded in
+//! the signature.
+//!
+//! The main entry points are [`sign::sign_model`] and [`verify::verify_model`]; [`serialize`]
+//! computes a manifest on its own (for `digest`), and [`bundle`] parses signature files.
+//!
+//! Nothing here depends on Kubernetes.
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod dsse;
+pub mod error;
+pub mod hashing;
+pub mod keys;
+pub mod manifest;
+pub mod name;
+pub mod serialize;
+pub mod sign;
+pub mod statement;
+pub mod verify;
+pub mod walk;
+pub mod x509;
+
+pub use error::{Error, Result};
