@@ -1,0 +1,309 @@
+//! Starting, using and stopping one etcd + kube-apiserver pair.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::sync::OnceCell;
+
+use crate::binaries::Binaries;
+use crate::pki::{Pki, write_file};
+use crate::process::{self, Guard};
+use crate::{Error, kubeconfig};
+
+/// How a control plane is started.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Where etcd and kube-apiserver are; default [`Binaries::locate`].
+    pub binaries: Option<Binaries>,
+    /// A directory to keep state in (PKI, etcd data, logs, kubeconfig). By
+    /// default a fresh temp dir, removed on drop; a given directory is kept.
+    pub state_dir: Option<PathBuf>,
+    /// How long to wait for `/readyz`.
+    pub ready_timeout: Duration,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            binaries: None,
+            state_dir: None,
+            ready_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+/// A running etcd + kube-apiserver on loopback; stopped when dropped.
+pub struct ControlPlane {
+    // Field order is drop order: the API server goes before its etcd.
+    apiserver: Guard,
+    etcd: Guard,
+    _watchdog: Option<Guard>,
+    temp: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    server: String,
+    kubeconfig_path: PathBuf,
+    config: kube::Config,
+    ready_after: Duration,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("server", &self.server)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlPlane {
+    /// Starts a control plane with default options and waits until it is ready.
+    pub async fn start() -> Result<Self, Error> {
+        Self::start_with(StartOptions::default()).await
+    }
+
+    /// Starts a control plane and waits until `/readyz` answers 200.
+    pub async fn start_with(opts: StartOptions) -> Result<Self, Error> {
+        crate::install_crypto_provider();
+        let began = Instant::now();
+        let binaries = match opts.binaries {
+            Some(b) => b,
+            None => Binaries::locate()?,
+        };
+        let (temp, dir, watchdog) = match opts.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir)
+                    .map_err(Error::io(format!("creating {}", dir.display())))?;
+                (None, dir, None)
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("mvo-control-plane-")
+                    .tempdir()
+                    .map_err(Error::io("creating a temp dir for the control plane"))?;
+                let dir = temp.path().to_path_buf();
+                let watchdog = process::dir_watchdog(&dir)?;
+                (Some(temp), dir, Some(watchdog))
+            }
+        };
+
+        let pki = Pki::generate()?;
+        let files = pki.write(&dir.join("pki"))?;
+
+        let etcd_port = free_port()?;
+        let api_port = free_port()?;
+        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        let server = format!("https://127.0.0.1:{api_port}");
+
+        let etcd_data = dir.join("etcd");
+        // A kept state dir is reused by `cluster-up`; start from scratch anyway
+        // because the PKI is new each time.
+        let _ = std::fs::remove_dir_all(&etcd_data);
+        let mut cmd = process::tied_command(&binaries.etcd, "KILL");
+        cmd.arg(format!("--data-dir={}", etcd_data.display()))
+            .arg(format!("--listen-client-urls={etcd_url}"))
+            .arg(format!("--advertise-client-urls={etcd_url}"))
+            .arg("--listen-peer-urls=http://127.0.0.1:0")
+            // Test data is thrown away: skipping fsync makes every write
+            // (and so API server start-up) much faster.
+            .arg("--unsafe-no-fsync")
+            .arg("--log-level=warn");
+        let etcd_log = dir.join("etcd.log");
+        let etcd = Guard::start("etcd", cmd, &etcd_log)?;
+
+        let mut cmd = process::tied_command(&binaries.kube_apiserver, "KILL");
+        cmd.arg(format!("--etcd-servers={etcd_url}"))
+            .arg(format!("--cert-dir={}", dir.join("pki").display()))
+            .arg(format!("--tls-cert-file={}", files.serving_cert.display()))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                files.serving_key.display()
+            ))
+            .arg(format!("--client-ca-file={}", files.ca_cert.display()))
+            .arg(format!("--secure-port={api_port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--advertise-address=127.0.0.1")
+            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg("--allow-privileged=true")
+            // No controller-manager creates service accounts here.
+            .arg("--disable-admission-plugins=ServiceAccount")
+            .arg("--authorization-mode=RBAC")
+            .arg(format!("--service-account-issuer={server}/"))
+            .arg(format!(
+                "--service-account-key-file={}",
+                files.sa_public.display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                files.sa_private.display()
+            ))
+            .arg("--v=1");
+        let apiserver_log = dir.join("kube-apiserver.log");
+        let apiserver = Guard::start("kube-apiserver", cmd, &apiserver_log)?;
+
+        let kubeconfig_text =
+            kubeconfig::render(&server, &pki.ca_cert, &pki.admin_cert, &pki.admin_key);
+        let kubeconfig_path = dir.join("kubeconfig");
+        write_file(&kubeconfig_path, &kubeconfig_text, 0o600)?;
+        let kc =
+            Kubeconfig::from_yaml(&kubeconfig_text).map_err(|e| Error::Client(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Client(e.to_string()))?;
+
+        let mut cp = ControlPlane {
+            apiserver,
+            etcd,
+            _watchdog: watchdog,
+            temp,
+            dir,
+            server,
+            kubeconfig_path,
+            config,
+            ready_after: Duration::ZERO,
+        };
+        cp.wait_ready(began + opts.ready_timeout).await?;
+        cp.ready_after = began.elapsed();
+        Ok(cp)
+    }
+
+    async fn wait_ready(&mut self, deadline: Instant) -> Result<(), Error> {
+        let client = self.client()?;
+        loop {
+            let exited = [&mut self.etcd, &mut self.apiserver]
+                .into_iter()
+                .find_map(|g| g.exited().map(|status| (g.name().to_string(), status)));
+            if let Some((name, status)) = exited {
+                return Err(self.not_ready(&name, format!("{name} exited with {status}")));
+            }
+            let req = http::Request::get("/readyz")
+                .body(Vec::new())
+                .expect("static request");
+            if let Ok(body) = client.request_text(req).await
+                && body.trim() == "ok"
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(self.not_ready(
+                    "kube-apiserver",
+                    "kube-apiserver did not become ready in time".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn not_ready(&self, name: &str, what: String) -> Error {
+        let log = self.dir.join(format!("{name}.log"));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let log_tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        // A temp state dir is removed on drop: keep a copy of the log.
+        let log = if self.temp.is_some() {
+            let kept = std::env::temp_dir().join(format!(
+                "mvo-control-plane-{name}-{}.log",
+                std::process::id()
+            ));
+            let _ = std::fs::copy(&log, &kept);
+            kept
+        } else {
+            log
+        };
+        Error::NotReady {
+            what,
+            log,
+            log_tail,
+        }
+    }
+
+    /// A new client for this control plane.
+    ///
+    /// A `kube::Client` keeps connections on the tokio runtime that first used
+    /// it, so each test (each `#[tokio::test]` has its own runtime) should
+    /// take its own client rather than share one.
+    pub fn client(&self) -> Result<kube::Client, Error> {
+        kube::Client::try_from(self.config.clone()).map_err(|e| Error::Client(e.to_string()))
+    }
+
+    /// The client configuration (server URL, CA, admin client certificate).
+    pub fn config(&self) -> &kube::Config {
+        &self.config
+    }
+
+    /// The kubeconfig file for this control plane (for `kubectl`, the demo).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    /// The API server's URL, `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> &str {
+        &self.server
+    }
+
+    /// The directory holding the PKI, etcd data and both servers' logs.
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How long [`ControlPlane::start`] took until `/readyz` answered ok.
+    pub fn ready_after(&self) -> Duration {
+        self.ready_after
+    }
+
+    /// Process ids of etcd and kube-apiserver.
+    pub fn pids(&self) -> [u32; 2] {
+        [self.etcd.pid(), self.apiserver.pid()]
+    }
+
+    /// Creates a namespace named `<prefix>-<unique suffix>` and returns its
+    /// name; tests sharing one control plane keep apart this way.
+    pub async fn create_namespace(&self, prefix: &str) -> Result<String, Error> {
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "generateName": format!("{prefix}-") }
+        }))
+        .expect("static namespace");
+        let created = Api::<Namespace>::all(self.client()?)
+            .create(&PostParams::default(), &ns)
+            .await?;
+        Ok(created.metadata.name.unwrap_or_default())
+    }
+
+    /// Stops both servers (SIGTERM, then SIGKILL after `grace`) and removes a
+    /// temp state dir. Dropping does the same without the grace period.
+    pub fn stop(mut self, grace: Duration) {
+        self.apiserver.terminate(grace);
+        self.etcd.terminate(grace);
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.apiserver.kill();
+        self.etcd.kill();
+        // `temp` removes the directory when it drops after this.
+    }
+}
+
+/// One control plane per test binary, started on first use.
+///
+/// It is never dropped (it lives in a static); its servers die with the test
+/// process through their parent-death signal, and a watchdog removes its temp
+/// dir. Use separate namespaces per test.
+pub async fn shared() -> Result<&'static ControlPlane, Error> {
+    static SHARED: OnceCell<ControlPlane> = OnceCell::const_new();
+    SHARED.get_or_try_init(ControlPlane::start).await
+}
+
+/// Asks the kernel for a free loopback port. Another process could take it
+/// before our server binds it; on loopback in tests that race is rare enough.
+fn free_port() -> Result<u16, Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::io("finding a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(Error::io("finding a free port"))?
+        .port())
+}

@@ -1,0 +1,38 @@
+//! A real, local Kubernetes control plane for tests and the demo.
+//!
+//! [`ControlPlane::start`] runs etcd and kube-apiserver (built from Go modules by
+//! `hack/testbin/build.sh`, cached per machine) on free loopback ports, with a
+//! PKI generated here in Rust, and hands out a [`kube::Client`] and a kubeconfig.
+//! Everything is torn down when the value is dropped, also when a test panics;
+//! if the test process dies without unwinding, the kernel kills both servers
+//! (they run under `setpriv --pdeathsig`) and a watchdog removes the temp dir.
+//!
+//! Tests in one test binary can share a single control plane with [`shared`]
+//! and keep apart by namespace ([`ControlPlane::create_namespace`]).
+//!
+//! [`pod_runner`] is a minimal kubelet: it runs a Pod's init containers as
+//! local processes and reports their statuses to the API server.
+//!
+//! This crate is for development only (`publish = false`).
+
+mod binaries;
+mod control_plane;
+mod error;
+mod kubeconfig;
+mod pki;
+pub mod pod_runner;
+mod process;
+
+pub use binaries::{Binaries, K8S_VERSION, testbin_dir};
+pub use control_plane::{ControlPlane, StartOptions, shared};
+pub use error::Error;
+
+/// Installs aws-lc-rs as the process-wide rustls crypto provider.
+///
+/// rustls panics when it has to pick a provider and finds none or two; every
+/// entry point that builds TLS configs calls this first. Calling it again is a
+/// no-op.
+pub fn install_crypto_provider() {
+    // An Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
