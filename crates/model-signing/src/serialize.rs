@@ -19,12 +19,27 @@ use crate::walk::{self, ModelFile, Selection, WalkError};
 /// Bytes read per `read` call; large enough to reach hash speed from the page cache.
 const READ_CHUNK: usize = 1 << 20;
 
+/// Receives hashing progress (from worker threads).
+pub trait Progress: Sync {
+    /// Hashing starts; `total_bytes` will be read.
+    fn start(&self, total_bytes: u64);
+    /// `bytes` more were hashed.
+    fn advance(&self, bytes: u64);
+}
+
+impl<F: Fn(u64) + Sync> Progress for F {
+    fn start(&self, _total_bytes: u64) {}
+    fn advance(&self, bytes: u64) {
+        self(bytes)
+    }
+}
+
 /// Tuning and feedback for hashing.
 pub struct HashOptions<'a> {
     /// Worker threads (at least 1).
     pub jobs: usize,
-    /// Called with the number of bytes just hashed, from worker threads.
-    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Told how many bytes there are and how far hashing got.
+    pub progress: Option<&'a dyn Progress>,
 }
 
 impl Default for HashOptions<'_> {
@@ -105,7 +120,7 @@ fn hash_item(
     item: &Item<'_>,
     alg: HashAlgorithm,
     buf: &mut [u8],
-    progress: Option<&(dyn Fn(u64) + Sync)>,
+    progress: Option<&dyn Progress>,
 ) -> Result<Vec<u8>, HashError> {
     let io = |source| HashError::Io {
         path: item.file.path.to_string(),
@@ -137,7 +152,7 @@ fn hash_item(
         hasher.update(&buf[..n]);
         offset += n as u64;
         if let Some(p) = progress {
-            p(n as u64);
+            p.advance(n as u64);
         }
     }
     Ok(hasher.finish())
@@ -151,8 +166,11 @@ pub fn hash_files(
     opts: &HashOptions<'_>,
 ) -> Result<Vec<Resource>, HashError> {
     let mut work = items(files, method)?;
+    if let Some(p) = opts.progress {
+        p.start(work.iter().map(|w| w.len).sum());
+    }
     // Largest first: the pool stays busy until the end.
-    work.sort_by(|a, b| b.len.cmp(&a.len));
+    work.sort_by_key(|w| std::cmp::Reverse(w.len));
     let jobs = opts.jobs.max(1).min(work.len().max(1));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);

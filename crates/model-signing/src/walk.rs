@@ -196,13 +196,13 @@ pub fn walk(root: &Path, sel: &Selection, keep: &BTreeSet<ModelPath>) -> Result<
                 }
                 match fs::metadata(&fs_path) {
                     Ok(target) if target.is_file() => {
-                        if let (Some(root), Ok(t)) = (&canonical_root, fs::canonicalize(&fs_path)) {
-                            if !t.starts_with(root) {
-                                out.warnings.push(format!(
-                                    "symlink '{path}' points outside the model, to {}",
-                                    t.display()
-                                ));
-                            }
+                        if let (Some(root), Ok(t)) = (&canonical_root, fs::canonicalize(&fs_path))
+                            && !t.starts_with(root)
+                        {
+                            out.warnings.push(format!(
+                                "symlink '{path}' points outside the model, to {}",
+                                t.display()
+                            ));
                         }
                         out.files.push(ModelFile {
                             path,

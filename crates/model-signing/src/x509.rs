@@ -378,20 +378,19 @@ impl Certificate {
     fn check_can_issue(&self, cas_below: usize, is_anchor: bool) -> Result<(), CertError> {
         match self.basic_constraints() {
             Some(bc) if bc.ca => {
-                if let Some(max) = bc.path_len_constraint {
-                    if cas_below > usize::from(max) {
-                        return Err(CertError::PathLength(self.subject()));
-                    }
+                if bc
+                    .path_len_constraint
+                    .is_some_and(|max| cas_below > usize::from(max))
+                {
+                    return Err(CertError::PathLength(self.subject()));
                 }
             }
             // A version-1 root has no extensions at all; OpenSSL trusts those as anchors.
             None if is_anchor && self.cert.tbs_certificate.extensions.is_none() => {}
             _ => return Err(CertError::NotCa(self.subject())),
         }
-        if let Some(ku) = self.key_usage() {
-            if !ku.key_cert_sign() {
-                return Err(CertError::NotCa(self.subject()));
-            }
+        if self.key_usage().is_some_and(|ku| !ku.key_cert_sign()) {
+            return Err(CertError::NotCa(self.subject()));
         }
         Ok(())
     }

@@ -1,0 +1,300 @@
+//! Command-line syntax. Flags are spelled as model-signing 1.1.1 spells them (mostly with
+//! underscores), and each is also accepted with hyphens.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Sign a model directory with an EC private key (signature written inside the model)
+  model-signing sign key ./model --private_key key.pem --signature ./model/model.sig
+
+  # Verify it with the public key
+  model-signing verify key ./model --public_key key.pub --signature ./model/model.sig
+
+  # Verify a certificate-signed model against your CA, machine-readable
+  model-signing --output json verify certificate ./model --signature model.sig --certificate_chain ca.pem
+
+  # Print a model's root digest, and inspect a signature
+  model-signing digest ./model
+  model-signing inspect ./model/model.sig
+
+Exit codes: 0 success, 1 verification or signing failed, 2 usage error.";
+
+/// Sign and verify machine-learning models (OpenSSF Model Signing, OMS v1.0).
+///
+/// Reads and writes the same signatures as the Python `model-signing` package.
+#[derive(Parser, Debug)]
+#[command(name = "model-signing", version, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// Output format for results.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    /// Hashing threads (default: the number of CPUs).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Result formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The peer's messages (`Verification succeeded` on stdout, errors on stderr).
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Sign a model.
+    #[command(subcommand)]
+    Sign(SignMethod),
+    /// Verify a model against its signature.
+    #[command(subcommand)]
+    Verify(VerifyMethod),
+    /// Print the root digest of a model (sha256:<hex>), as a signature would record it.
+    Digest(DigestArgs),
+    /// Show what a signature file contains: method, signer, serialization, resources.
+    Inspect(InspectArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SignMethod {
+    /// Sign with an EC private key (P-256, P-384 or P-521).
+    Key(SignKeyArgs),
+    /// Sign with an EC private key and its X.509 certificate chain.
+    Certificate(SignCertificateArgs),
+    /// Keyless signing with Sigstore (needs Fulcio, Rekor and an OIDC token; not available).
+    Sigstore(SignSigstoreArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VerifyMethod {
+    /// Verify with an EC public key.
+    Key(VerifyKeyArgs),
+    /// Verify with a certificate chain to the given CA certificates.
+    Certificate(VerifyCertificateArgs),
+    /// Verify a keyless Sigstore signature (identity and issuer).
+    Sigstore(VerifySigstoreArgs),
+}
+
+/// Which files make up the model.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// The model: a directory or a single file.
+    #[arg(value_name = "MODEL_PATH")]
+    pub model_path: PathBuf,
+
+    /// Leave out this path and everything under it (repeatable). Relative paths are taken from
+    /// the current directory when that lands inside the model, otherwise from the model root.
+    #[arg(long = "ignore-paths", alias = "ignore_paths", value_name = "PATH")]
+    pub ignore_paths: Vec<PathBuf>,
+
+    /// Leave out .git, .gitattributes, .github and .gitignore at the model root (default).
+    #[arg(
+        long = "ignore-git-paths",
+        alias = "ignore_git_paths",
+        overrides_with = "no_ignore_git_paths"
+    )]
+    pub ignore_git_paths: bool,
+
+    /// Include the git paths.
+    #[arg(long = "no-ignore-git-paths", alias = "no_ignore_git_paths")]
+    pub no_ignore_git_paths: bool,
+
+    /// Follow symlinks to files (the target's content is hashed under the link's name).
+    #[arg(long = "allow_symlinks", alias = "allow-symlinks")]
+    pub allow_symlinks: bool,
+}
+
+/// How to hash when signing (beyond the peer's CLI, which has only files/sha256).
+#[derive(Args, Debug, Clone)]
+pub struct HashingArgs {
+    /// Digest algorithm of each resource.
+    #[arg(long, value_enum, default_value_t = HashArg::Sha256)]
+    pub hash: HashArg,
+
+    /// Hash files in shards of N bytes instead of whole (the peer's default shard is 1000000000).
+    #[arg(long = "shard-size", alias = "shard_size", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_size: Option<u64>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum HashArg {
+    Sha256,
+    Blake2b,
+    Blake3,
+}
+
+#[derive(Args, Debug)]
+pub struct SignCommon {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub hashing: HashingArgs,
+    /// Where to write the signature.
+    #[arg(long, default_value = "model.sig", value_name = "PATH")]
+    pub signature: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SignKeyArgs {
+    #[command(flatten)]
+    pub common: SignCommon,
+    /// EC private key (PEM: SEC1, PKCS#8, or encrypted PKCS#8 with --password).
+    #[arg(long = "private_key", alias = "private-key", value_name = "PATH")]
+    pub private_key: PathBuf,
+    /// Password of an encrypted private key.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "MODEL_SIGNING_KEY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SignCertificateArgs {
+    #[command(flatten)]
+    pub common: SignCommon,
+    /// EC private key of the signing certificate.
+    #[arg(long = "private_key", alias = "private-key", value_name = "PATH")]
+    pub private_key: PathBuf,
+    /// Password of an encrypted private key.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "MODEL_SIGNING_KEY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// The signing (leaf) certificate, PEM.
+    #[arg(
+        long = "signing_certificate",
+        alias = "signing-certificate",
+        value_name = "PATH"
+    )]
+    pub signing_certificate: PathBuf,
+    /// Intermediate certificates to ship in the signature (repeatable, PEM).
+    #[arg(
+        long = "certificate_chain",
+        alias = "certificate-chain",
+        value_name = "PATH"
+    )]
+    pub certificate_chain: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SignSigstoreArgs {
+    /// The model.
+    #[arg(value_name = "MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
+    /// Ignored: keyless signing is not available.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyCommon {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The signature file.
+    #[arg(long, value_name = "PATH")]
+    pub signature: PathBuf,
+    /// Hash only the files the signature names; tolerate other files.
+    #[arg(
+        long = "ignore_unsigned_files",
+        alias = "ignore-unsigned-files",
+        overrides_with = "no_ignore_unsigned_files"
+    )]
+    pub ignore_unsigned_files: bool,
+    /// Every file must be signed (default).
+    #[arg(long = "no-ignore_unsigned_files", aliases = ["no-ignore-unsigned-files", "no_ignore_unsigned_files"])]
+    pub no_ignore_unsigned_files: bool,
+    /// Write a one-line result to this file as well (e.g. /dev/termination-log in Kubernetes).
+    #[arg(long = "result-file", value_name = "PATH")]
+    pub result_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyKeyArgs {
+    #[command(flatten)]
+    pub common: VerifyCommon,
+    /// The signer's EC public key (PEM).
+    #[arg(long = "public_key", alias = "public-key", value_name = "PATH")]
+    pub public_key: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyCertificateArgs {
+    #[command(flatten)]
+    pub common: VerifyCommon,
+    /// Trusted CA certificates (repeatable, PEM). Required: nothing is trusted by default.
+    #[arg(
+        long = "certificate_chain",
+        alias = "certificate-chain",
+        value_name = "PATH"
+    )]
+    pub certificate_chain: Vec<PathBuf>,
+    /// Print the SHA-256 fingerprints of the certificates involved.
+    #[arg(long = "log_fingerprints", alias = "log-fingerprints")]
+    pub log_fingerprints: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifySigstoreArgs {
+    #[command(flatten)]
+    pub common: VerifyCommon,
+    /// The expected identity (exact match with a SAN of the signing certificate).
+    #[arg(long, value_name = "IDENTITY")]
+    pub identity: Option<String>,
+    /// The expected OIDC issuer (exact match).
+    #[arg(
+        long = "identity_provider",
+        alias = "identity-provider",
+        value_name = "URL"
+    )]
+    pub identity_provider: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DigestArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub hashing: HashingArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The signature file.
+    #[arg(value_name = "SIGNATURE")]
+    pub signature: PathBuf,
+}
+
+/// The peer treats `sign ./model` as `sign sigstore ./model`; so do we.
+pub fn insert_default_method(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const METHODS: [&str; 6] = [
+        "key",
+        "certificate",
+        "sigstore",
+        "pkcs11-key",
+        "pkcs11-certificate",
+        "help",
+    ];
+    let pos = args.iter().position(|a| a == "sign" || a == "verify");
+    if let Some(i) = pos
+        && let Some(next) = args.get(i + 1).and_then(|a| a.to_str())
+        && !METHODS.contains(&next)
+        && !next.starts_with('-')
+    {
+        args.insert(i + 1, "sigstore".into());
+    }
+    args
+}

@@ -1,0 +1,166 @@
+//! `sign key|certificate|sigstore` and `digest`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use model_signing::hashing::HashAlgorithm;
+use model_signing::keys::PrivateKey;
+use model_signing::manifest::{Method, root_digest};
+use model_signing::serialize::{HashOptions, serialize_model};
+use model_signing::sign::{CertificateSigner, KeySigner, Signer, sign_model};
+use model_signing::walk::Selection;
+use model_signing::x509::Certificate;
+use serde_json::json;
+
+use crate::args::{DigestArgs, HashArg, HashingArgs, ModelArgs, SignCommon, SignMethod};
+use crate::paths;
+use crate::progress::Bar;
+use crate::report::Outcome;
+
+/// The files selection from the flags; `signature` is left out when it lies inside the model.
+pub fn selection(model: &ModelArgs, signature: Option<&Path>) -> Result<Selection> {
+    let root = paths::model_root(&model.model_path)?;
+    let mut ignore_paths = Vec::new();
+    if root.is_dir() {
+        for p in &model.ignore_paths {
+            ignore_paths.push(paths::ignore_path(&root, p)?);
+        }
+        if let Some(sig) = signature.and_then(|s| paths::signature_inside(&root, s)) {
+            ignore_paths.push(sig);
+        }
+    }
+    ignore_paths.sort();
+    ignore_paths.dedup();
+    Ok(Selection {
+        ignore_paths,
+        ignore_git_paths: !model.no_ignore_git_paths,
+        allow_symlinks: model.allow_symlinks,
+    })
+}
+
+fn hashing(h: &HashingArgs) -> (Method, HashAlgorithm) {
+    let alg = match h.hash {
+        HashArg::Sha256 => HashAlgorithm::Sha256,
+        HashArg::Blake2b => HashAlgorithm::Blake2b,
+        HashArg::Blake3 => HashAlgorithm::Blake3,
+    };
+    let method = match h.shard_size {
+        Some(shard_size) => Method::Shards { shard_size },
+        None => Method::Files,
+    };
+    (method, alg)
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+fn load_private_key(path: &Path, password: Option<&str>) -> Result<PrivateKey> {
+    Ok(PrivateKey::from_pem(
+        &path.display().to_string(),
+        &read(path, "private key")?,
+        password.map(str::as_bytes),
+    )?)
+}
+
+fn load_certificates(paths: &[std::path::PathBuf]) -> Result<Vec<Certificate>> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend(Certificate::all_from_pem(
+            &p.display().to_string(),
+            &read(p, "certificate file")?,
+        )?);
+    }
+    Ok(out)
+}
+
+fn run_sign(
+    common: &SignCommon,
+    signer: &dyn Signer,
+    jobs: usize,
+    show_progress: bool,
+) -> Result<Outcome> {
+    let selection = selection(&common.model, Some(&common.signature))?;
+    let (method, alg) = hashing(&common.hashing);
+    let bar = Bar::new(show_progress);
+    let opts = HashOptions {
+        jobs,
+        progress: Some(&bar),
+    };
+    let started = std::time::Instant::now();
+    let signed = sign_model(
+        &common.model.model_path,
+        &selection,
+        method,
+        alg,
+        signer,
+        &opts,
+    );
+    bar.finish();
+    let (bundle, report) = signed?;
+    std::fs::write(&common.signature, bundle.to_json())
+        .with_context(|| format!("cannot write signature {}", common.signature.display()))?;
+    Ok(Outcome {
+        text: vec!["Signing succeeded".into()],
+        json: json!({
+            "signature": common.signature,
+            "resources": report.resources,
+            "bytes": report.bytes,
+            "root_digest": format!("sha256:{}", report.root_digest),
+            "elapsed_ms": started.elapsed().as_millis() as u64,
+        }),
+        warnings: report.warnings,
+    })
+}
+
+/// `sign <method>`.
+pub fn sign(method: &SignMethod, jobs: usize, show_progress: bool) -> Result<Outcome> {
+    match method {
+        SignMethod::Key(a) => {
+            let signer = KeySigner::new(load_private_key(&a.private_key, a.password.as_deref())?);
+            run_sign(&a.common, &signer, jobs, show_progress)
+        }
+        SignMethod::Certificate(a) => {
+            let key = load_private_key(&a.private_key, a.password.as_deref())?;
+            let mut leaf = load_certificates(std::slice::from_ref(&a.signing_certificate))?;
+            let leaf = leaf.remove(0);
+            let signer =
+                CertificateSigner::new(key, leaf, load_certificates(&a.certificate_chain)?)?;
+            run_sign(&a.common, &signer, jobs, show_progress)
+        }
+        SignMethod::Sigstore(_) => bail!(
+            "keyless Sigstore signing needs live Fulcio, Rekor and an OIDC token and is not available in this build; sign with `sign key` or `sign certificate`, or with the Python model-signing package (its signatures verify here)"
+        ),
+    }
+}
+
+/// `digest`: the root digest the files would be signed with.
+pub fn digest(a: &DigestArgs, jobs: usize, show_progress: bool) -> Result<Outcome> {
+    let selection = selection(&a.model, None)?;
+    let (method, alg) = hashing(&a.hashing);
+    let bar = Bar::new(show_progress);
+    let serialized = serialize_model(
+        &a.model.model_path,
+        &selection,
+        method,
+        alg,
+        &BTreeSet::new(),
+        &HashOptions {
+            jobs,
+            progress: Some(&bar),
+        },
+    );
+    bar.finish();
+    let serialized = serialized.map_err(model_signing::Error::from)?;
+    let digest = format!("sha256:{}", hex_encode(&root_digest(&serialized.resources)));
+    Ok(Outcome {
+        text: vec![digest.clone()],
+        json: json!({"digest": digest, "resources": serialized.resources.len(), "bytes": serialized.bytes}),
+        warnings: serialized.warnings,
+    })
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,150 @@
+//! `verify key|certificate|sigstore`.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use model_signing::bundle::read_signature_file;
+use model_signing::keys::PublicKey;
+use model_signing::serialize::HashOptions;
+use model_signing::verify::{
+    CertificateVerifier, EnvelopeVerifier, KeyVerifier, VerifyOptions, verify_model,
+};
+use model_signing::x509::Certificate;
+use serde_json::json;
+
+use crate::args::{VerifyCommon, VerifyMethod};
+use crate::cmd_sign::selection;
+use crate::progress::Bar;
+use crate::report::Outcome;
+
+/// Kubernetes keeps at most 4096 bytes of a termination message.
+const RESULT_FILE_LIMIT: usize = 4096;
+
+fn write_result_file(path: &Path, line: &str) {
+    let mut line = line.replace('\n', " ");
+    if line.len() > RESULT_FILE_LIMIT - 1 {
+        let mut cut = RESULT_FILE_LIMIT - 4;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    // Best effort: the exit code is what decides; a read-only file system must not turn a
+    // verified model into a failure or hide a real failure.
+    if let Err(e) = std::fs::write(path, format!("{line}\n")) {
+        eprintln!("WARNING: cannot write result file {}: {e}", path.display());
+    }
+}
+
+fn run_verify(
+    common: &VerifyCommon,
+    verifier: &dyn EnvelopeVerifier,
+    jobs: usize,
+    show_progress: bool,
+) -> Result<Outcome> {
+    let result = verify_inner(common, verifier, jobs, show_progress);
+    if let Some(path) = &common.result_file {
+        match &result {
+            Ok(o) => write_result_file(path, o.json["summary"].as_str().unwrap_or("verified")),
+            Err(e) => write_result_file(path, &format!("verification failed: {e:#}")),
+        }
+    }
+    result
+}
+
+fn verify_inner(
+    common: &VerifyCommon,
+    verifier: &dyn EnvelopeVerifier,
+    jobs: usize,
+    show_progress: bool,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let sel = selection(&common.model, Some(&common.signature))?;
+    let bundle = read_signature_file(&common.signature).map_err(model_signing::Error::from)?;
+    let bar = Bar::new(show_progress);
+    let opts = VerifyOptions {
+        extra_ignore_paths: sel.ignore_paths,
+        ignore_git_paths: sel.ignore_git_paths,
+        allow_symlinks: sel.allow_symlinks,
+        ignore_unsigned_files: common.ignore_unsigned_files && !common.no_ignore_unsigned_files,
+        hashing: HashOptions {
+            jobs,
+            progress: Some(&bar),
+        },
+    };
+    let verified = verify_model(&common.model.model_path, &bundle, verifier, &opts);
+    bar.finish();
+    let report = verified?;
+    let s = &report.manifest.serialization;
+    let files = report
+        .manifest
+        .resources
+        .iter()
+        .map(|r| &r.name.path)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let summary = format!(
+        "verified: {files} files ({} bytes, {} {}) signed by {}",
+        report.bytes,
+        s.method.name(),
+        s.hash,
+        report.signer
+    );
+    Ok(Outcome {
+        text: vec!["Verification succeeded".into()],
+        json: json!({
+            "summary": summary,
+            "signer": report.signer.to_string(),
+            "files": files,
+            "resources": report.manifest.resources.len(),
+            "bytes": report.bytes,
+            "serialization": {"method": s.method.name(), "hash_type": s.hash.name(), "ignore_paths": s.ignore_paths},
+            "elapsed_ms": started.elapsed().as_millis() as u64,
+        }),
+        warnings: report.warnings,
+    })
+}
+
+/// `verify <method>`.
+pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result<Outcome> {
+    match method {
+        VerifyMethod::Key(a) => {
+            let pem = std::fs::read(&a.public_key)
+                .with_context(|| format!("cannot read public key {}", a.public_key.display()))?;
+            let name = a.public_key.display().to_string();
+            let key = PublicKey::from_pem(&name, &pem).map_err(model_signing::Error::from)?;
+            run_verify(&a.common, &KeyVerifier::new(key, name), jobs, show_progress)
+        }
+        VerifyMethod::Certificate(a) => {
+            let mut anchors = Vec::new();
+            for p in &a.certificate_chain {
+                let pem = std::fs::read(p)
+                    .with_context(|| format!("cannot read CA certificate file {}", p.display()))?;
+                anchors.extend(
+                    Certificate::all_from_pem(&p.display().to_string(), &pem)
+                        .map_err(model_signing::Error::from)?,
+                );
+            }
+            if a.log_fingerprints {
+                for c in &anchors {
+                    eprintln!(
+                        "trusted CA '{}' sha256 {}",
+                        c.subject(),
+                        hex(&model_signing::hashing::sha256(c.der()))
+                    );
+                }
+            }
+            let verifier = CertificateVerifier::new(anchors, SystemTime::now())?;
+            run_verify(&a.common, &verifier, jobs, show_progress)
+        }
+        VerifyMethod::Sigstore(_) => {
+            bail!("keyless Sigstore verification is not available in this build yet")
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
