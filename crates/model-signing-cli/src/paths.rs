@@ -78,11 +78,14 @@ pub fn ignore_path(root: &Path, given: &Path) -> Result<ModelPath> {
             root.display()
         );
     }
+    if given.components().any(|c| c == Component::ParentDir) {
+        bail!("ignore path {} is not inside the model at {}", given.display(), root.display());
+    }
     let norm = normalize(given);
     let text = norm
         .to_str()
         .with_context(|| format!("ignore path {} is not valid UTF-8", given.display()))?;
-    if text.is_empty() || norm.starts_with("..") {
+    if text.is_empty() {
         bail!(
             "ignore path {} is not inside the model at {}",
             given.display(),
