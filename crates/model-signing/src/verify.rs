@@ -57,8 +57,14 @@ impl std::fmt::Display for Signer {
 /// Checks the cryptographic binding of a bundle: the envelope's signature and the signer.
 pub trait EnvelopeVerifier {
     /// Verifies the DSSE signature over `payload` (the decoded envelope payload) and the
-    /// verification material; returns who signed.
-    fn verify_envelope(&self, bundle: &Bundle, payload: &[u8]) -> Result<(Signer, Vec<String>)>;
+    /// verification material; returns who signed and any warnings. `raw` is the bundle file as
+    /// read, for verifiers that must parse it themselves (Sigstore).
+    fn verify_envelope(
+        &self,
+        bundle: &Bundle,
+        raw: &[u8],
+        payload: &[u8],
+    ) -> Result<(Signer, Vec<String>)>;
 }
 
 /// Signature check shared by the key and certificate methods: PAE, then the v0.2.0 encoding.
@@ -102,7 +108,12 @@ impl KeyVerifier {
 }
 
 impl EnvelopeVerifier for KeyVerifier {
-    fn verify_envelope(&self, bundle: &Bundle, payload: &[u8]) -> Result<(Signer, Vec<String>)> {
+    fn verify_envelope(
+        &self,
+        bundle: &Bundle,
+        _raw: &[u8],
+        payload: &[u8],
+    ) -> Result<(Signer, Vec<String>)> {
         require_v03(bundle)?;
         let vm = &bundle.verification_material;
         let Some(pk) = &vm.public_key else {
@@ -151,7 +162,12 @@ impl CertificateVerifier {
 }
 
 impl EnvelopeVerifier for CertificateVerifier {
-    fn verify_envelope(&self, bundle: &Bundle, payload: &[u8]) -> Result<(Signer, Vec<String>)> {
+    fn verify_envelope(
+        &self,
+        bundle: &Bundle,
+        _raw: &[u8],
+        payload: &[u8],
+    ) -> Result<(Signer, Vec<String>)> {
         require_v03(bundle)?;
         let vm = &bundle.verification_material;
         let Some(chain) = &vm.x509_certificate_chain else {
@@ -235,7 +251,7 @@ pub fn verify_model(
         ))));
     }
     let payload = envelope.payload_bytes()?;
-    let (signer, mut warnings) = verifier.verify_envelope(&bundle, &payload)?;
+    let (signer, mut warnings) = verifier.verify_envelope(&bundle, bundle_bytes, &payload)?;
     let manifest = statement::parse(&payload)?;
     let (resources, bytes, walk_warnings) = local_resources(model, &manifest, opts)?;
     warnings.extend(walk_warnings);
