@@ -38,6 +38,14 @@ testbin:
 test: lint peer-venv release testbin
 	$(CARGO) test --workspace --locked
 
+# A long-lived local control plane (etcd + kube-apiserver + pod runner) for the
+# demo and kubectl; its kubeconfig is target/local-cluster/kubeconfig.
+cluster-up: testbin
+	@$(CARGO) run --quiet --locked -p test-cluster -- up --dir $(CURDIR)/target/local-cluster
+
+cluster-down:
+	@$(CARGO) run --quiet --locked -p test-cluster -- down --dir $(CURDIR)/target/local-cluster
+
 bench: release peer-venv
 	bash bench/verify-vs-peer.sh
 
