@@ -15,12 +15,12 @@ proptest! {
 
     #[test]
     fn bundle_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        if let Ok(b) = Bundle::from_slice(&bytes) {
-            if let Ok(e) = b.envelope() {
-                let _ = e.single_signature();
-                if let Ok(p) = e.payload_bytes() {
-                    let _ = statement::parse(&p);
-                }
+        if let Ok(b) = Bundle::from_slice(&bytes)
+            && let Ok(e) = b.envelope()
+        {
+            let _ = e.single_signature();
+            if let Ok(p) = e.payload_bytes() {
+                let _ = statement::parse(&p);
             }
         }
     }
@@ -31,10 +31,10 @@ proptest! {
         for (i, b) in flips {
             bytes[i] = b;
         }
-        if let Ok(b) = Bundle::from_slice(&bytes) {
-            if let Ok(p) = b.envelope().and_then(|e| e.payload_bytes()) {
-                let _ = statement::parse(&p);
-            }
+        if let Ok(b) = Bundle::from_slice(&bytes)
+            && let Ok(p) = b.envelope().and_then(|e| e.payload_bytes())
+        {
+            let _ = statement::parse(&p);
         }
     }
 
