@@ -201,7 +201,8 @@ fn oms_vectors_behave_as_their_folders_say() {
         &["model.sig"],
     )
     .unwrap();
-    let expectations: [(&str, fn(&Error) -> bool); 5] = [
+    type Expectation = (&'static str, fn(&Error) -> bool);
+    let expectations: [Expectation; 5] = [
         ("invalid/empty.bundle.json", |e| {
             matches!(e, Error::Bundle(BundleError::Json(_)))
         }),
@@ -264,7 +265,13 @@ fn peer_samples_verify() {
     let ps = peer_trees(d);
     // copy_dir drops empty directories and keeps .git: the walk must not care about either.
     let p256 = key_verifier(&ps.join("ec-p256.pub.pem"));
-    let cases: Vec<(&str, &str, Box<dyn EnvelopeVerifier>, &[&str])> = vec![
+    type Case = (
+        &'static str,
+        &'static str,
+        Box<dyn EnvelopeVerifier>,
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
         (
             "model",
             "model/model.sig",
