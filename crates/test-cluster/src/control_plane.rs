@@ -66,7 +66,24 @@ impl ControlPlane {
     }
 
     /// Starts a control plane and waits until `/readyz` answers 200.
+    ///
+    /// A server that exits during start-up (most likely because another
+    /// process took its port between our probe and its bind) is retried twice
+    /// on new ports.
     pub async fn start_with(opts: StartOptions) -> Result<Self, Error> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(opts.clone()).await {
+                Err(Error::NotReady { what, .. }) if what.contains("exited") && attempt < 3 => {
+                    eprintln!("test-cluster: {what}; retrying on new ports");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(opts: StartOptions) -> Result<Self, Error> {
         crate::install_crypto_provider();
         let began = Instant::now();
         let binaries = match opts.binaries {
