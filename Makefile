@@ -9,7 +9,7 @@ PEER_VENV ?= $(CURDIR)/target/peer-venv
 export MVO_CACHE_DIR := $(CACHE_DIR)
 export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
 
-.PHONY: all build release test lint fmt peer-venv bench clean testbin cluster-up cluster-down
+.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down
 
 all: build
 
@@ -48,6 +48,10 @@ cluster-down:
 
 bench: release peer-venv
 	bash bench/verify-vs-peer.sh
+
+# Regenerate deploy/crds/ from the Rust types (a test fails when they drift).
+crds:
+	UPDATE_CRDS=1 $(CARGO) test -p model-validation-operator --test crds
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,330 @@
+//! The `ModelValidation` API: `ml.sigstore.dev/v1alpha1` (schema-compatible with upstream's
+//! latest) and the first published shape, `rhtas.redhat.com/v1alpha1`, which keeps working.
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// How the models of the pods that name this resource must be signed.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "ml.sigstore.dev",
+    version = "v1alpha1",
+    kind = "ModelValidation",
+    namespaced,
+    shortname = "mv",
+    status = "ModelValidationStatus",
+    printcolumn = r#"{"name":"Auth Method","type":"string","jsonPath":".status.authMethod"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Injected Pods","type":"integer","jsonPath":".status.injectedPodCount"}"#,
+    printcolumn = r#"{"name":"Verified","type":"integer","jsonPath":".status.verifiedCount"}"#,
+    printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failedCount"}"#,
+    printcolumn = r#"{"name":"Model Path","type":"string","jsonPath":".spec.model.path"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelValidationSpec {
+    /// Where the model and its signature are, and which files count.
+    pub model: ModelSpec,
+    /// How the signature must be verified: exactly one method.
+    pub config: ValidationConfig,
+    /// Pull policy of the injected verification container (default: the operator's setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in ['Always', 'IfNotPresent', 'Never']").message("imagePullPolicy must be Always, IfNotPresent or Never"))]
+    pub image_pull_policy: Option<String>,
+    /// Periodic re-verification while the pod runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuous_validation: Option<ContinuousValidation>,
+    /// Resources of the injected container (default: requests 50m/64Mi, limits 1 CPU/256Mi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+/// The model and its signature, as seen inside the pod.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelSpec {
+    /// Absolute path of the model directory or file in the pod.
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("model.path must be an absolute path inside the pod (URLs are not fetched)"))]
+    pub path: String,
+    /// Absolute path of the signature (`model.sig`) in the pod.
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("model.signaturePath must be an absolute path inside the pod"))]
+    pub signature_path: String,
+    /// Paths left out of verification, in addition to those the signature records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_paths: Vec<String>,
+    /// Leave out .git, .gitattributes, .github, .gitignore (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_git_paths: Option<bool>,
+    /// Tolerate files the signature does not cover (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_unsigned_files: Option<bool>,
+    /// Follow symlinks to files (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_symlinks: Option<bool>,
+}
+
+/// Exactly one verification method, plus an optional Sigstore trust configuration.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.sigstoreConfig), has(self.pkiConfig), has(self.publicKeyConfig)].filter(x, x).size() == 1").message("exactly one validation method must be specified"))]
+pub struct ValidationConfig {
+    /// Keyless: a Sigstore identity and its OIDC issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigstore_config: Option<SigstoreConfig>,
+    /// Certificate: a CA that must have issued the signing certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pki_config: Option<PkiConfig>,
+    /// Public key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_config: Option<PublicKeyConfig>,
+    /// A Sigstore ClientTrustConfig for a private Sigstore deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_trust_config: Option<ClientTrustConfig>,
+}
+
+/// Keyless verification settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SigstoreConfig {
+    /// The signer's identity: exactly one of the certificate's SAN values.
+    pub certificate_identity: String,
+    /// The OIDC issuer that vouched for the identity (exact match).
+    pub certificate_oidc_issuer: String,
+}
+
+/// Certificate-method settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PkiConfig {
+    /// Absolute path in the pod of the trusted CA certificate(s), PEM.
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("pkiConfig.certificateAuthority must be an absolute path inside the pod"))]
+    pub certificate_authority: String,
+}
+
+/// Key-method settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyConfig {
+    /// Absolute path in the pod of the signer's public key, PEM.
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("publicKeyConfig.keyPath must be an absolute path inside the pod"))]
+    pub key_path: String,
+}
+
+/// A private Sigstore deployment's trust configuration.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTrustConfig {
+    /// Absolute path in the pod of the ClientTrustConfig JSON.
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("clientTrustConfig.trustConfigPath must be an absolute path inside the pod"))]
+    pub trust_config_path: String,
+}
+
+/// Periodic re-verification.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ContinuousValidation {
+    /// Run a verifying sidecar that re-checks the model.
+    #[serde(default)]
+    pub enabled: bool,
+    /// How often, e.g. `5m` or `1h30m` (at least 1m; default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(m|h))+$"))]
+    #[x_kube(validation = Rule::new("self == '' || duration(self) >= duration('1m')").message("interval must be at least 1m"))]
+    pub interval: Option<String>,
+}
+
+/// A pod seen by the operator, in status lists.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTrackingInfo {
+    /// Pod name.
+    pub name: String,
+    /// Pod UID.
+    pub uid: String,
+    /// When the verification container was injected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected_at: Option<Time>,
+}
+
+/// The last verification failure.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationFailure {
+    /// The pod.
+    pub pod: String,
+    /// When it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// The verifier's message (termination message of the init container).
+    pub message: String,
+}
+
+/// What the operator observed.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelValidationStatus {
+    /// `Ready` says whether the spec can work.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `sigstore`, `pki` or `public-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
+    /// Pods with the verification container as the current spec would inject it.
+    #[serde(default)]
+    pub injected_pod_count: i32,
+    /// Labelled pods without the verification container.
+    #[serde(default)]
+    pub uninjected_pod_count: i32,
+    /// Pods injected under an older spec.
+    #[serde(default)]
+    pub orphaned_pod_count: i32,
+    /// Injected pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injected_pods: Vec<PodTrackingInfo>,
+    /// Uninjected pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uninjected_pods: Vec<PodTrackingInfo>,
+    /// Orphaned pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphaned_pods: Vec<PodTrackingInfo>,
+    /// Pods whose verification succeeded.
+    #[serde(default)]
+    pub verified_count: i32,
+    /// Pods whose verification failed.
+    #[serde(default)]
+    pub failed_count: i32,
+    /// The most recent failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<VerificationFailure>,
+    /// Last status write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<Time>,
+}
+
+/// The first published API shape (`rhtas.redhat.com/v1alpha1`), still served and honoured.
+pub mod legacy {
+    use super::*;
+
+    /// A ModelValidation of the first published API. Pods labelled
+    /// `validation.rhtas.redhat.com/ml: "true"` use the one ModelValidation of their namespace.
+    #[derive(
+        CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default,
+    )]
+    #[kube(
+        group = "rhtas.redhat.com",
+        version = "v1alpha1",
+        kind = "ModelValidation",
+        plural = "modelvalidations",
+        namespaced
+    )]
+    #[serde(rename_all = "camelCase")]
+    pub struct LegacyModelValidationSpec {
+        /// The model and its signature.
+        pub model: LegacyModelSpec,
+        /// The method.
+        pub config: LegacyValidationConfig,
+    }
+
+    /// Model and signature paths.
+    #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LegacyModelSpec {
+        /// Model path in the pod.
+        pub path: String,
+        /// Signature path in the pod.
+        pub signature_path: String,
+    }
+
+    /// One of three methods. `privateKeyConfig.keyPath` holds a *public* key path.
+    #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LegacyValidationConfig {
+        /// Keyless.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sigstore_config: Option<SigstoreConfig>,
+        /// Certificate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub pki_config: Option<LegacyPkiConfig>,
+        /// Public key (named "private" in the first API).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub private_key_config: Option<LegacyKeyConfig>,
+    }
+
+    /// CA path.
+    #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LegacyPkiConfig {
+        /// CA path in the pod.
+        pub certificate_authority: String,
+    }
+
+    /// Key path.
+    #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LegacyKeyConfig {
+        /// Public key path in the pod.
+        pub key_path: String,
+    }
+
+    impl From<&LegacyModelValidationSpec> for ModelValidationSpec {
+        /// The first API maps onto today's: `privateKeyConfig` is the public-key method.
+        fn from(l: &LegacyModelValidationSpec) -> Self {
+            ModelValidationSpec {
+                model: ModelSpec {
+                    path: l.model.path.clone(),
+                    signature_path: l.model.signature_path.clone(),
+                    ..Default::default()
+                },
+                config: ValidationConfig {
+                    sigstore_config: l.config.sigstore_config.clone(),
+                    pki_config: l.config.pki_config.as_ref().map(|p| PkiConfig {
+                        certificate_authority: p.certificate_authority.clone(),
+                    }),
+                    public_key_config: l.config.private_key_config.as_ref().map(|k| {
+                        PublicKeyConfig {
+                            key_path: k.key_path.clone(),
+                        }
+                    }),
+                    client_trust_config: None,
+                },
+                ..Default::default()
+            }
+        }
+    }
+}
+
+/// The verification method of a spec, as the status and the agent name it.
+pub fn auth_method(config: &ValidationConfig) -> &'static str {
+    if config.sigstore_config.is_some() {
+        "sigstore"
+    } else if config.public_key_config.is_some() {
+        "public-key"
+    } else if config.pki_config.is_some() {
+        "pki"
+    } else {
+        "unknown"
+    }
+}
+
+/// The CRD manifests, as written to `deploy/crds/`.
+pub fn crd_yaml() -> Vec<(&'static str, String)> {
+    use kube::CustomResourceExt;
+    let render = |crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition| {
+        serde_saphyr::to_string(&crd).expect("a CRD always serializes to YAML")
+    };
+    vec![
+        (
+            "ml.sigstore.dev_modelvalidations.yaml",
+            render(ModelValidation::crd()),
+        ),
+        (
+            "rhtas.redhat.com_modelvalidations.yaml",
+            render(legacy::ModelValidation::crd()),
+        ),
+    ]
+}

@@ -1,0 +1,6 @@
+//! model-validation-operator: the `ModelValidation` API, the pod admission webhook that injects
+//! the verification init container, its TLS, and the operator's wiring.
+#![forbid(unsafe_code)]
+
+pub mod crd;
+pub mod webhook;

@@ -1,0 +1,276 @@
+//! Building the verification init container from a ModelValidation spec and the pod.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, Pod, ResourceRequirements, SeccompProfile, SecurityContext,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use crate::crd::ModelValidationSpec;
+
+/// Name of the injected init container.
+pub const CONTAINER_NAME: &str = "model-validation";
+/// Where Kubernetes reads the termination message from.
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
+/// The agent command inside the agent image.
+pub const AGENT_COMMAND: &str = "model-signing";
+
+/// Operator-wide settings for injection.
+#[derive(Clone, Debug)]
+pub struct InjectConfig {
+    /// The verification agent image (its entrypoint is `model-signing`).
+    pub agent_image: String,
+    /// Pull policy unless the ModelValidation sets one.
+    pub default_pull_policy: String,
+}
+
+/// Effective verification options after merging pod annotations (which may only tighten).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Extra ignore paths.
+    pub ignore_paths: Vec<String>,
+    /// Leave out git paths.
+    pub ignore_git_paths: bool,
+    /// Tolerate unsigned files.
+    pub ignore_unsigned_files: bool,
+    /// Follow symlinks.
+    pub allow_symlinks: bool,
+}
+
+/// Annotation keys a pod author may use to tighten verification.
+pub mod annotations {
+    /// `"false"` makes git paths part of the check.
+    pub const IGNORE_GIT_PATHS: &str = "validation.ml.sigstore.dev/ignore-git-paths";
+    /// `"false"` requires every file to be signed.
+    pub const IGNORE_UNSIGNED_FILES: &str = "validation.ml.sigstore.dev/ignore-unsigned-files";
+    /// `"false"` refuses symlinks.
+    pub const ALLOW_SYMLINKS: &str = "validation.ml.sigstore.dev/allow-symlinks";
+    /// Extra ignore paths: never honoured (they would loosen).
+    pub const IGNORE_PATHS: &str = "validation.ml.sigstore.dev/ignore-paths";
+    /// Set on injected pods: which ModelValidation applied.
+    pub const INJECTED_BY: &str = "validation.ml.sigstore.dev/injected-by";
+}
+
+/// Merges the spec's options with the pod's annotations. An annotation may turn a looser
+/// setting stricter, never the reverse; ignored attempts are returned as warnings.
+pub fn effective_options(
+    spec: &ModelValidationSpec,
+    pod_annotations: &BTreeMap<String, String>,
+) -> (Options, Vec<String>) {
+    let m = &spec.model;
+    let mut o = Options {
+        ignore_paths: m.ignore_paths.clone(),
+        ignore_git_paths: m.ignore_git_paths.unwrap_or(true),
+        ignore_unsigned_files: m.ignore_unsigned_files.unwrap_or(false),
+        allow_symlinks: m.allow_symlinks.unwrap_or(false),
+    };
+    let mut warnings = Vec::new();
+    let mut tighten = |key: &str, current: &mut bool| {
+        let Some(v) = pod_annotations.get(key) else {
+            return;
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "false" | "0" | "no" => *current = false,
+            "true" | "1" | "yes" if !*current => warnings.push(format!("annotation {key}={v} ignored: a pod may only tighten what its ModelValidation declares")),
+            "true" | "1" | "yes" => {}
+            _ => warnings.push(format!("annotation {key}={v} ignored: not a boolean")),
+        }
+    };
+    tighten(annotations::IGNORE_GIT_PATHS, &mut o.ignore_git_paths);
+    tighten(
+        annotations::IGNORE_UNSIGNED_FILES,
+        &mut o.ignore_unsigned_files,
+    );
+    tighten(annotations::ALLOW_SYMLINKS, &mut o.allow_symlinks);
+    if pod_annotations.contains_key(annotations::IGNORE_PATHS) {
+        warnings.push(format!("annotation {} ignored: a pod may not add ignore paths; declare them in the ModelValidation", annotations::IGNORE_PATHS));
+    }
+    (o, warnings)
+}
+
+/// The `model-signing` arguments for a spec.
+pub fn agent_args(spec: &ModelValidationSpec, opts: &Options) -> Vec<String> {
+    let c = &spec.config;
+    let mut args = vec!["verify".to_string()];
+    if let Some(s) = &c.sigstore_config {
+        args.extend([
+            "sigstore".into(),
+            "--identity".into(),
+            s.certificate_identity.clone(),
+            "--identity_provider".into(),
+            s.certificate_oidc_issuer.clone(),
+        ]);
+        if let Some(t) = &c.client_trust_config {
+            args.extend(["--trust_config".into(), t.trust_config_path.clone()]);
+        }
+    } else if let Some(k) = &c.public_key_config {
+        args.extend(["key".into(), "--public_key".into(), k.key_path.clone()]);
+    } else if let Some(p) = &c.pki_config {
+        args.extend([
+            "certificate".into(),
+            "--certificate_chain".into(),
+            p.certificate_authority.clone(),
+        ]);
+    }
+    args.extend(["--signature".into(), spec.model.signature_path.clone()]);
+    for p in &opts.ignore_paths {
+        args.extend(["--ignore-paths".into(), p.clone()]);
+    }
+    args.push(
+        if opts.ignore_git_paths {
+            "--ignore-git-paths"
+        } else {
+            "--no-ignore-git-paths"
+        }
+        .into(),
+    );
+    if opts.ignore_unsigned_files {
+        args.push("--ignore_unsigned_files".into());
+    }
+    if opts.allow_symlinks {
+        args.push("--allow_symlinks".into());
+    }
+    args.extend([
+        "--result-file".into(),
+        TERMINATION_LOG.into(),
+        spec.model.path.clone(),
+    ]);
+    args
+}
+
+/// Files the verifier must read.
+pub fn needed_paths(spec: &ModelValidationSpec) -> Vec<(&'static str, String)> {
+    let c = &spec.config;
+    let mut v = vec![
+        ("model.path", spec.model.path.clone()),
+        ("model.signaturePath", spec.model.signature_path.clone()),
+    ];
+    if let Some(k) = &c.public_key_config {
+        v.push(("publicKeyConfig.keyPath", k.key_path.clone()));
+    }
+    if let Some(p) = &c.pki_config {
+        v.push((
+            "pkiConfig.certificateAuthority",
+            p.certificate_authority.clone(),
+        ));
+    }
+    if let Some(t) = &c.client_trust_config {
+        v.push((
+            "clientTrustConfig.trustConfigPath",
+            t.trust_config_path.clone(),
+        ));
+    }
+    v
+}
+
+fn covers(mount_path: &str, path: &str) -> bool {
+    let m = mount_path.trim_end_matches('/');
+    path == m || (path.starts_with(m) && path.as_bytes().get(m.len()) == Some(&b'/'))
+}
+
+/// Picks, for each needed path, the mount of the pod's containers that holds it (the deepest
+/// one), read-only. A path on no volume is an error naming it.
+pub fn mounts_for(pod: &Pod, spec: &ModelValidationSpec) -> Result<Vec<VolumeMount>, String> {
+    let all: Vec<&VolumeMount> = pod
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .collect();
+    let mut chosen: Vec<VolumeMount> = Vec::new();
+    for (field, path) in needed_paths(spec) {
+        let best = all
+            .iter()
+            .filter(|m| m.mount_path != "/" && covers(&m.mount_path, &path))
+            .max_by_key(|m| m.mount_path.trim_end_matches('/').len());
+        let Some(m) = best else {
+            return Err(format!(
+                "{field} {path} is not on any volume mounted by the pod's containers: mount the volume that holds it (at a directory containing {path}) in the pod"
+            ));
+        };
+        if !chosen.iter().any(|c| c.mount_path == m.mount_path) {
+            chosen.push(VolumeMount {
+                name: m.name.clone(),
+                mount_path: m.mount_path.clone(),
+                sub_path: m.sub_path.clone(),
+                sub_path_expr: m.sub_path_expr.clone(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+    }
+    chosen.sort_by(|a, b| a.mount_path.cmp(&b.mount_path));
+    Ok(chosen)
+}
+
+fn default_resources() -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.to_string());
+    ResourceRequirements {
+        requests: Some(
+            [
+                ("cpu".to_string(), q("50m")),
+                ("memory".to_string(), q("64Mi")),
+            ]
+            .into(),
+        ),
+        limits: Some(
+            [
+                ("cpu".to_string(), q("1")),
+                ("memory".to_string(), q("256Mi")),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// The restricted security context of the injected container.
+pub fn restricted_security_context() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The init container to inject.
+pub fn verification_container(
+    cfg: &InjectConfig,
+    spec: &ModelValidationSpec,
+    opts: &Options,
+    mounts: Vec<VolumeMount>,
+) -> Container {
+    Container {
+        name: CONTAINER_NAME.into(),
+        image: Some(cfg.agent_image.clone()),
+        image_pull_policy: Some(
+            spec.image_pull_policy
+                .clone()
+                .unwrap_or_else(|| cfg.default_pull_policy.clone()),
+        ),
+        command: Some(vec![AGENT_COMMAND.into()]),
+        args: Some(agent_args(spec, opts)),
+        volume_mounts: Some(mounts),
+        resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(restricted_security_context()),
+        termination_message_path: Some(TERMINATION_LOG.into()),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder for the HTTPS server (next commit).

@@ -1,0 +1,355 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use serde_json::{Value, json};
+
+use super::inject::InjectConfig;
+use super::*;
+use crate::crd::{
+    ModelSpec, ModelValidationSpec, PublicKeyConfig, SigstoreConfig, ValidationConfig,
+};
+
+#[derive(Default)]
+struct Memory {
+    mvs: BTreeMap<(String, String), FoundPolicy>,
+    ignored: BTreeSet<String>,
+    unsynced: bool,
+}
+
+impl Memory {
+    fn with(mut self, ns: &str, name: &str, spec: ModelValidationSpec) -> Self {
+        let display = format!("ModelValidation {ns}/{name}");
+        self.mvs.insert(
+            (ns.into(), name.into()),
+            FoundPolicy {
+                display,
+                name: name.into(),
+                spec,
+            },
+        );
+        self
+    }
+}
+
+impl Policies for Memory {
+    fn get(&self, namespace: &str, name: &str) -> Option<FoundPolicy> {
+        self.mvs
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+    fn in_namespace(&self, namespace: &str) -> Vec<FoundPolicy> {
+        self.mvs
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+    fn namespace_ignored(&self, namespace: &str) -> bool {
+        self.ignored.contains(namespace)
+    }
+    fn synced(&self) -> bool {
+        !self.unsynced
+    }
+}
+
+fn cfg() -> AdmitConfig {
+    AdmitConfig {
+        inject: InjectConfig {
+            agent_image: "agent:test".into(),
+            default_pull_policy: "IfNotPresent".into(),
+        },
+        operator_namespace: "mvo-system".into(),
+    }
+}
+
+fn key_spec() -> ModelValidationSpec {
+    ModelValidationSpec {
+        model: ModelSpec {
+            path: "/data/model".into(),
+            signature_path: "/data/model.sig".into(),
+            ..Default::default()
+        },
+        config: ValidationConfig {
+            public_key_config: Some(PublicKeyConfig {
+                key_path: "/keys/pub.pem".into(),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn pod(labels: Value, annotations: Value, init: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "team", "labels": labels, "annotations": annotations},
+        "spec": {
+            "initContainers": init,
+            "containers": [{"name": "app", "image": "app", "volumeMounts": [
+                {"name": "data", "mountPath": "/data"},
+                {"name": "keys", "mountPath": "/keys"},
+                {"name": "cache", "mountPath": "/cache"},
+            ]}],
+            "volumes": [{"name": "data", "emptyDir": {}}, {"name": "keys", "emptyDir": {}}, {"name": "cache", "emptyDir": {}}]
+        }
+    })
+}
+
+fn review(op: &str, pod: Value) -> AdmissionRequest<Pod> {
+    let review: AdmissionReview<Pod> = serde_json::from_value(json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "team", "operation": op, "userInfo": {}, "object": pod, "oldObject": if op == "CREATE" { Value::Null } else { pod.clone() }
+        }
+    }))
+    .unwrap();
+    review.try_into().unwrap()
+}
+
+/// Applies the response's patch to the pod and returns the injected container.
+fn injected(pod_json: &Value, resp: &AdmissionResponse) -> (Value, Container) {
+    assert!(resp.allowed, "denied: {:?}", resp.result);
+    let patch: json_patch::Patch =
+        serde_json::from_slice(resp.patch.as_ref().expect("a patch")).unwrap();
+    let mut doc = pod_json.clone();
+    json_patch::patch(&mut doc, &patch).unwrap();
+    let c = doc["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    (doc, serde_json::from_value(c).unwrap())
+}
+
+fn denial(resp: &AdmissionResponse) -> String {
+    assert!(!resp.allowed, "allowed");
+    resp.result.message.clone()
+}
+
+#[test]
+fn labelled_pod_gets_a_restricted_read_only_verifier() {
+    let p = pod(
+        json!({LABEL: "mv"}),
+        json!({}),
+        json!([{"name": "setup", "image": "x"}]),
+    );
+    let resp = admit(
+        &review("CREATE", p.clone()),
+        &Memory::default().with("team", "mv", key_spec()),
+        &cfg(),
+    );
+    let (doc, c) = injected(&p, &resp);
+    assert_eq!(
+        doc["spec"]["initContainers"][0]["name"], "setup",
+        "appended after existing init containers"
+    );
+    assert_eq!(c.name, "model-validation");
+    assert_eq!(c.image.as_deref(), Some("agent:test"));
+    assert_eq!(c.command, Some(vec!["model-signing".to_string()]));
+    assert_eq!(
+        c.args.unwrap(),
+        [
+            "verify",
+            "key",
+            "--public_key",
+            "/keys/pub.pem",
+            "--signature",
+            "/data/model.sig",
+            "--ignore-git-paths",
+            "--result-file",
+            "/dev/termination-log",
+            "/data/model"
+        ]
+    );
+    let mounts = c.volume_mounts.unwrap();
+    assert_eq!(
+        mounts
+            .iter()
+            .map(|m| m.mount_path.as_str())
+            .collect::<Vec<_>>(),
+        ["/data", "/keys"],
+        "only the needed mounts"
+    );
+    assert!(mounts.iter().all(|m| m.read_only == Some(true)));
+    let sc = c.security_context.unwrap();
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.capabilities.unwrap().drop.unwrap(), ["ALL"]);
+    assert_eq!(sc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    assert!(c.resources.unwrap().limits.is_some());
+    assert_eq!(
+        doc["metadata"]["annotations"][annotations::INJECTED_BY],
+        "mv"
+    );
+}
+
+#[test]
+fn missing_model_validation_denies_with_its_name_and_namespace() {
+    let p = pod(json!({LABEL: "nope"}), json!({}), json!([]));
+    let msg = denial(&admit(&review("CREATE", p), &Memory::default(), &cfg()));
+    assert!(
+        msg.contains("ModelValidation \"nope\" not found in namespace \"team\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn updates_ignored_namespaces_and_unlabelled_pods_pass_untouched() {
+    let labelled = pod(json!({LABEL: "gone"}), json!({}), json!([]));
+    for op in ["UPDATE", "DELETE"] {
+        let r = admit(&review(op, labelled.clone()), &Memory::default(), &cfg());
+        assert!(r.allowed && r.patch.is_none(), "{op}");
+    }
+    let mut ignored = Memory::default().with("team", "gone", key_spec());
+    ignored.ignored.insert("team".into());
+    let r = admit(&review("CREATE", labelled.clone()), &ignored, &cfg());
+    assert!(r.allowed && r.patch.is_none());
+    let r = admit(
+        &review("CREATE", pod(json!({"app": "x"}), json!({}), json!([]))),
+        &Memory::default(),
+        &cfg(),
+    );
+    assert!(r.allowed && r.patch.is_none());
+    let mut own = cfg();
+    own.operator_namespace = "team".into();
+    let r = admit(&review("CREATE", labelled), &Memory::default(), &own);
+    assert!(r.allowed && r.patch.is_none());
+}
+
+#[test]
+fn annotations_tighten_but_never_loosen() {
+    let mut loose = key_spec();
+    loose.model.ignore_unsigned_files = Some(true);
+    loose.model.allow_symlinks = Some(true);
+    let policies =
+        Memory::default()
+            .with("team", "loose", loose)
+            .with("team", "strict", key_spec());
+    let tighten = json!({annotations::IGNORE_UNSIGNED_FILES: "false", annotations::ALLOW_SYMLINKS: "false", annotations::IGNORE_GIT_PATHS: "false"});
+    let p = pod(json!({LABEL: "loose"}), tighten, json!([]));
+    let (_, c) = injected(&p, &admit(&review("CREATE", p.clone()), &policies, &cfg()));
+    let args = c.args.unwrap();
+    assert!(
+        !args.contains(&"--ignore_unsigned_files".to_string())
+            && !args.contains(&"--allow_symlinks".to_string()),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--no-ignore-git-paths".to_string()));
+    let loosen = json!({annotations::IGNORE_UNSIGNED_FILES: "true", annotations::ALLOW_SYMLINKS: "true", annotations::IGNORE_PATHS: "weights.bin"});
+    let p = pod(json!({LABEL: "strict"}), loosen, json!([]));
+    let resp = admit(&review("CREATE", p.clone()), &policies, &cfg());
+    let (_, c) = injected(&p, &resp);
+    let args = c.args.unwrap();
+    assert!(
+        !args.iter().any(|a| a == "--ignore_unsigned_files"
+            || a == "--allow_symlinks"
+            || a == "--ignore-paths"),
+        "{args:?}"
+    );
+    assert_eq!(resp.warnings.unwrap().len(), 3);
+}
+
+#[test]
+fn an_injected_pod_is_left_alone_but_a_look_alike_is_denied() {
+    let policies = Memory::default().with("team", "mv", key_spec());
+    let p = pod(json!({LABEL: "mv"}), json!({}), json!([]));
+    let (doc, _) = injected(&p, &admit(&review("CREATE", p.clone()), &policies, &cfg()));
+    let again = admit(&review("CREATE", doc.clone()), &policies, &cfg());
+    assert!(
+        again.allowed && again.patch.is_none(),
+        "re-invocation is idempotent"
+    );
+    let fake = pod(
+        json!({LABEL: "mv"}),
+        json!({}),
+        json!([{"name": "model-validation", "image": "busybox", "command": ["true"]}]),
+    );
+    let msg = denial(&admit(&review("CREATE", fake), &policies, &cfg()));
+    assert!(
+        msg.contains("already has a container named \"model-validation\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn legacy_label_uses_the_one_model_validation_of_the_namespace() {
+    let p = pod(json!({LEGACY_LABEL: "true"}), json!({}), json!([]));
+    let one = Memory::default().with("team", "only", key_spec());
+    let (_, c) = injected(&p, &admit(&review("CREATE", p.clone()), &one, &cfg()));
+    assert_eq!(c.args.unwrap()[1], "key");
+    let msg = denial(&admit(
+        &review("CREATE", p.clone()),
+        &Memory::default(),
+        &cfg(),
+    ));
+    assert!(msg.contains("there is none"), "{msg}");
+    let two = Memory::default()
+        .with("team", "a", key_spec())
+        .with("team", "b", key_spec());
+    let msg = denial(&admit(&review("CREATE", p), &two, &cfg()));
+    assert!(
+        msg.contains("there are 2") && msg.contains("team/a") && msg.contains("team/b"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn sigstore_args_and_unmounted_paths() {
+    let mut s = key_spec();
+    s.config = ValidationConfig {
+        sigstore_config: Some(SigstoreConfig {
+            certificate_identity: "me@example.com".into(),
+            certificate_oidc_issuer: "https://issuer".into(),
+        }),
+        ..Default::default()
+    };
+    s.model.ignore_paths = vec!["README.md".into()];
+    let p = pod(json!({LABEL: "ks"}), json!({}), json!([]));
+    let (_, c) = injected(
+        &p,
+        &admit(
+            &review("CREATE", p.clone()),
+            &Memory::default().with("team", "ks", s.clone()),
+            &cfg(),
+        ),
+    );
+    let args = c.args.unwrap();
+    assert_eq!(
+        &args[..6],
+        [
+            "verify",
+            "sigstore",
+            "--identity",
+            "me@example.com",
+            "--identity_provider",
+            "https://issuer"
+        ]
+    );
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--ignore-paths", "README.md"])
+    );
+    s.model.path = "/elsewhere/model".into();
+    let msg = denial(&admit(
+        &review("CREATE", p),
+        &Memory::default().with("team", "ks", s),
+        &cfg(),
+    ));
+    assert!(
+        msg.contains("model.path /elsewhere/model is not on any volume"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unsynced_cache_denies_instead_of_guessing() {
+    let mut m = Memory::default().with("team", "mv", key_spec());
+    m.unsynced = true;
+    let p = pod(json!({LABEL: "mv"}), json!({}), json!([]));
+    assert!(denial(&admit(&review("CREATE", p), &m, &cfg())).contains("retry"));
+}
