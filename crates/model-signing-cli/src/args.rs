@@ -248,19 +248,47 @@ pub struct VerifyCertificateArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["identity", "identity_regexp"])))]
+#[command(group(clap::ArgGroup::new("issuer").required(true).args(["identity_provider", "identity_provider_regexp"])))]
+#[command(group(clap::ArgGroup::new("trust").args(["use_staging", "trust_config", "trusted_root"])))]
 pub struct VerifySigstoreArgs {
     #[command(flatten)]
     pub common: VerifyCommon,
-    /// The expected identity (exact match with a SAN of the signing certificate).
+    /// The expected identity: exactly one of the signing certificate's SANs (email, URI or
+    /// username), e.g. `user@example.com` or a workflow URI.
     #[arg(long, value_name = "IDENTITY")]
     pub identity: Option<String>,
-    /// The expected OIDC issuer (exact match).
+    /// The expected OIDC issuer, exactly (e.g. https://github.com/login/oauth).
     #[arg(
         long = "identity_provider",
         alias = "identity-provider",
         value_name = "URL"
     )]
     pub identity_provider: Option<String>,
+    /// Instead of --identity: a regular expression that must match a whole SAN (beyond the peer).
+    #[arg(
+        long = "identity-regexp",
+        alias = "identity_regexp",
+        value_name = "REGEX"
+    )]
+    pub identity_regexp: Option<String>,
+    /// Instead of --identity_provider: a regular expression that must match the whole issuer.
+    #[arg(
+        long = "identity-provider-regexp",
+        alias = "identity_provider_regexp",
+        value_name = "REGEX"
+    )]
+    pub identity_provider_regexp: Option<String>,
+    /// Trust the embedded Sigstore staging root instead of production.
+    #[arg(long = "use_staging", alias = "use-staging")]
+    pub use_staging: bool,
+    /// Trust the root of this ClientTrustConfig JSON
+    /// (mediaType application/vnd.dev.sigstore.clienttrustconfig.v0.1+json).
+    #[arg(long = "trust_config", alias = "trust-config", value_name = "PATH")]
+    pub trust_config: Option<PathBuf>,
+    /// Trust this Sigstore trusted_root.json (e.g. a newer one than the embedded root).
+    #[arg(long = "trusted_root", alias = "trusted-root", value_name = "PATH")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

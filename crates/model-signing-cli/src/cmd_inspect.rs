@@ -82,6 +82,8 @@ pub fn inspect(a: &InspectArgs) -> Result<Outcome> {
     if manifest.legacy_v01 {
         text.push("format:         v0.2 (Digests/v0.1, one subject per file)".to_string());
     }
+    let keyless =
+        (method == "sigstore").then(|| sigstore_lines(&bundle, &bytes, &payload, &mut text));
     Ok(Outcome {
         text,
         json: json!({
@@ -95,9 +97,56 @@ pub fn inspect(a: &InspectArgs) -> Result<Outcome> {
             "files": files,
             "tlog_entries": vm.tlog_entries.len(),
             "legacy_v01": manifest.legacy_v01,
+            "sigstore": keyless,
         }),
         warnings: Vec::new(),
     })
+}
+
+/// Keyless signatures: who the certificate names, and which embedded root and Rekor log key
+/// verify every cryptographic check (identity policy and model files aside).
+fn sigstore_lines(
+    bundle: &Bundle,
+    raw: &[u8],
+    payload: &[u8],
+    text: &mut Vec<String>,
+) -> serde_json::Value {
+    let d = model_signing::sigstore::describe(bundle, raw, payload);
+    let (sans, issuer) = match &d.identity {
+        Some(id) => (
+            id.sans.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            id.issuer.clone(),
+        ),
+        None => (Vec::new(), None),
+    };
+    text.push(format!(
+        "identity:       {}",
+        if sans.is_empty() {
+            "(none)".to_string()
+        } else {
+            sans.join(", ")
+        }
+    ));
+    text.push(format!(
+        "issuer:         {}",
+        issuer.as_deref().unwrap_or("(none)")
+    ));
+    match &d.verified_with {
+        Ok((root, logs)) => {
+            text.push(format!("verified with:  {root}"));
+            for l in logs {
+                text.push(format!("rekor entry:    {l}"));
+            }
+            json!({"identity": sans, "issuer": issuer, "verified": true, "trust_root": root, "rekor": logs})
+        }
+        Err(reasons) => {
+            text.push("verified with:  none of the embedded roots:".to_string());
+            for r in reasons {
+                text.push(format!("  - {r}"));
+            }
+            json!({"identity": sans, "issuer": issuer, "verified": false, "errors": reasons})
+        }
+    }
 }
 
 fn leaf_description(raw: Option<&str>) -> String {

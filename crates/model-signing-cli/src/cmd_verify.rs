@@ -7,13 +7,14 @@ use anyhow::{Context, Result, bail};
 use model_signing::bundle::read_signature_file;
 use model_signing::keys::PublicKey;
 use model_signing::serialize::HashOptions;
+use model_signing::sigstore::{Matcher, SigstorePolicy, SigstoreTrust, SigstoreVerifier};
 use model_signing::verify::{
     CertificateVerifier, EnvelopeVerifier, KeyVerifier, VerifyOptions, verify_model,
 };
 use model_signing::x509::Certificate;
 use serde_json::json;
 
-use crate::args::{VerifyCommon, VerifyMethod};
+use crate::args::{VerifyCommon, VerifyMethod, VerifySigstoreArgs};
 use crate::cmd_sign::selection;
 use crate::progress::Bar;
 use crate::report::Outcome;
@@ -139,10 +140,42 @@ pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result
             let verifier = CertificateVerifier::new(anchors, SystemTime::now())?;
             run_verify(&a.common, &verifier, jobs, show_progress)
         }
-        VerifyMethod::Sigstore(_) => {
-            bail!("keyless Sigstore verification is not available in this build yet")
+        VerifyMethod::Sigstore(a) => {
+            let verifier = sigstore_verifier(a)?;
+            run_verify(&a.common, &verifier, jobs, show_progress)
         }
     }
+}
+
+/// The keyless verifier from `verify sigstore`'s flags: policy first, then the trust root.
+fn sigstore_verifier(a: &VerifySigstoreArgs) -> Result<SigstoreVerifier> {
+    let usage = |m: String| model_signing::Error::Usage(m);
+    let identity = match (&a.identity, &a.identity_regexp) {
+        (Some(id), _) => Matcher::exact(id.as_str()),
+        (None, Some(re)) => Matcher::regex("--identity-regexp", re).map_err(usage)?,
+        (None, None) => bail!(usage("pass --identity or --identity-regexp".into())),
+    };
+    let issuer = match (&a.identity_provider, &a.identity_provider_regexp) {
+        (Some(i), _) => Matcher::exact(i.as_str()),
+        (None, Some(re)) => Matcher::regex("--identity-provider-regexp", re).map_err(usage)?,
+        (None, None) => bail!(usage(
+            "pass --identity_provider or --identity-provider-regexp".into()
+        )),
+    };
+    let trust = if let Some(p) = &a.trust_config {
+        SigstoreTrust::trust_config_file(p)
+    } else if let Some(p) = &a.trusted_root {
+        SigstoreTrust::trusted_root_file(p)
+    } else if a.use_staging {
+        SigstoreTrust::staging()
+    } else {
+        SigstoreTrust::production()
+    }
+    .map_err(model_signing::Error::from)?;
+    Ok(SigstoreVerifier::new(
+        trust,
+        SigstorePolicy { identity, issuer },
+    )?)
 }
 
 fn hex(b: &[u8]) -> String {

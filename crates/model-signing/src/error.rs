@@ -4,6 +4,7 @@ use crate::bundle::BundleError;
 use crate::keys::KeyError;
 use crate::manifest::Mismatch;
 use crate::serialize::HashError;
+use crate::sigstore::SigstoreError;
 use crate::statement::StatementError;
 use crate::x509::CertError;
 
@@ -47,6 +48,9 @@ pub enum Error {
     /// Invalid options.
     #[error("{0}")]
     Usage(String),
+    /// A keyless (Sigstore) check failed: trust root, certificate, log, identity or issuer.
+    #[error(transparent)]
+    Sigstore(#[from] SigstoreError),
 }
 
 /// Shorthand.
@@ -67,6 +71,7 @@ impl Error {
             Error::WrongMethod(_) => "wrong_method",
             Error::CertificateKeyMismatch => "certificate_key_mismatch",
             Error::Usage(_) => "usage",
+            Error::Sigstore(e) => e.kind(),
         }
     }
 }

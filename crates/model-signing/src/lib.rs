@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod name;
 pub mod serialize;
 pub mod sign;
+pub mod sigstore;
 pub mod statement;
 pub mod verify;
 pub mod walk;

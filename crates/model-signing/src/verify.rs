@@ -39,6 +39,10 @@ pub enum Signer {
         identity: String,
         /// The OIDC issuer.
         issuer: String,
+        /// The trust root that verified it (embedded root name or file).
+        root: String,
+        /// The Rekor log key(s) and entries that verified it.
+        log: String,
     },
 }
 
@@ -49,7 +53,15 @@ impl std::fmt::Display for Signer {
             Signer::Certificate {
                 subject, anchor, ..
             } => write!(f, "certificate '{subject}' issued under '{anchor}'"),
-            Signer::Sigstore { identity, issuer } => write!(f, "{identity} (issuer {issuer})"),
+            Signer::Sigstore {
+                identity,
+                issuer,
+                root,
+                log,
+            } => write!(
+                f,
+                "{identity} (issuer {issuer}; logged in {log}; trust root: {root})"
+            ),
         }
     }
 }

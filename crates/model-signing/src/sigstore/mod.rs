@@ -1,0 +1,521 @@
+//! The `sigstore` method: offline verification of keyless (Fulcio + Rekor) signatures.
+//!
+//! The cryptographic checks are those of `sigstore-verify` (pinned), run against a trust root
+//! that is embedded or given as a file, never fetched:
+//!
+//! 1. the Fulcio certificate chains to a trusted CA, with EKU codeSigning, at every verified
+//!    signing time;
+//! 2. its embedded SCT verifies against a trusted CT log key;
+//! 3. each Rekor entry's inclusion proof leads to a checkpoint signed by a trusted log key, its
+//!    signed entry timestamp (SET) verifies, and its integrated time lies within the
+//!    certificate's validity and not in the future (RFC 3161 timestamps, when present, too);
+//! 4. the DSSE signature verifies with the certificate's key, and the statement's subject is the
+//!    model's root digest;
+//! 5. the log entry's body describes this envelope (payload hash, signature) and certificate.
+//!
+//! Checks made here on top of that: the bundle must carry at least one Rekor entry and every
+//! entry an inclusion proof (the library is satisfied with one proof among several entries, or a
+//! timestamp alone); the identity is compared with *every* SAN (email, URI and Fulcio's otherName
+//! username), exactly or as a full-match regular expression; the issuer is read from extension
+//! 1.3.6.1.4.1.57264.1.8, else the legacy .1.1, and compared exactly or by full-match regexp;
+//! and the verifier's own evidence flags are asserted, so a relaxed policy can never slip in.
+
+pub mod identity;
+pub mod trust;
+
+use sigstore_types::{Artifact, Sha256Hash, SignatureContent};
+use sigstore_verify::{
+    CertificateError, Error as VErr, TimestampError, TransparencyLogError, VerificationPolicy,
+    Verifier,
+};
+
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::manifest::root_digest;
+use crate::statement;
+use crate::verify::{EnvelopeVerifier, Signer};
+pub use identity::{CertIdentity, Matcher, San, cert_identity};
+pub use trust::SigstoreTrust;
+
+/// Which keyless check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The bundle is not a well-formed keyless Sigstore bundle.
+    Bundle,
+    /// Fulcio chain, codeSigning EKU, or the CA's validity window.
+    CertificateChain,
+    /// The certificate's signed certificate timestamp.
+    Sct,
+    /// Signing time (integrated time / RFC 3161) vs. certificate validity and the clock.
+    SigningTime,
+    /// An RFC 3161 timestamp vs. the trusted timestamp authorities.
+    Timestamp,
+    /// The Rekor Merkle inclusion proof.
+    InclusionProof,
+    /// The Rekor checkpoint (signed tree head) signature.
+    Checkpoint,
+    /// The Rekor signed entry timestamp (inclusion promise).
+    SignedEntryTimestamp,
+    /// The Rekor entry body vs. the envelope and certificate.
+    LogEntryMismatch,
+    /// The DSSE signature.
+    DsseSignature,
+    /// The statement subject vs. the manifest's root digest.
+    SubjectBinding,
+}
+
+impl Check {
+    /// Stable label (JSON `error.kind`).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Check::Bundle => "sigstore_bundle",
+            Check::CertificateChain => "sigstore_certificate_chain",
+            Check::Sct => "sigstore_sct",
+            Check::SigningTime => "sigstore_signing_time",
+            Check::Timestamp => "sigstore_timestamp",
+            Check::InclusionProof => "sigstore_inclusion_proof",
+            Check::Checkpoint => "sigstore_checkpoint",
+            Check::SignedEntryTimestamp => "sigstore_signed_entry_timestamp",
+            Check::LogEntryMismatch => "sigstore_log_entry_mismatch",
+            Check::DsseSignature => "bad_signature",
+            Check::SubjectBinding => "sigstore_subject_binding",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Check::Bundle => "the signature is not a usable keyless Sigstore bundle",
+            Check::CertificateChain => {
+                "the signing certificate does not chain to a trusted Fulcio CA with the codeSigning usage"
+            }
+            Check::Sct => {
+                "the signing certificate's SCT does not verify against the trusted CT log keys"
+            }
+            Check::SigningTime => {
+                "no verified signing time (Rekor integrated time or RFC 3161 timestamp) inside the certificate's validity and not in the future"
+            }
+            Check::Timestamp => {
+                "an RFC 3161 timestamp in the signature does not verify against the trusted timestamp authorities"
+            }
+            Check::InclusionProof => {
+                "the Rekor inclusion proof does not prove the entry is in the log"
+            }
+            Check::Checkpoint => "the Rekor checkpoint is not signed by a trusted log key",
+            Check::SignedEntryTimestamp => {
+                "the Rekor signed entry timestamp (SET) does not verify with a trusted log key"
+            }
+            Check::LogEntryMismatch => {
+                "the Rekor entry does not describe this envelope and certificate"
+            }
+            Check::DsseSignature => {
+                "the envelope's signature does not verify with the signing certificate's key"
+            }
+            Check::SubjectBinding => {
+                "the signed statement's subject is not the root digest of its manifest"
+            }
+        }
+    }
+
+    fn next(self) -> &'static str {
+        match self {
+            Check::Bundle => {
+                "check that the file is the model's keyless signature (inspect it with `model-signing inspect`)"
+            }
+            Check::Timestamp => {
+                "if the model was signed with another Sigstore instance pass its root with --trust_config or --trusted_root (--use_staging for staging); a trust root without this timestamp authority cannot accept the signature (a timestamp that is present must verify); otherwise the timestamp was altered"
+            }
+            Check::CertificateChain | Check::Sct => {
+                "if the model was signed with another Sigstore instance pass its root with --trust_config or --trusted_root (--use_staging for staging); if it was signed after this root was released, point at a newer trusted root (docs/sigstore.md); otherwise the certificate is not from a trusted Fulcio"
+            }
+            Check::SigningTime => {
+                "a keyless certificate is valid for minutes only, so without a verified time inside that window the signature cannot be trusted: get the complete signature (with its log entry) from its publisher; if this machine's clock is wrong, fix it"
+            }
+            Check::InclusionProof
+            | Check::Checkpoint
+            | Check::SignedEntryTimestamp
+            | Check::LogEntryMismatch => {
+                "the transparency-log material in the signature was altered or belongs to another signature: get the signature again from its publisher; if the log key is newer than this trust root, point at a newer trusted root (docs/sigstore.md)"
+            }
+            Check::DsseSignature | Check::SubjectBinding => {
+                "the signed payload or its signature was altered: get the signature again from its publisher"
+            }
+        }
+    }
+}
+
+/// Why keyless verification failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SigstoreError {
+    /// The trust root cannot be used.
+    #[error(
+        "Sigstore trust root {name}: {detail}; pass a valid trusted_root.json with --trusted_root or a ClientTrustConfig with --trust_config"
+    )]
+    TrustRoot {
+        /// Embedded root name or file path.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A cryptographic or structural check failed.
+    #[error("{}: {detail} (trust root: {root}); {}", .check.what(), .check.next())]
+    Check {
+        /// Which check.
+        check: Check,
+        /// The verifier's detail.
+        detail: String,
+        /// The trust root used.
+        root: String,
+    },
+    /// No SAN matched the expected identity.
+    #[error(
+        "identity mismatch: the signing certificate was issued to {}, expected {expected}; the identity must equal one of the certificate's SANs (email, URI or username) — check --identity, or use --identity-regexp to accept a family of identities",
+        display_sans(.actual)
+    )]
+    Identity {
+        /// The matcher, as text.
+        expected: String,
+        /// The certificate's SANs.
+        actual: Vec<String>,
+    },
+    /// The OIDC issuer does not match.
+    #[error(
+        "issuer mismatch: the signing certificate's OIDC issuer is {}, expected {expected}; issuers are compared exactly (a trailing slash matters) — check --identity_provider, or use --identity-provider-regexp",
+        .actual.as_deref().map(|a| format!("{a:?}")).unwrap_or_else(|| "absent (no extension 1.3.6.1.4.1.57264.1.8 or .1.1)".into())
+    )]
+    Issuer {
+        /// The matcher, as text.
+        expected: String,
+        /// The certificate's issuer.
+        actual: Option<String>,
+    },
+}
+
+fn display_sans(sans: &[String]) -> String {
+    if sans.is_empty() {
+        "no email, URI or username SAN".to_string()
+    } else {
+        sans.join(", ")
+    }
+}
+
+impl SigstoreError {
+    /// Stable label (JSON `error.kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SigstoreError::TrustRoot { .. } => "sigstore_trust_root",
+            SigstoreError::Check { check, .. } => check.kind(),
+            SigstoreError::Identity { .. } => "identity_mismatch",
+            SigstoreError::Issuer { .. } => "issuer_mismatch",
+        }
+    }
+
+    /// The failed check, for `Check` errors.
+    pub fn check(&self) -> Option<Check> {
+        match self {
+            SigstoreError::Check { check, .. } => Some(*check),
+            _ => None,
+        }
+    }
+}
+
+/// Who may have signed: identity and issuer matchers (both required, as for the peer).
+#[derive(Debug, Clone)]
+pub struct SigstorePolicy {
+    /// Compared with every SAN of the certificate.
+    pub identity: Matcher,
+    /// Compared with the OIDC issuer extension.
+    pub issuer: Matcher,
+}
+
+/// The `sigstore` method's verifier.
+pub struct SigstoreVerifier {
+    trust: SigstoreTrust,
+    verifier: Verifier,
+    policy: SigstorePolicy,
+}
+
+impl SigstoreVerifier {
+    /// Verifies against `trust`, accepting only signers that satisfy `policy`.
+    pub fn new(trust: SigstoreTrust, policy: SigstorePolicy) -> Result<Self> {
+        let verifier = Verifier::new(trust.root()).map_err(|e| SigstoreError::TrustRoot {
+            name: trust.name().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(SigstoreVerifier {
+            trust,
+            verifier,
+            policy,
+        })
+    }
+
+    /// The trust root in use.
+    pub fn trust(&self) -> &SigstoreTrust {
+        &self.trust
+    }
+}
+
+fn check_err(check: Check, detail: impl std::fmt::Display, trust: &SigstoreTrust) -> SigstoreError {
+    SigstoreError::Check {
+        check,
+        detail: detail.to_string(),
+        root: trust.name().to_string(),
+    }
+}
+
+/// Maps a `sigstore-verify` error to the check that failed.
+fn classify(e: &VErr) -> Check {
+    match e {
+        VErr::Certificate(c) => match c {
+            CertificateError::Sct(_) => Check::Sct,
+            CertificateError::NotYetValid { .. } | CertificateError::Expired { .. } => {
+                Check::SigningTime
+            }
+            _ => Check::CertificateChain,
+        },
+        VErr::TransparencyLog(t) => match t {
+            TransparencyLogError::UnknownLog { .. } | TransparencyLogError::Checkpoint(_) => {
+                Check::Checkpoint
+            }
+            TransparencyLogError::InclusionProof(_) => Check::InclusionProof,
+            TransparencyLogError::InclusionPromise(_) => Check::SignedEntryTimestamp,
+            TransparencyLogError::EntryMismatch(_) | TransparencyLogError::MalformedEntry(_) => {
+                Check::LogEntryMismatch
+            }
+            TransparencyLogError::IntegratedTime(_) => Check::SigningTime,
+            _ => Check::LogEntryMismatch,
+        },
+        VErr::Timestamp(t) => match t {
+            TimestampError::NoVerifiedTimestamp(_) => Check::SigningTime,
+            _ => Check::Timestamp,
+        },
+        VErr::SignatureInvalid(_) => Check::DsseSignature,
+        VErr::ArtifactMismatch(_) => Check::SubjectBinding,
+        VErr::Bundle(b) => match b {
+            sigstore_verify::bundle::Error::CheckpointRootMismatch
+            | sigstore_verify::bundle::Error::MissingCheckpoint => Check::Checkpoint,
+            sigstore_verify::bundle::Error::LogIndexOutOfRange { .. }
+            | sigstore_verify::bundle::Error::MissingInclusionProof(_) => Check::InclusionProof,
+            _ => Check::Bundle,
+        },
+        _ => Check::Bundle,
+    }
+}
+
+/// What a verified keyless signature established.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The certificate's identity claims.
+    pub identity: CertIdentity,
+    /// Each Rekor entry: `base URL key <hex id>, entry <index> at <time>`.
+    pub logs: Vec<String>,
+}
+
+/// Parses the raw bundle for `sigstore-verify` and checks what the library leaves optional.
+fn parse_keyless(
+    bundle: &Bundle,
+    raw: &[u8],
+    trust: &SigstoreTrust,
+) -> Result<sigstore_types::Bundle> {
+    let vm = &bundle.verification_material;
+    if vm.certificate.is_none() {
+        let made_with = if vm.public_key.is_some() {
+            "a public key: use `verify key`"
+        } else if vm.x509_certificate_chain.is_some() {
+            "a certificate chain: use `verify certificate`"
+        } else {
+            "no verification material at all"
+        };
+        return Err(Error::WrongMethod(format!(
+            "this signature was not made keyless with Sigstore (no Fulcio certificate) but with {made_with}"
+        )));
+    }
+    if vm.tlog_entries.is_empty() {
+        return Err(check_err(
+            Check::Bundle,
+            "it has no transparency log entry; a keyless signature must be logged in Rekor",
+            trust,
+        )
+        .into());
+    }
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| check_err(Check::Bundle, "the signature file is not UTF-8 JSON", trust))?;
+    let sb =
+        sigstore_types::Bundle::from_json(text).map_err(|e| check_err(Check::Bundle, e, trust))?;
+    for (i, entry) in sb.verification_material.tlog_entries.iter().enumerate() {
+        if entry.inclusion_proof.is_none() {
+            return Err(check_err(
+                Check::InclusionProof,
+                format!("transparency log entry {i} has no inclusion proof"),
+                trust,
+            )
+            .into());
+        }
+    }
+    Ok(sb)
+}
+
+/// The digest the statement's subject must carry: the manifest's root digest (v1.0), or for the
+/// v0.2 layout (one subject per file) the first file's digest.
+fn subject_digest(payload: &[u8]) -> Result<[u8; 32]> {
+    let manifest = statement::parse(payload)?;
+    if manifest.legacy_v01 {
+        let first = manifest.resources.first().map(|r| r.digest.as_slice());
+        return first
+            .and_then(|d| <[u8; 32]>::try_from(d).ok())
+            .ok_or_else(|| {
+                Error::Statement(statement::StatementError::Malformed(
+                    "v0.2 statement without a sha256 subject".into(),
+                ))
+            });
+    }
+    Ok(root_digest(&manifest.resources))
+}
+
+/// Runs every cryptographic check of a keyless bundle against `verifier`'s root, with no
+/// identity policy yet. `payload` is the envelope payload as the caller decoded it.
+fn verify_crypto(
+    verifier: &Verifier,
+    trust: &SigstoreTrust,
+    bundle: &Bundle,
+    raw: &[u8],
+    payload: &[u8],
+) -> Result<Verified> {
+    let sb = parse_keyless(bundle, raw, trust)?;
+    let SignatureContent::DsseEnvelope(env) = &sb.content else {
+        return Err(check_err(Check::Bundle, "it has no DSSE envelope", trust).into());
+    };
+    if env.payload.as_bytes() != payload {
+        return Err(check_err(
+            Check::Bundle,
+            "the envelope payload differs between parsers",
+            trust,
+        )
+        .into());
+    }
+    let digest = subject_digest(payload)?;
+    let result = verifier
+        .verify(
+            Artifact::from_digest(Sha256Hash::new(digest)),
+            &sb,
+            &VerificationPolicy::any_identity(),
+        )
+        .map_err(|e| check_err(classify(&e), &e, trust))?;
+    // Fail closed should the library ever relax a step by default.
+    if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
+        return Err(check_err(
+            Check::Bundle,
+            "the verifier skipped the certificate, SCT or transparency-log check",
+            trust,
+        )
+        .into());
+    }
+    let cert = sb
+        .signing_certificate()
+        .ok_or_else(|| check_err(Check::Bundle, "it has no signing certificate", trust))?;
+    let identity =
+        cert_identity(cert.as_bytes()).map_err(|e| check_err(Check::CertificateChain, e, trust))?;
+    let logs = sb
+        .verification_material
+        .tlog_entries
+        .iter()
+        .map(|e| {
+            let mut s = format!(
+                "{}, entry {}",
+                trust.describe_log(e.log_id.key_id.as_bytes()),
+                e.log_index.get()
+            );
+            if let Some(t) = e.integrated_time {
+                s.push_str(&format!(" at {t}"));
+            }
+            s
+        })
+        .collect();
+    Ok(Verified { identity, logs })
+}
+
+impl EnvelopeVerifier for SigstoreVerifier {
+    fn verify_envelope(
+        &self,
+        bundle: &Bundle,
+        raw: &[u8],
+        payload: &[u8],
+    ) -> Result<(Signer, Vec<String>)> {
+        let verified = verify_crypto(&self.verifier, &self.trust, bundle, raw, payload)?;
+        let id = &verified.identity;
+        let Some(matched) = id
+            .sans
+            .iter()
+            .find(|s| self.policy.identity.matches(s.value()))
+        else {
+            return Err(SigstoreError::Identity {
+                expected: self.policy.identity.to_string(),
+                actual: id.sans.iter().map(|s| s.to_string()).collect(),
+            }
+            .into());
+        };
+        let issuer = match &id.issuer {
+            Some(i) if self.policy.issuer.matches(i) => i.clone(),
+            other => {
+                return Err(SigstoreError::Issuer {
+                    expected: self.policy.issuer.to_string(),
+                    actual: other.clone(),
+                }
+                .into());
+            }
+        };
+        Ok((
+            Signer::Sigstore {
+                identity: matched.value().to_string(),
+                issuer,
+                root: self.trust.name().to_string(),
+                log: verified.logs.join("; "),
+            },
+            Vec::new(),
+        ))
+    }
+}
+
+/// What `inspect` shows of a keyless signature.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// The certificate's identity claims (unverified unless `verified_with` is `Ok`).
+    pub identity: Option<CertIdentity>,
+    /// `Ok((root name, log entries))` for the first embedded root (production, then staging)
+    /// under which every cryptographic check passes; `Err(reasons)` otherwise.
+    pub verified_with: std::result::Result<(String, Vec<String>), Vec<String>>,
+}
+
+/// Describes a keyless signature for `inspect`: its identity claims and which embedded root and
+/// Rekor log key verify it (all checks but identity and the model files).
+pub fn describe(bundle: &Bundle, raw: &[u8], payload: &[u8]) -> Description {
+    let identity = bundle
+        .verification_material
+        .certificate
+        .as_ref()
+        .and_then(|c| crate::bundle::decode_base64("certificate", &c.raw_bytes).ok())
+        .and_then(|der| cert_identity(&der).ok());
+    let mut reasons = Vec::new();
+    for trust in [SigstoreTrust::production(), SigstoreTrust::staging()] {
+        let outcome = trust.map_err(Error::from).and_then(|t| {
+            let v = Verifier::new(t.root()).map_err(|e| SigstoreError::TrustRoot {
+                name: t.name().to_string(),
+                detail: e.to_string(),
+            })?;
+            let verified = verify_crypto(&v, &t, bundle, raw, payload)?;
+            Ok((t.name().to_string(), verified.logs))
+        });
+        match outcome {
+            Ok(found) => {
+                return Description {
+                    identity,
+                    verified_with: Ok(found),
+                };
+            }
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    Description {
+        identity,
+        verified_with: Err(reasons),
+    }
+}
