@@ -2,5 +2,9 @@
 //! the verification init container, its TLS, and the operator's wiring.
 #![forbid(unsafe_code)]
 
+pub mod cache;
+pub mod certs;
 pub mod crd;
+pub mod registration;
+pub mod tls;
 pub mod webhook;

@@ -1,0 +1,136 @@
+//! The MutatingWebhookConfiguration: keeping its caBundle right, and (outside a cluster)
+//! registering the webhook by URL.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, WebhookClientConfig,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+
+use crate::webhook::{IGNORE_NAMESPACE_LABEL, LABEL, LEGACY_LABEL};
+
+/// Field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "model-validation-operator";
+
+fn selector(key: &str, op: &str, values: Option<Vec<String>>) -> LabelSelectorRequirement {
+    LabelSelectorRequirement {
+        key: key.into(),
+        operator: op.into(),
+        values,
+    }
+}
+
+/// The webhooks: one per pod label (object selectors cannot say "this label or that one").
+pub fn webhooks(
+    client_config: WebhookClientConfig,
+    operator_namespace: &str,
+) -> Vec<MutatingWebhook> {
+    let namespace_selector = LabelSelector {
+        match_expressions: Some(vec![
+            selector(IGNORE_NAMESPACE_LABEL, "NotIn", Some(vec!["true".into()])),
+            selector(
+                "kubernetes.io/metadata.name",
+                "NotIn",
+                Some(vec![operator_namespace.into()]),
+            ),
+        ]),
+        match_labels: None,
+    };
+    [
+        ("pods.validation.ml.sigstore.dev", LABEL),
+        ("legacy-pods.validation.ml.sigstore.dev", LEGACY_LABEL),
+    ]
+    .into_iter()
+    .map(|(name, label)| MutatingWebhook {
+        name: name.into(),
+        admission_review_versions: vec!["v1".into()],
+        client_config: client_config.clone(),
+        failure_policy: Some("Fail".into()),
+        match_policy: Some("Equivalent".into()),
+        side_effects: "None".into(),
+        timeout_seconds: Some(10),
+        reinvocation_policy: Some("IfNeeded".into()),
+        namespace_selector: Some(namespace_selector.clone()),
+        object_selector: Some(LabelSelector {
+            match_expressions: Some(vec![selector(label, "Exists", None)]),
+            match_labels: None,
+        }),
+        rules: Some(vec![RuleWithOperations {
+            api_groups: Some(vec!["".into()]),
+            api_versions: Some(vec!["v1".into()]),
+            operations: Some(vec!["CREATE".into()]),
+            resources: Some(vec!["pods".into()]),
+            scope: Some("Namespaced".into()),
+        }]),
+        ..Default::default()
+    })
+    .collect()
+}
+
+/// Registers (or updates) the webhook configuration `name` pointing at `url`.
+pub async fn register_url(
+    client: &Client,
+    name: &str,
+    url: &str,
+    ca_pem: &str,
+    operator_namespace: &str,
+) -> Result<()> {
+    let config = MutatingWebhookConfiguration {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/name".to_string(),
+                "model-validation-operator".to_string(),
+            )])),
+            ..Default::default()
+        },
+        webhooks: Some(webhooks(
+            WebhookClientConfig {
+                url: Some(format!("{}/mutate-v1-pod", url.trim_end_matches('/'))),
+                ca_bundle: Some(k8s_openapi::ByteString(ca_pem.as_bytes().to_vec())),
+                service: None,
+            },
+            operator_namespace,
+        )),
+    };
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&config),
+    )
+    .await
+    .with_context(|| format!("cannot register MutatingWebhookConfiguration {name}"))?;
+    Ok(())
+}
+
+/// Sets every webhook's caBundle in `name` to `ca_pem` when it differs. Returns whether it
+/// changed anything.
+pub async fn ensure_ca_bundle(client: &Client, name: &str, ca_pem: &str) -> Result<bool> {
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let current = api.get(name).await.with_context(|| {
+        format!(
+            "cannot read MutatingWebhookConfiguration {name}; is the operator installed (deploy/)?"
+        )
+    })?;
+    let want = ca_pem.as_bytes();
+    let mut ops = Vec::new();
+    for (i, w) in current.webhooks.iter().flatten().enumerate() {
+        if w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) != Some(want) {
+            ops.push(serde_json::json!({"op": "add", "path": format!("/webhooks/{i}/clientConfig/caBundle"), "value": base64::engine::general_purpose::STANDARD.encode(want)}));
+        }
+    }
+    if ops.is_empty() {
+        return Ok(false);
+    }
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))?;
+    api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await
+        .with_context(|| format!("cannot patch the caBundle of {name}"))?;
+    Ok(true)
+}
