@@ -462,17 +462,24 @@ fn malleate_p256(der: &[u8]) -> Vec<u8> {
 
 #[test]
 fn certificate_of_another_bundle_fails() {
+    // A Fulcio certificate is valid for ten minutes around its own signature; at this entry's
+    // SET-authenticated integrated time the v1.0.0 certificate had long expired.
     let other: Value = serde_json::from_slice(&read_sig("v1.0.0-sigstore")).unwrap();
     let (check, msg) = failed_check(tampered(|v| {
         v["verificationMaterial"]["certificate"] =
             other["verificationMaterial"]["certificate"].clone();
     }));
-    // The other certificate is valid only at the other signature's time: the chain check at
-    // this entry's (SET-authenticated) time refuses it first.
-    assert!(
-        matches!(check, Check::CertificateChain | Check::SigningTime),
-        "{check:?}: {msg}"
-    );
+    assert_eq!(check, Check::SigningTime, "{msg}");
+    assert!(msg.contains("CertExpired"), "{msg}");
+
+    // And a newer certificate with an older entry: signed before the certificate existed.
+    let newer: Value = serde_json::from_slice(&read_sig("v1.0.1-sigstore")).unwrap();
+    let (check, msg) = failed_check(tampered_in("v1.0.0-sigstore", |v| {
+        v["verificationMaterial"]["certificate"] =
+            newer["verificationMaterial"]["certificate"].clone();
+    }));
+    assert_eq!(check, Check::SigningTime, "{msg}");
+    assert!(msg.contains("CertNotValidYet"), "{msg}");
 }
 
 #[test]
@@ -538,8 +545,17 @@ fn staging_root_refuses_a_production_bundle() {
         &read_sig("v1.1.0-sigstore"),
         &v,
     ));
-    assert_ne!(check, Check::Bundle, "{msg}");
+    // v1.1.0's RFC 3161 timestamp is checked first: its TSA is not in the staging root.
+    assert_eq!(check, Check::Timestamp, "{msg}");
     assert!(msg.contains("embedded Sigstore staging root"), "{msg}");
+    assert!(msg.contains("--trust_config"), "{msg}");
+    // v1.0.0 has no timestamp: the production Rekor key is what staging lacks.
+    let (check, msg) = failed_check(run(
+        &golden("v1.0.0-sigstore"),
+        &read_sig("v1.0.0-sigstore"),
+        &v,
+    ));
+    assert_eq!(check, Check::UnknownLog, "{msg}");
     assert!(msg.contains("--trust_config"), "{msg}");
 }
 
@@ -611,4 +627,52 @@ fn garbage_bundles_fail_without_panicking() {
     for sig in cases {
         assert!(run(&model, &sig, &v).is_err());
     }
+}
+
+/// A production root whose CT log keys were replaced: the certificate chain still verifies, so
+/// only the SCT check can refuse it.
+#[test]
+fn sct_is_checked_against_the_trusted_ct_log_keys() {
+    let root: Value = serde_json::from_str(sigstore_trust_root_json()).unwrap();
+    let rekor_key = root["tlogs"][0]["publicKey"].clone();
+
+    let mut wrong_key = root.clone();
+    for ct in wrong_key["ctlogs"].as_array_mut().unwrap() {
+        // A valid P-256 key, but not the CT log's: same log id, other key.
+        ct["publicKey"]["rawBytes"] = rekor_key["rawBytes"].clone();
+    }
+    let trust =
+        SigstoreTrust::from_trusted_root_json("wrong-ct.json", &wrong_key.to_string()).unwrap();
+    let v = SigstoreVerifier::new(trust, policy(IDENTITY, ISSUER)).unwrap();
+    let (check, msg) = failed_check(run(
+        &golden("v1.0.0-sigstore"),
+        &read_sig("v1.0.0-sigstore"),
+        &v,
+    ));
+    assert_eq!(check, Check::Sct, "{msg}");
+    assert!(msg.contains("SCT"), "{msg}");
+
+    // A root without any CT log is refused up front.
+    let mut no_ct = root.clone();
+    no_ct["ctlogs"] = Value::Array(Vec::new());
+    let e = SigstoreTrust::from_trusted_root_json("no-ct.json", &no_ct.to_string()).unwrap_err();
+    assert_eq!(e.kind(), "sigstore_trust_root");
+    assert!(
+        e.to_string()
+            .contains("no certificate transparency log key"),
+        "{e}"
+    );
+}
+
+/// The production root as the offline peer sample ships it (the same as the embedded one).
+fn sigstore_trust_root_json() -> &'static str {
+    static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let cfg: Value = serde_json::from_slice(
+            &std::fs::read(fixtures().join("peer-samples/offline-production-trust-config.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        cfg["trustedRoot"].to_string()
+    })
 }

@@ -56,6 +56,8 @@ pub enum Check {
     Checkpoint,
     /// The Rekor signed entry timestamp (inclusion promise).
     SignedEntryTimestamp,
+    /// The Rekor entry's log key is not in the trust root (wrong or outdated root).
+    UnknownLog,
     /// The Rekor entry body vs. the envelope and certificate.
     LogEntryMismatch,
     /// The DSSE signature.
@@ -76,6 +78,7 @@ impl Check {
             Check::InclusionProof => "sigstore_inclusion_proof",
             Check::Checkpoint => "sigstore_checkpoint",
             Check::SignedEntryTimestamp => "sigstore_signed_entry_timestamp",
+            Check::UnknownLog => "sigstore_unknown_log",
             Check::LogEntryMismatch => "sigstore_log_entry_mismatch",
             Check::DsseSignature => "bad_signature",
             Check::SubjectBinding => "sigstore_subject_binding",
@@ -107,6 +110,9 @@ impl Check {
             Check::LogEntryMismatch => {
                 "the Rekor entry does not describe this envelope and certificate"
             }
+            Check::UnknownLog => {
+                "the Rekor entry was logged by a transparency log whose key (valid at that time) is not in the trust root"
+            }
             Check::DsseSignature => {
                 "the envelope's signature does not verify with the signing certificate's key"
             }
@@ -124,7 +130,7 @@ impl Check {
             Check::Timestamp => {
                 "if the model was signed with another Sigstore instance pass its root with --trust_config or --trusted_root (--use_staging for staging); a trust root without this timestamp authority cannot accept the signature (a timestamp that is present must verify); otherwise the timestamp was altered"
             }
-            Check::CertificateChain | Check::Sct => {
+            Check::CertificateChain | Check::Sct | Check::UnknownLog => {
                 "if the model was signed with another Sigstore instance pass its root with --trust_config or --trusted_root (--use_staging for staging); if it was signed after this root was released, point at a newer trusted root (docs/sigstore.md); otherwise the certificate is not from a trusted Fulcio"
             }
             Check::SigningTime => {
@@ -270,12 +276,24 @@ fn classify(e: &VErr) -> Check {
             CertificateError::NotYetValid { .. } | CertificateError::Expired { .. } => {
                 Check::SigningTime
             }
+            // webpki checks validity at the verified signing time during chain building.
+            CertificateError::ChainInvalid(d)
+                if d.contains("CertExpired") || d.contains("CertNotValidYet") =>
+            {
+                Check::SigningTime
+            }
             _ => Check::CertificateChain,
         },
         VErr::TransparencyLog(t) => match t {
-            TransparencyLogError::UnknownLog { .. } | TransparencyLogError::Checkpoint(_) => {
-                Check::Checkpoint
+            TransparencyLogError::UnknownLog { .. } => Check::UnknownLog,
+            // sigstore-verify 0.15.1 reports "no key for this log" inside these two variants.
+            TransparencyLogError::Checkpoint(d) if d.starts_with("No matching Rekor key") => {
+                Check::UnknownLog
             }
+            TransparencyLogError::InclusionPromise(d) if d.starts_with("No log key valid") => {
+                Check::UnknownLog
+            }
+            TransparencyLogError::Checkpoint(_) => Check::Checkpoint,
             TransparencyLogError::InclusionProof(_) => Check::InclusionProof,
             TransparencyLogError::InclusionPromise(_) => Check::SignedEntryTimestamp,
             TransparencyLogError::EntryMismatch(_) | TransparencyLogError::MalformedEntry(_) => {
@@ -399,7 +417,15 @@ fn verify_crypto(
             &sb,
             &VerificationPolicy::any_identity(),
         )
-        .map_err(|e| check_err(classify(&e), &e, trust))?;
+        .map_err(|e| match e {
+            VErr::InvalidTrustRoot(_) | VErr::TrustRoot(_) | VErr::TrustedCertificate(_) => {
+                SigstoreError::TrustRoot {
+                    name: trust.name().to_string(),
+                    detail: e.to_string(),
+                }
+            }
+            _ => check_err(classify(&e), &e, trust),
+        })?;
     // Fail closed should the library ever relax a step by default.
     if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
         return Err(check_err(

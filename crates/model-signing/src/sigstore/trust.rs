@@ -135,6 +135,12 @@ impl SigstoreTrust {
                 "it lists no transparency log (Rekor) key: no keyless signature could verify",
             ));
         }
+        if root.ctlogs.is_empty() {
+            return Err(trust_err(
+                &name,
+                "it lists no certificate transparency log key: no certificate's SCT could verify",
+            ));
+        }
         Ok(SigstoreTrust { root, name })
     }
 

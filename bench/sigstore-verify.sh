@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Wall time of keyless (Sigstore) verification of a tiny model, offline.
+#
+# The model is the v1.1.0 Sigstore golden of model-transparency (two files of a few bytes, a real
+# production Fulcio certificate, Rekor entry and RFC 3161 timestamp), copied to a scratch
+# directory outside the repository. Each run is a fresh process of the release binary doing
+# everything `verify sigstore` does: parse the embedded production trusted root, the chain, SCT,
+# inclusion proof, checkpoint, SET, TSA timestamp, DSSE signature, identity, then the model files.
+# With root (or unprivileged user namespaces) the runs happen inside `unshare -n`, a network
+# namespace with no interface at all: the network is unplugged for the verifier.
+#
+# Uses hyperfine when installed (Debian package `hyperfine`), else a loop timed with
+# $EPOCHREALTIME. Target: median <= 30 ms wall on the 2-core test machine.
+#
+# Environment: RUNS (default 50), OURS (default target/release/model-signing), FIXTURES (default
+# ../shared/fixtures next to the repository).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+runs="${RUNS:-50}"
+ours="${OURS:-$repo/target/release/model-signing}"
+fixtures="${FIXTURES:-$repo/../shared/fixtures}"
+golden="$fixtures/model-transparency/scripts/tests/v1.1.0-sigstore"
+
+die() { echo "sigstore-verify: $*" >&2; exit 1; }
+[ -x "$ours" ] || die "$ours is missing: run \`cargo build --release\`"
+[ -f "$golden/model.sig" ] || die "fixture $golden is missing"
+
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/mvo-sigstore-bench.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+mkdir "$scratch/model"
+cp "$golden/signme-1" "$golden/signme-2" "$scratch/model/"
+cp "$golden/model.sig" "$scratch/model.sig"
+
+cmd=("$ours" verify sigstore --signature "$scratch/model.sig"
+  --identity stefanb@us.ibm.com --identity_provider https://sigstore.verify.ibm.com/oauth2
+  "$scratch/model")
+
+offline=()
+if unshare -n true 2>/dev/null; then
+  offline=(unshare -n)
+elif unshare -rn true 2>/dev/null; then
+  offline=(unshare -rn)
+else
+  echo "sigstore-verify: no network namespace available; running with the network present" >&2
+fi
+
+# The verification must succeed offline before it is timed.
+"${offline[@]}" "${cmd[@]}" >/dev/null || die "verification failed"
+
+echo "machine: $(nproc) CPUs, $(uname -m), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "binary:  $ours"
+echo "offline: ${offline[*]:-(no namespace)}"
+if command -v hyperfine >/dev/null; then
+  hyperfine -N --warmup 5 --runs "$runs" --export-json "$scratch/h.json" \
+    "${offline[*]} ${cmd[*]}" >&2
+  python3 - "$scratch/h.json" <<'PY' 2>/dev/null || true
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+ms = lambda s: f"{s*1000:.1f} ms"
+print(f"keyless verify, tiny model: median {ms(r['median'])}, mean {ms(r['mean'])} ± {ms(r['stddev'])}, min {ms(r['min'])}, max {ms(r['max'])} ({len(r['times'])} runs)")
+PY
+else
+  times=()
+  for _ in $(seq 5); do "${offline[@]}" "${cmd[@]}" >/dev/null; done
+  for _ in $(seq "$runs"); do
+    t0=$EPOCHREALTIME
+    "${offline[@]}" "${cmd[@]}" >/dev/null
+    t1=$EPOCHREALTIME
+    times+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "keyless verify, tiny model: median %.1f ms, min %.1f ms, max %.1f ms (%d runs)\n", a[int((NR+1)/2)], a[1], a[NR], NR}'
+fi
