@@ -14,8 +14,6 @@ use crate::crd::ModelValidationSpec;
 pub const CONTAINER_NAME: &str = "model-validation";
 /// Where Kubernetes reads the termination message from.
 pub const TERMINATION_LOG: &str = "/dev/termination-log";
-/// The agent command inside the agent image.
-pub const AGENT_COMMAND: &str = "model-signing";
 
 /// Operator-wide settings for injection.
 #[derive(Clone, Debug)]
@@ -264,7 +262,7 @@ pub fn verification_container(
                 .clone()
                 .unwrap_or_else(|| cfg.default_pull_policy.clone()),
         ),
-        command: Some(vec![AGENT_COMMAND.into()]),
+        // No command: the agent image's entrypoint is `model-signing`.
         args: Some(agent_args(spec, opts)),
         volume_mounts: Some(mounts),
         resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),

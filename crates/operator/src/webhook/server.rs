@@ -39,10 +39,12 @@ async fn mutate(
             );
         }
     };
-    let resp = match pod_request(&generic) {
+    let mut resp = match pod_request(&generic) {
         Ok(req) => admit(&req, state.policies.as_ref(), &state.config),
         Err(e) => AdmissionResponse::from(&generic).deny(format!("cannot read the pod: {e}")),
     };
+    // The typed re-read loses the review's apiVersion/kind; the API server needs them back.
+    resp.types = generic.types.clone();
     tracing::info!(
         uid = %generic.uid,
         namespace = generic.namespace.as_deref().unwrap_or(""),

@@ -149,7 +149,7 @@ fn labelled_pod_gets_a_restricted_read_only_verifier() {
     );
     assert_eq!(c.name, "model-validation");
     assert_eq!(c.image.as_deref(), Some("agent:test"));
-    assert_eq!(c.command, Some(vec!["model-signing".to_string()]));
+    assert_eq!(c.command, None, "the image entrypoint is model-signing");
     assert_eq!(
         c.args.unwrap(),
         [
