@@ -208,6 +208,110 @@ mod tests {
         assert!(!m.matches("HTTPS://issuer/oauth2"));
     }
 
+    fn utf8_der(s: &str) -> Vec<u8> {
+        let mut v = vec![0x0c, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    const V2: [u64; 9] = [1, 3, 6, 1, 4, 1, 57264, 1, 8];
+    const V1: [u64; 9] = [1, 3, 6, 1, 4, 1, 57264, 1, 1];
+
+    /// A self-signed certificate with these SANs and extensions (as Fulcio would put them).
+    fn cert(sans: Vec<rcgen::SanType>, exts: Vec<rcgen::CustomExtension>) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = rcgen::CertificateParams::default();
+        p.subject_alt_names = sans;
+        p.custom_extensions = exts;
+        p.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn ia5(s: &str) -> rcgen::string::Ia5String {
+        rcgen::string::Ia5String::try_from(s).unwrap()
+    }
+
+    #[test]
+    fn every_san_kind_is_read_including_the_fulcio_username() {
+        let der = cert(
+            vec![
+                rcgen::SanType::Rfc822Name(ia5("alice@example.com")),
+                rcgen::SanType::URI(ia5("https://ci.example.com/wf@refs/heads/main")),
+                rcgen::SanType::OtherName((vec![1, 3, 6, 1, 4, 1, 57264, 1, 7], "alice".into())),
+                // Another otherName type is not an identity Fulcio issues: ignored.
+                rcgen::SanType::OtherName((vec![1, 2, 3, 4], "other".into())),
+                rcgen::SanType::DnsName(ia5("example.com")),
+            ],
+            vec![rcgen::CustomExtension::from_oid_content(
+                &V2,
+                utf8_der("https://issuer.example.com"),
+            )],
+        );
+        let id = cert_identity(&der).unwrap();
+        assert_eq!(
+            id.sans,
+            vec![
+                San::Email("alice@example.com".into()),
+                San::Uri("https://ci.example.com/wf@refs/heads/main".into()),
+                San::OtherName("alice".into()),
+            ]
+        );
+        assert_eq!(id.issuer.as_deref(), Some("https://issuer.example.com"));
+        // The policy looks at every SAN, not only the first.
+        let m = Matcher::exact("alice");
+        assert!(id.sans.iter().any(|s| m.matches(s.value())));
+    }
+
+    #[test]
+    fn issuer_prefers_1_8_and_falls_back_to_legacy_1_1() {
+        let both = cert(
+            Vec::new(),
+            vec![
+                rcgen::CustomExtension::from_oid_content(&V1, b"https://legacy".to_vec()),
+                rcgen::CustomExtension::from_oid_content(&V2, utf8_der("https://current")),
+            ],
+        );
+        assert_eq!(
+            cert_identity(&both).unwrap().issuer.as_deref(),
+            Some("https://current")
+        );
+        // Legacy only: Fulcio wrote the raw string.
+        let legacy_raw = cert(
+            Vec::new(),
+            vec![rcgen::CustomExtension::from_oid_content(
+                &V1,
+                b"https://legacy".to_vec(),
+            )],
+        );
+        assert_eq!(
+            cert_identity(&legacy_raw).unwrap().issuer.as_deref(),
+            Some("https://legacy")
+        );
+        // Legacy only, DER-encoded.
+        let legacy_der = cert(
+            Vec::new(),
+            vec![rcgen::CustomExtension::from_oid_content(
+                &V1,
+                utf8_der("https://legacy-der"),
+            )],
+        );
+        assert_eq!(
+            cert_identity(&legacy_der).unwrap().issuer.as_deref(),
+            Some("https://legacy-der")
+        );
+        let none = cert(Vec::new(), Vec::new());
+        assert_eq!(cert_identity(&none).unwrap().issuer, None);
+        // A malformed current extension is an error, not a fallback to .1.1.
+        let bad = cert(
+            Vec::new(),
+            vec![
+                rcgen::CustomExtension::from_oid_content(&V2, b"not DER".to_vec()),
+                rcgen::CustomExtension::from_oid_content(&V1, b"https://legacy".to_vec()),
+            ],
+        );
+        let e = cert_identity(&bad).unwrap_err();
+        assert!(e.contains("1.3.6.1.4.1.57264.1.8 is malformed"), "{e}");
+    }
+
     #[test]
     fn garbage_certificate_is_an_error_not_a_panic() {
         assert!(cert_identity(b"").is_err());
