@@ -1,0 +1,166 @@
+//! The install manifests in deploy/ apply to a real API server, the operator's pod template
+//! passes the restricted Pod Security Standard, and the webhook configuration matches what the
+//! operator registers itself.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
+use serde_json::Value;
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// The documents of a kustomization, following `resources:` into directories.
+fn kustomize(dir: &Path) -> Vec<Value> {
+    let k: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
+            .unwrap();
+    let mut docs = Vec::new();
+    for r in k["resources"].as_array().unwrap() {
+        let path = dir.join(r.as_str().unwrap());
+        if path.is_dir() {
+            docs.extend(kustomize(&path));
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap();
+            docs.extend(
+                serde_saphyr::from_multiple::<Value>(&text)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|d| !d.is_null()),
+            );
+        }
+    }
+    docs
+}
+
+fn api_for(client: &Client, discovery: &Discovery, doc: &Value) -> Api<DynamicObject> {
+    let (group, version) = match doc["apiVersion"].as_str().unwrap().split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (
+            String::new(),
+            doc["apiVersion"].as_str().unwrap().to_string(),
+        ),
+    };
+    let kind = doc["kind"].as_str().unwrap();
+    let (ar, caps): (ApiResource, ApiCapabilities) = discovery
+        .groups()
+        .filter(|g| g.name() == group)
+        .flat_map(|g| g.versioned_resources(&version))
+        .find(|(ar, _)| ar.kind == kind)
+        .unwrap_or_else(|| panic!("{kind} not served"));
+    match caps.scope {
+        Scope::Namespaced => Api::namespaced_with(
+            client.clone(),
+            doc["metadata"]["namespace"]
+                .as_str()
+                .expect("namespaced objects name their namespace"),
+            &ar,
+        ),
+        Scope::Cluster => Api::all_with(client.clone(), &ar),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base_manifests_apply_and_pass_restricted_pod_security() {
+    test_cluster::install_crypto_provider();
+    let cp = test_cluster::shared().await.unwrap();
+    let client = cp.client().unwrap();
+    let docs = kustomize(&deploy_dir().join("base"));
+    assert!(docs.len() >= 10, "{} documents", docs.len());
+    // CRDs and the namespace first, then the rest (what kubectl apply does by ordering kinds).
+    let rank = |d: &Value| match d["kind"].as_str().unwrap() {
+        "CustomResourceDefinition" | "Namespace" => 0,
+        _ => 1,
+    };
+    let mut sorted = docs.clone();
+    sorted.sort_by_key(rank);
+    let mut discovery = Discovery::new(client.clone()).run().await.unwrap();
+    for doc in &sorted {
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
+        api_for(&client, &discovery, doc)
+            .patch(
+                name,
+                &PatchParams::apply("deploy-test").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{} {name}: {e}", doc["kind"]));
+        if doc["kind"] == "CustomResourceDefinition" {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            discovery = Discovery::new(client.clone()).run().await.unwrap();
+        }
+    }
+
+    // The pod the Deployment would create is admitted by PodSecurity "restricted" (enforced by
+    // the namespace label), checked with a server-side dry run.
+    let ns = "model-validation-operator-system";
+    let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get("model-validation-operator")
+        .await
+        .unwrap();
+    let template = deployment.spec.unwrap().template;
+    let pod = Pod {
+        metadata: kube::api::ObjectMeta {
+            name: Some("template-check".into()),
+            ..template.metadata.unwrap_or_default()
+        },
+        spec: template.spec,
+        status: None,
+    };
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &pod,
+        )
+        .await
+        .expect("the operator pod must pass the restricted Pod Security Standard");
+    // And a privileged pod in that namespace would not: the label really enforces.
+    let mut bad = pod.clone();
+    bad.spec.as_mut().unwrap().containers[0]
+        .security_context
+        .as_mut()
+        .unwrap()
+        .allow_privilege_escalation = Some(true);
+    assert!(
+        Api::<Pod>::namespaced(client.clone(), ns)
+            .create(
+                &PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                &bad
+            )
+            .await
+            .is_err()
+    );
+
+    // The installed webhook configuration has the shape the operator registers outside a cluster.
+    let installed = Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .get("model-validation-operator")
+        .await
+        .unwrap();
+    let mut ours = model_validation_operator::registration::webhooks(Default::default(), ns);
+    let mut theirs = installed.webhooks.unwrap();
+    for w in ours.iter_mut().chain(theirs.iter_mut()) {
+        w.client_config = Default::default();
+    }
+    assert_eq!(
+        theirs, ours,
+        "deploy/base/webhook.yaml and registration::webhooks() must agree"
+    );
+    for w in &theirs {
+        assert_eq!(w.failure_policy.as_deref(), Some("Fail"));
+        assert!(w.timeout_seconds.unwrap() <= 10);
+        assert_eq!(w.side_effects, "None");
+    }
+}
