@@ -79,7 +79,11 @@ pub fn ignore_path(root: &Path, given: &Path) -> Result<ModelPath> {
         );
     }
     if given.components().any(|c| c == Component::ParentDir) {
-        bail!("ignore path {} is not inside the model at {}", given.display(), root.display());
+        bail!(
+            "ignore path {} is not inside the model at {}",
+            given.display(),
+            root.display()
+        );
     }
     let norm = normalize(given);
     let text = norm
