@@ -1037,3 +1037,108 @@ fn peer_cli_as_a_process() {
         "{run}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Verification options
+
+/// `--ignore_unsigned_files` and `--allow_symlinks` mean the same on both sides: an extra file
+/// is tolerated with the former while a missing signed file still fails; a model signed with
+/// symlinks allowed (a link inside the model, one to a file outside, one to a directory, which
+/// is not followed) verifies both ways with the latter, and fails without it.
+#[test]
+fn verification_options_agree_with_the_peer() {
+    let (t, model) = scratch_with_model();
+    let d = t.path();
+    let mut b = Batch::default();
+    let (key, public) = keygen(&mut b, d, "k", "P-256", false);
+    check_all_ok(&b.run(d));
+
+    let extra = d.join("extra");
+    make_model(&extra);
+    fs::write(extra.join("sub/unsigned.bin"), b"not signed").unwrap();
+    let missing = d.join("missing");
+    make_model(&missing);
+    fs::write(missing.join("sub/unsigned.bin"), b"not signed").unwrap();
+    fs::remove_file(missing.join("a.txt")).unwrap();
+    let sym = d.join("sym");
+    make_model(&sym);
+    let outside = d.join("outside");
+    fs::create_dir_all(outside.join("dir")).unwrap();
+    fs::write(outside.join("o.bin"), b"outside the model").unwrap();
+    fs::write(outside.join("dir/x.bin"), b"in a linked directory").unwrap();
+    std::os::unix::fs::symlink("../weights.bin", sym.join("sub/link-in.bin")).unwrap();
+    std::os::unix::fs::symlink(outside.join("o.bin"), sym.join("link-out.bin")).unwrap();
+    std::os::unix::fs::symlink(outside.join("dir"), sym.join("linkdir")).unwrap();
+
+    let sign = "sign key {} --private_key {} --signature {}";
+    let (our_sig, our_sym) = (d.join("ours.sig"), d.join("ours-sym.sig"));
+    ours_ok(
+        &ours(argv(sign, &[&model, &key, &our_sig])),
+        "Signing succeeded",
+        "sign",
+    );
+    let run = ours(argv(
+        &format!("{sign} --allow_symlinks"),
+        &[&sym, &key, &our_sym],
+    ));
+    ours_ok(&run, "Signing succeeded", "sign with symlinks");
+
+    let verify = "verify key {} --signature {} --public_key {}";
+    let unsigned = format!("{verify} --ignore_unsigned_files");
+    let symlinks = format!("{verify} --allow_symlinks");
+    let (peer_sig, peer_sym) = (d.join("peer.sig"), d.join("peer-sym.sig"));
+    let mut b = Batch::default();
+    let p_sign = b.cli(argv(sign, &[&model, &key, &peer_sig]));
+    let p_sign_sym = b.cli(argv(
+        &format!("{sign} --allow_symlinks"),
+        &[&sym, &key, &peer_sym],
+    ));
+    let p_extra_ok = b.cli(argv(&unsigned, &[&extra, &our_sig, &public]));
+    let p_extra_fails = b.cli(argv(verify, &[&extra, &our_sig, &public]));
+    let p_missing_fails = b.cli(argv(&unsigned, &[&missing, &our_sig, &public]));
+    let p_sym_ok = b.cli(argv(&symlinks, &[&sym, &our_sym, &public]));
+    let p_sym_fails = b.cli(argv(verify, &[&sym, &our_sym, &public]));
+    let r = b.run(d);
+    peer_cli_ok(&r[p_sign], "Signing succeeded", "sign");
+    peer_cli_ok(&r[p_sign_sym], "Signing succeeded", "sign with symlinks");
+    peer_cli_ok(
+        &r[p_extra_ok],
+        "Verification succeeded",
+        "--ignore_unsigned_files",
+    );
+    let err = peer_cli_fails(&r[p_extra_fails], "extra file");
+    assert!(err.contains("sub/unsigned.bin"), "{err}");
+    let err = peer_cli_fails(&r[p_missing_fails], "missing file, --ignore_unsigned_files");
+    assert!(err.contains("a.txt"), "{err}");
+    peer_cli_ok(&r[p_sym_ok], "Verification succeeded", "--allow_symlinks");
+    assert!(peer_cli_fails(&r[p_sym_fails], "symlinks").contains("symlink"));
+
+    let run = ours(argv(&unsigned, &[&extra, &peer_sig, &public]));
+    ours_ok(&run, "Verification succeeded", "--ignore_unsigned_files");
+    let run = ours(argv(verify, &[&extra, &peer_sig, &public]));
+    let err = ours_fails(&run, "Verification", "extra file");
+    assert!(err.contains("sub/unsigned.bin"), "{run}");
+    let run = ours(argv(&unsigned, &[&missing, &peer_sig, &public]));
+    let err = ours_fails(
+        &run,
+        "Verification",
+        "missing file, --ignore_unsigned_files",
+    );
+    assert!(err.contains("a.txt"), "{run}");
+    let run = ours(argv(&symlinks, &[&sym, &peer_sym, &public]));
+    ours_ok(&run, "Verification succeeded", "--allow_symlinks");
+    // Both signed the same resources: the links' targets under the links' names, not linkdir.
+    let peer_v = ours_json(argv("inspect {}", &[&peer_sym]));
+    let our_v = ours_json(argv("inspect {}", &[&our_sym]));
+    assert_eq!(
+        peer_v["root_digest"], our_v["root_digest"],
+        "peer {peer_v}\nours {our_v}"
+    );
+    assert_eq!(our_v["resources"], FILES + 2, "{our_v}");
+    let run = ours(argv(verify, &[&sym, &peer_sym, &public]));
+    let err = ours_fails(&run, "Verification", "symlinks without --allow_symlinks");
+    assert!(
+        err.contains("symlink") && err.contains("--allow_symlinks"),
+        "{run}"
+    );
+}
