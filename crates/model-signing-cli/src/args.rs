@@ -16,6 +16,9 @@ Examples:
   # Verify a certificate-signed model against your CA, machine-readable
   model-signing --output json verify certificate ./model --signature model.sig --certificate_chain ca.pem
 
+  # Verify a keyless (Sigstore) signature offline: who signed, and their OIDC issuer
+  model-signing verify sigstore ./model --signature model.sig --identity user@example.com --identity_provider https://accounts.google.com
+
   # Print a model's root digest, and inspect a signature
   model-signing digest ./model
   model-signing inspect ./model/model.sig
@@ -79,7 +82,7 @@ pub enum VerifyMethod {
     Key(VerifyKeyArgs),
     /// Verify with a certificate chain to the given CA certificates.
     Certificate(VerifyCertificateArgs),
-    /// Verify a keyless Sigstore signature (identity and issuer).
+    /// Verify a keyless Sigstore signature offline (embedded Sigstore roots; identity and issuer).
     Sigstore(VerifySigstoreArgs),
 }
 
