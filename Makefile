@@ -9,7 +9,7 @@ PEER_VENV ?= $(CURDIR)/target/peer-venv
 export MVO_CACHE_DIR := $(CACHE_DIR)
 export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
 
-.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down
+.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down demo
 
 all: build
 
@@ -45,6 +45,10 @@ cluster-up: testbin
 
 cluster-down:
 	@$(CARGO) run --quiet --locked -p test-cluster -- down --dir $(CURDIR)/target/local-cluster
+
+# Build, start a local control plane, run the operator, show a verified and a refused pod, clean up.
+demo: testbin
+	@bash hack/demo.sh
 
 bench: release peer-venv
 	bash bench/verify-vs-peer.sh
