@@ -494,6 +494,57 @@ async fn operator_end_to_end() {
     let (code, message) = run_verifier(&client, &seed_ns, "model-consuming-workload").await;
     assert_eq!(code, 0, "{message}");
 
+    // --- keyless Sigstore (a real production signature), verified offline; then tampered ---
+    let golden = tmp.path().join("sigstore/data");
+    std::fs::create_dir_all(&golden).unwrap();
+    for f in ["model.sig", "signme-1", "signme-2", "ignore-me"] {
+        std::fs::copy(
+            fixture(&format!(
+                "model-transparency/scripts/tests/v1.1.0-sigstore/{f}"
+            )),
+            golden.join(f),
+        )
+        .unwrap();
+    }
+    let empty_keys = tmp.path().join("sigstore/keys");
+    std::fs::create_dir_all(&empty_keys).unwrap();
+    create_mv(&client, &ns, json!({
+        "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": "keyless"},
+        "spec": {"model": {"path": "/data", "signaturePath": "/data/model.sig"},
+                 "config": {"sigstoreConfig": {"certificateIdentity": "stefanb@us.ibm.com", "certificateOidcIssuer": "https://sigstore.verify.ibm.com/oauth2"}}}
+    }))
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "keyless",
+            json!({"validation.ml.sigstore.dev/ml": "keyless"}),
+            &golden,
+            &empty_keys,
+        ),
+    )
+    .await
+    .unwrap();
+    let (code, message) = run_verifier(&client, &ns, "keyless").await;
+    assert_eq!(code, 0, "{message}");
+    assert!(message.contains("stefanb@us.ibm.com"), "{message}");
+    std::fs::write(golden.join("signme-2"), "tampered").unwrap();
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "keyless-tampered",
+            json!({"validation.ml.sigstore.dev/ml": "keyless"}),
+            &golden,
+            &empty_keys,
+        ),
+    )
+    .await
+    .unwrap();
+    let (code, message) = run_verifier(&client, &ns, "keyless-tampered").await;
+    assert_eq!(code, 1, "{message}");
+    assert!(message.contains("signme-2"), "{message}");
+
     // --- after the ModelValidation is gone, existing pods can still be updated and deleted ---
     mv_api(&client, &ns, "ml.sigstore.dev")
         .delete("key-mv", &DeleteParams::default())
