@@ -120,6 +120,12 @@ measure() {
     END { printf "%.6f %d %.2f %.2f\n", t1 - t0, rss, user, sys }' "$tv" >>"$scratch/$name.runs"
 }
 
+# range FILE: "min-max" of the wall times, in ms
+range_ms() {
+  sort -g -k1,1 "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END {
+    if (hi < 1) printf "%.1f-%.1f ms", lo * 1000, hi * 1000; else printf "%.2f-%.2f s", lo, hi }'
+}
+
 # median FILE COLUMN
 median() {
   sort -g -k"$2","$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END {
@@ -161,10 +167,10 @@ report() {
   echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before $load_before, after $load_after"
   echo "Ours: $("$ours" --version) ($ours); peer: model-signing $("$peer_python" -c 'import importlib.metadata as m; print(m.version("model-signing"))'), $("$peer_python" --version)"
   echo "Runs: $runs per implementation and model (alternating), medians; warm page cache;"
-  echo "ours peak RSS is the maximum over all runs, CPU is user+sys (median)."
+  echo "ours peak RSS is the maximum over all runs, CPU is user+sys (median); wall ranges are min-max."
   echo
-  echo "| model | files | bytes | ours wall | peer wall | ours / peer | target | ours peak RSS | peer peak RSS | ours CPU | peer CPU |"
-  echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+  echo "| model | files | bytes | ours wall | peer wall | ours / peer | target | ours peak RSS | peer peak RSS | ours CPU | peer CPU | ours wall range | peer wall range |"
+  echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
   local all_rss_ok=1
   for m in "${models[@]}"; do
     local ow pw orss prss ou os pu ps target ratio verdict
@@ -177,7 +183,7 @@ report() {
     ratio=$(awk -v a="$ow" -v b="$pw" 'BEGIN { printf "%.3f", a / b }')
     verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t) ? "pass" : "FAIL" }')
     awk -v r="$orss" 'BEGIN { exit !(r > 20 * 1024) }' && all_rss_ok=0
-    printf '| %s | %s | %s | %s | %s | **%s** | ≤ %s: %s | %s | %s | %s | %s |\n' \
+    printf '| %s | %s | %s | %s | %s | **%s** | ≤ %s: %s | %s | %s | %s | %s | %s | %s |\n' \
       "$(label_of "$m")" "$(files_of "$m")" "$(bytes_of "$m")" \
       "$(awk -v s="$ow" 'BEGIN { printf (s < 1 ? "%.1f ms" : "%.2f s"), (s < 1 ? s * 1000 : s) }')" \
       "$(awk -v s="$pw" 'BEGIN { printf (s < 1 ? "%.0f ms" : "%.2f s"), (s < 1 ? s * 1000 : s) }')" \
@@ -185,7 +191,8 @@ report() {
       "$(awk -v k="$orss" 'BEGIN { printf "%.1f MiB", k / 1024 }')" \
       "$(awk -v k="$prss" 'BEGIN { printf "%.1f MiB", k / 1024 }')" \
       "$(awk -v u="$ou" -v s="$os" 'BEGIN { printf "%.2f s", u + s }')" \
-      "$(awk -v u="$pu" -v s="$ps" 'BEGIN { printf "%.2f s", u + s }')"
+      "$(awk -v u="$pu" -v s="$ps" 'BEGIN { printf "%.2f s", u + s }')" \
+      "$(range_ms "$scratch/$m.ours.runs")" "$(range_ms "$scratch/$m.peer.runs")"
   done
   echo
   local bytes ow ow1 orss1
