@@ -175,6 +175,7 @@ impl PodRunner {
             },
             init_outcomes: Vec::new(),
             long_running: Vec::new(),
+            _work_dir: self.work_dir.clone(),
         };
         run.status.init_container_statuses = Some(
             run.init_containers
@@ -397,6 +398,10 @@ pub struct PodRun {
     status: PodStatus,
     init_outcomes: Vec<(String, Termination)>,
     long_running: Vec<LongRunning>,
+    // Keeps the runner's work dir (logs, termination files, emptyDirs of
+    // running containers) alive for as long as this pod runs, even if the
+    // `PodRunner` itself is dropped.
+    _work_dir: Arc<WorkDir>,
 }
 
 impl std::fmt::Debug for PodRun {

@@ -136,7 +136,7 @@ pub(crate) fn prepare(
     let mut command = match isolation.effective() {
         Isolation::MountNamespace | Isolation::Auto => {
             let mut script = String::from(
-                "fail() { printf 'pod runner: %s\\n' \"$1\" > \"$MVO_TERMINATION_FILE\"; exit 128; }\n",
+                "fail() { printf 'pod runner: %s\\n' \"$1\" >&2; printf 'pod runner: %s\\n' \"$1\" > \"$MVO_TERMINATION_FILE\"; exit 128; }\n",
             );
             for m in &mounts {
                 leases.extend(ensure_mount_point(&m.target, m.host.is_dir())?);
