@@ -27,45 +27,58 @@ pub struct AppState {
 
 async fn mutate(
     State(state): State<Arc<AppState>>,
-    Json(review): Json<AdmissionReview<DynamicObject>>,
-) -> Json<AdmissionReview<DynamicObject>> {
+    body: axum::body::Bytes,
+) -> Json<serde_json::Value> {
     let started = std::time::Instant::now();
-    let generic: AdmissionRequest<DynamicObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(e) => {
-            return Json(
-                AdmissionResponse::invalid(format!("not an AdmissionReview request: {e}"))
-                    .into_review(),
-            );
+    // Decode as a Pod review; only if that fails, decode generically so that the answer still
+    // carries the request's uid and says what is wrong.
+    let req: AdmissionRequest<Pod> = match serde_json::from_slice::<AdmissionReview<Pod>>(&body)
+        .map(AdmissionReview::try_into)
+    {
+        Ok(Ok(req)) => req,
+        _ => {
+            let resp = match serde_json::from_slice::<AdmissionReview<DynamicObject>>(&body)
+                .map(AdmissionReview::try_into)
+            {
+                Ok(Ok(generic)) => {
+                    let generic: AdmissionRequest<DynamicObject> = generic;
+                    AdmissionResponse::from(&generic)
+                        .deny("cannot read the pod in this admission request")
+                }
+                Ok(Err(e)) => {
+                    AdmissionResponse::invalid(format!("not an AdmissionReview request: {e}"))
+                }
+                Err(e) => AdmissionResponse::invalid(format!("not an AdmissionReview: {e}")),
+            };
+            return Json(encode(resp.into_review()));
         }
     };
-    let mut resp = match pod_request(&generic) {
-        Ok(req) => admit(&req, state.policies.as_ref(), &state.config),
-        Err(e) => AdmissionResponse::from(&generic).deny(format!("cannot read the pod: {e}")),
-    };
-    // The typed re-read loses the review's apiVersion/kind; the API server needs them back.
-    resp.types = generic.types.clone();
+    let resp = admit(&req, state.policies.as_ref(), &state.config);
     tracing::info!(
-        uid = %generic.uid,
-        namespace = generic.namespace.as_deref().unwrap_or(""),
-        name = %generic.name,
-        operation = ?generic.operation,
+        uid = %req.uid,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = %req.name,
+        operation = ?req.operation,
         allowed = resp.allowed,
         patched = resp.patch.is_some(),
         message = %resp.result.message,
         micros = started.elapsed().as_micros() as u64,
         "admission"
     );
-    Json(resp.into_review())
+    Json(encode(resp.into_review()))
 }
 
-/// Re-reads a generic request as a Pod request (the review is decoded once, generically, so
-/// that a malformed pod still gets an answer with the request's uid).
-fn pod_request(
-    generic: &AdmissionRequest<DynamicObject>,
-) -> Result<AdmissionRequest<Pod>, serde_json::Error> {
-    let v = serde_json::to_value(generic)?;
-    serde_json::from_value(v)
+/// The review as JSON, with the patch as base64 as the API documents it (kube-rs writes the
+/// bytes as a JSON array, which the API server also reads, at four times the size).
+fn encode(review: AdmissionReview<DynamicObject>) -> serde_json::Value {
+    use base64::Engine as _;
+    let mut v = serde_json::to_value(&review).unwrap_or_default();
+    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref()) {
+        v["response"]["patch"] = base64::engine::general_purpose::STANDARD
+            .encode(patch)
+            .into();
+    }
+    v
 }
 
 /// The router.

@@ -1,0 +1,227 @@
+//! Load generator for the admission webhook (used by bench/webhook-load.sh).
+//!
+//! Sends AdmissionReviews for a labelled pod at a fixed rate over keep-alive HTTPS connections
+//! and reports latency percentiles. Latency is measured from each request's *scheduled* send
+//! time, so a slow server cannot hide its queueing (no coordinated omission).
+//!
+//! Usage: admission_load URL RATE SECONDS (KUBECONFIG set). It creates the namespace
+//! `bench-load` with a ModelValidation `bench`, and trusts the operator's CA from its Secret.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::json;
+use tokio_rustls::TlsConnector;
+
+const CONNECTIONS: usize = 16;
+
+async fn connection(
+    addr: String,
+    host: String,
+    connector: TlsConnector,
+) -> Result<hyper::client::conn::http1::SendRequest<String>> {
+    let tcp = tokio::net::TcpStream::connect(&addr).await?;
+    tcp.set_nodelay(true)?;
+    let tls = connector.connect(ServerName::try_from(host)?, tcp).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+fn review(i: u64, ns: &str, mv: &str) -> String {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("load-{i}"), "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": ns, "operation": "CREATE", "userInfo": {},
+            "object": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("p{i}"), "namespace": ns, "labels": {"validation.ml.sigstore.dev/ml": mv}},
+                "spec": {"containers": [{"name": "app", "image": "app", "volumeMounts": [{"name": "models", "mountPath": "/models"}]}],
+                         "volumes": [{"name": "models", "emptyDir": {}}]}}
+        }
+    })
+    .to_string()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let args: Vec<String> = std::env::args().collect();
+    let [_, url, rate, seconds] = args.as_slice() else {
+        bail!("usage: admission_load URL RATE SECONDS (with KUBECONFIG set)")
+    };
+    let (ns, mv) = ("bench-load".to_string(), "bench".to_string());
+    let ca = setup(&ns, &mv).await?;
+    let rate: u64 = rate.parse()?;
+    let seconds: u64 = seconds.parse()?;
+    let hostport = url
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    let host = hostport
+        .split(':')
+        .next()
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(c?)?;
+    }
+    let connector = TlsConnector::from(Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ));
+    let (tx, rx) = async_channel_shim::channel::<(u64, Instant)>(4096);
+    let (res_tx, mut res_rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, bool)>();
+    for _ in 0..CONNECTIONS {
+        let rx = rx.clone();
+        let res_tx = res_tx.clone();
+        let (addr, host, connector, ns, mv) = (
+            hostport.clone(),
+            host.clone(),
+            connector.clone(),
+            ns.clone(),
+            mv.clone(),
+        );
+        tokio::spawn(async move {
+            let mut sender = None;
+            while let Ok((i, scheduled)) = rx.recv().await {
+                let mut ok = false;
+                if sender.is_none() {
+                    sender = connection(addr.clone(), host.clone(), connector.clone())
+                        .await
+                        .ok();
+                }
+                if let Some(s) = sender.as_mut() {
+                    let req = Request::post("/mutate-v1-pod")
+                        .header("content-type", "application/json")
+                        .body(review(i, &ns, &mv))
+                        .expect("request");
+                    match s.send_request(req).await {
+                        Ok(resp) => {
+                            use http_body_util::BodyExt;
+                            let status = resp.status();
+                            let body = resp
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let v: serde_json::Value =
+                                serde_json::from_slice(&body).unwrap_or_default();
+                            ok = status == 200
+                                && v["response"]["allowed"] == true
+                                && v["response"]["patch"].is_string();
+                            if !ok && i < 3 {
+                                eprintln!(
+                                    "unexpected response ({status}): {}",
+                                    String::from_utf8_lossy(&body)
+                                );
+                            }
+                        }
+                        Err(_) => sender = None,
+                    }
+                }
+                let _ = res_tx.send((scheduled.elapsed(), ok));
+            }
+        });
+    }
+    drop(res_tx);
+    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let total = rate * seconds;
+    let start = Instant::now();
+    for i in 0..total {
+        let at = start + interval * i as u32;
+        tokio::time::sleep_until(at.into()).await;
+        tx.send((i, at)).await.ok();
+    }
+    drop(tx);
+    let mut latencies = Vec::with_capacity(total as usize);
+    let mut errors = 0u64;
+    while let Some((d, ok)) = res_rx.recv().await {
+        latencies.push(d);
+        if !ok {
+            errors += 1;
+        }
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{}",
+        json!({
+            "requests": latencies.len(), "errors": errors, "seconds": elapsed.as_secs_f64(),
+            "achieved_rps": latencies.len() as f64 / elapsed.as_secs_f64(),
+            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+        })
+    );
+    Ok(())
+}
+
+/// Creates the namespace and ModelValidation the requests name; returns the webhook CA PEM.
+async fn setup(ns: &str, mv: &str) -> Result<String> {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let client = kube::Client::try_default().await?;
+    let pp = PatchParams::apply("bench").force();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            ns,
+            &pp,
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            ),
+        )
+        .await?;
+    let gvk = GroupVersionKind::gvk("ml.sigstore.dev", "v1alpha1", "ModelValidation");
+    let mvs: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk));
+    let obj = json!({"apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": mv},
+        "spec": {"model": {"path": "/models/m", "signaturePath": "/models/m.sig"}, "config": {"publicKeyConfig": {"keyPath": "/models/k.pub"}}}});
+    mvs.patch(mv, &pp, &Patch::Apply(obj)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await; // let the operator's watch see it
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client, "model-validation-operator-system");
+    let s = secrets.get("model-validation-operator-webhook-ca").await?;
+    let ca = s
+        .data
+        .and_then(|d| d.get("ca.crt").cloned())
+        .context("no ca.crt in the webhook CA Secret")?;
+    Ok(String::from_utf8(ca.0)?)
+}
+
+/// A multi-consumer channel from tokio's primitives (tokio has no MPMC channel).
+mod async_channel_shim {
+    use std::sync::Arc;
+    use tokio::sync::{Mutex, mpsc};
+
+    pub struct Receiver<T>(Arc<Mutex<mpsc::Receiver<T>>>);
+
+    impl<T> Clone for Receiver<T> {
+        fn clone(&self) -> Self {
+            Receiver(self.0.clone())
+        }
+    }
+
+    impl<T> Receiver<T> {
+        pub async fn recv(&self) -> Result<T, ()> {
+            self.0.lock().await.recv().await.ok_or(())
+        }
+    }
+
+    pub fn channel<T>(n: usize) -> (mpsc::Sender<T>, Receiver<T>) {
+        let (tx, rx) = mpsc::channel(n);
+        (tx, Receiver(Arc::new(Mutex::new(rx))))
+    }
+}
