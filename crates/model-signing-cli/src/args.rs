@@ -1,7 +1,9 @@
 //! Command-line syntax. Flags are spelled as model-signing 1.1.1 spells them (mostly with
 //! underscores), and each is also accepted with hyphens.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -22,6 +24,9 @@ Examples:
   # Print a model's root digest, and inspect a signature
   model-signing digest ./model
   model-signing inspect ./model/model.sig
+
+  # Keep verifying every 5 minutes; serve /healthz, /readyz and /metrics on :8080
+  model-signing verify key ./model --public_key key.pub --signature ./model/model.sig --interval 5m
 
 Exit codes: 0 success, 1 verification or signing failed, 2 usage error.";
 
@@ -223,6 +228,63 @@ pub struct VerifyCommon {
     /// Write a one-line result to this file as well (e.g. /dev/termination-log in Kubernetes).
     #[arg(long = "result-file", value_name = "PATH")]
     pub result_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+const WATCH: &str = "Watch mode";
+
+/// Watch mode: keep verifying and serve health endpoints (see docs/cli.md, "Watch mode").
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Do not exit: verify again every DURATION (30s, 5m, 1h30m, 1.5h; a plain number is
+    /// seconds; at least 1s) and serve /healthz, /readyz and /metrics.
+    #[arg(long, help_heading = WATCH, value_name = "DURATION", value_parser = crate::watch::parse_interval)]
+    pub interval: Option<Duration>,
+    /// Where to serve /healthz, /readyz, /ready and /metrics (plain HTTP) [default: 0.0.0.0:8080].
+    #[arg(
+        help_heading = WATCH,
+        long = "health-addr",
+        alias = "health_addr",
+        value_name = "ADDR",
+        requires = "interval",
+        conflicts_with = "health_port"
+    )]
+    pub health_addr: Option<SocketAddr>,
+    /// Serve the health endpoints on 0.0.0.0:PORT (the upstream agent's flag).
+    #[arg(
+        help_heading = WATCH,
+        long = "health-port",
+        alias = "health_port",
+        value_name = "PORT",
+        requires = "interval"
+    )]
+    pub health_port: Option<u16>,
+    /// The model was verified before this process started (by the operator's init container):
+    /// start ready and verify first after one interval.
+    #[arg(long = "skip-initial", help_heading = WATCH, alias = "skip_initial", requires = "interval")]
+    pub skip_initial: bool,
+    /// /healthz fails when one verification runs longer than this [default: 1h].
+    #[arg(
+        help_heading = WATCH,
+        long = "stuck-after",
+        alias = "stuck_after",
+        value_name = "DURATION",
+        requires = "interval",
+        value_parser = crate::watch::parse_interval
+    )]
+    pub stuck_after: Option<Duration>,
+}
+
+impl VerifyMethod {
+    /// The flags every method shares.
+    pub fn common(&self) -> &VerifyCommon {
+        match self {
+            VerifyMethod::Key(a) => &a.common,
+            VerifyMethod::Certificate(a) => &a.common,
+            VerifyMethod::Sigstore(a) => &a.common,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

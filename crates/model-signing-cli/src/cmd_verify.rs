@@ -22,7 +22,8 @@ use crate::report::Outcome;
 /// Kubernetes keeps at most 4096 bytes of a termination message.
 const RESULT_FILE_LIMIT: usize = 4096;
 
-fn write_result_file(path: &Path, line: &str) {
+/// Writes `line` (one line, at most 4096 bytes) to the result file, best effort.
+pub fn write_result_file(path: &Path, line: &str) {
     let mut line = line.replace('\n', " ");
     if line.len() > RESULT_FILE_LIMIT - 1 {
         let mut cut = RESULT_FILE_LIMIT - 4;
@@ -39,20 +40,12 @@ fn write_result_file(path: &Path, line: &str) {
     }
 }
 
-fn run_verify(
-    common: &VerifyCommon,
-    verifier: &dyn EnvelopeVerifier,
-    jobs: usize,
-    show_progress: bool,
-) -> Result<Outcome> {
-    let result = verify_inner(common, verifier, jobs, show_progress);
-    if let Some(path) = &common.result_file {
-        match &result {
-            Ok(o) => write_result_file(path, o.json["summary"].as_str().unwrap_or("verified")),
-            Err(e) => write_result_file(path, &format!("verification failed: {e:#}")),
-        }
+/// The one-line outcome written to `--result-file` (and logged by watch mode).
+pub fn result_line(result: &Result<Outcome>) -> String {
+    match result {
+        Ok(o) => o.json["summary"].as_str().unwrap_or("verified").to_string(),
+        Err(e) => format!("verification failed: {e:#}"),
     }
-    result
 }
 
 fn verify_inner(
@@ -108,15 +101,36 @@ fn verify_inner(
     })
 }
 
-/// `verify <method>`.
+/// `verify <method>`, once: verifies, writes the result file, returns the outcome.
 pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result<Outcome> {
-    match method {
+    let result = build_verifier(method, true)
+        .and_then(|v| verify_inner(method.common(), v.as_ref(), jobs, show_progress));
+    if let Some(path) = &method.common().result_file {
+        write_result_file(path, &result_line(&result));
+    }
+    result
+}
+
+/// One verification without side effects on the result file (watch mode writes it itself):
+/// reads the key, CAs or trust root, the signature and the model again.
+pub fn check(method: &VerifyMethod, jobs: usize) -> Result<Outcome> {
+    let verifier = build_verifier(method, false)?;
+    verify_inner(method.common(), verifier.as_ref(), jobs, false)
+}
+
+/// The verifier the method's flags describe. Certificate chains are checked against the time
+/// of this call. `log_fingerprints` lets `--log_fingerprints` print the CA fingerprints.
+pub fn build_verifier(
+    method: &VerifyMethod,
+    log_fingerprints: bool,
+) -> Result<Box<dyn EnvelopeVerifier>> {
+    Ok(match method {
         VerifyMethod::Key(a) => {
             let pem = std::fs::read(&a.public_key)
                 .with_context(|| format!("cannot read public key {}", a.public_key.display()))?;
             let name = a.public_key.display().to_string();
             let key = PublicKey::from_pem(&name, &pem).map_err(model_signing::Error::from)?;
-            run_verify(&a.common, &KeyVerifier::new(key, name), jobs, show_progress)
+            Box::new(KeyVerifier::new(key, name))
         }
         VerifyMethod::Certificate(a) => {
             let mut anchors = Vec::new();
@@ -128,7 +142,7 @@ pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result
                         .map_err(model_signing::Error::from)?,
                 );
             }
-            if a.log_fingerprints {
+            if a.log_fingerprints && log_fingerprints {
                 for c in &anchors {
                     eprintln!(
                         "trusted CA '{}' sha256 {}",
@@ -137,14 +151,10 @@ pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result
                     );
                 }
             }
-            let verifier = CertificateVerifier::new(anchors, SystemTime::now())?;
-            run_verify(&a.common, &verifier, jobs, show_progress)
+            Box::new(CertificateVerifier::new(anchors, SystemTime::now())?)
         }
-        VerifyMethod::Sigstore(a) => {
-            let verifier = sigstore_verifier(a)?;
-            run_verify(&a.common, &verifier, jobs, show_progress)
-        }
-    }
+        VerifyMethod::Sigstore(a) => Box::new(sigstore_verifier(a)?),
+    })
 }
 
 /// The keyless verifier from `verify sigstore`'s flags: policy first, then the trust root.

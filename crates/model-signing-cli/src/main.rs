@@ -9,6 +9,7 @@ mod cmd_verify;
 mod paths;
 mod progress;
 mod report;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,11 @@ fn main() -> ExitCode {
         .map(usize::from)
         .unwrap_or_else(model_signing::serialize::default_jobs);
     let show_progress = cli.output == args::Output::Text;
+    if let Command::Verify(m) = &cli.command
+        && let Some(interval) = m.common().watch.interval
+    {
+        return watch::run(m, cli.output, jobs, interval);
+    }
     let (verb, result) = match &cli.command {
         Command::Sign(m) => (report::Verb::Sign, cmd_sign::sign(m, jobs, show_progress)),
         Command::Verify(m) => (
