@@ -163,9 +163,12 @@ label_of() { case "$1" in 1gib) echo "1 GiB" ;; tiny) echo "tiny" ;; 2000) echo 
 report() {
   local cpu
   cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-  echo "Machine: $cpu, $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
-  echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before $load_before, after $load_after"
-  echo "Ours: $("$ours" --version) ($ours); peer: model-signing $("$peer_python" -c 'import importlib.metadata as m; print(m.version("model-signing"))'), $("$peer_python" --version)"
+  echo "Machine: $cpu, $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)."
+  echo
+  echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average (1, 5, 15 min) before $load_before, after $load_after."
+  echo
+  echo "Ours: $("$ours" --version) ($ours); peer: model-signing $("$peer_python" -c 'import importlib.metadata as m; print(m.version("model-signing"))'), $("$peer_python" --version)."
+  echo
   echo "Runs: $runs per implementation and model (alternating), medians; warm page cache;"
   echo "ours peak RSS is the maximum over all runs, CPU is user+sys (median); wall ranges are min-max."
   echo
