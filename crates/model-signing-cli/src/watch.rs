@@ -413,32 +413,44 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// The log line of one verification: text or one JSON object.
+/// A log line: `TIME TEXT`, or with `--output json` one object with `time`, `message` and
+/// `fields`.
+fn event(output: Output, when: SystemTime, text: &str, fields: Value) -> String {
+    let time = rfc3339(when);
+    match output {
+        Output::Text => format!("{time} {text}"),
+        Output::Json => {
+            let mut v = json!({"time": time, "message": text});
+            if let (Some(dst), Value::Object(src)) = (v.as_object_mut(), fields) {
+                dst.extend(src);
+            }
+            v.to_string()
+        }
+    }
+}
+
+/// The log line of one verification: its result line, or the one-shot JSON object.
 fn log_line(
     output: Output,
     when: SystemTime,
     line: &str,
     result: &anyhow::Result<Outcome>,
 ) -> String {
-    let time = rfc3339(when);
-    match output {
-        Output::Text => format!("{time} {line}"),
-        Output::Json => {
-            let v = match result {
-                Ok(o) => {
-                    let mut v = json!({"time": time, "ok": true, "warnings": o.warnings});
-                    if let (Some(dst), Value::Object(src)) = (v.as_object_mut(), o.json.clone()) {
-                        dst.extend(src);
-                    }
-                    v
-                }
-                Err(e) => {
-                    json!({"time": time, "ok": false, "error": {"kind": error_kind(e), "message": format!("{e:#}")}})
-                }
-            };
-            v.to_string()
+    let fields = match result {
+        Ok(o) => {
+            let mut v = json!({"event": "verification", "ok": true, "warnings": o.warnings});
+            if let (Some(dst), Value::Object(src)) = (v.as_object_mut(), o.json.clone()) {
+                dst.extend(src);
+            }
+            v
         }
-    }
+        Err(e) => json!({
+            "event": "verification",
+            "ok": false,
+            "error": {"kind": error_kind(e), "message": format!("{e:#}")},
+        }),
+    };
+    event(output, when, line, fields)
 }
 
 /// Runs `verify <method>` in watch mode; returns only on a startup error.
@@ -519,7 +531,9 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
                 } else {
                     "SIGTERM"
                 };
-                eprintln!("{} received {name}; exiting", rfc3339(SystemTime::now()));
+                let text = format!("received {name}; exiting");
+                let fields = json!({"event": "exit", "signal": name});
+                eprintln!("{}", event(output, SystemTime::now(), &text, fields));
                 std::process::exit(0);
             }
         });
@@ -536,9 +550,8 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
     }
     {
         let _io = lock(&shared.io);
-        eprintln!(
-            "{} verifying {} every {}{}; /healthz, /readyz and /metrics on http://{served}",
-            rfc3339(SystemTime::now()),
+        let text = format!(
+            "verifying {} every {}{}; /healthz, /readyz and /metrics on http://{served}",
             common.model.model_path.display(),
             fmt_duration(interval),
             if w.skip_initial {
@@ -547,6 +560,14 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
                 ""
             },
         );
+        let fields = json!({
+            "event": "start",
+            "model": common.model.model_path.display().to_string(),
+            "interval_seconds": interval.as_secs_f64(),
+            "address": format!("http://{served}"),
+            "skip_initial": w.skip_initial,
+        });
+        eprintln!("{}", event(output, SystemTime::now(), &text, fields));
     }
     std::thread::sleep(first_wait);
     let mut last_warnings: Vec<String> = Vec::new();

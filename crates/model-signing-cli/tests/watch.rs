@@ -96,8 +96,14 @@ impl Agent {
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some((_, a)) = line.split_once(" on http://") {
-                        return a.trim().parse().unwrap();
+                    // Text: `TIME verifying ... on http://ADDR`; JSON: an "address" field.
+                    let json = serde_json::from_str::<serde_json::Value>(&line).ok();
+                    let address = match json {
+                        Some(v) => v["address"].as_str().map(str::to_string),
+                        None => line.split_once(" on ").map(|(_, a)| a.trim().to_string()),
+                    };
+                    if let Some(a) = address.as_deref().and_then(|a| a.strip_prefix("http://")) {
+                        return a.parse().unwrap();
                     }
                 }
                 Err(_) => break,
@@ -315,15 +321,31 @@ fn a_model_that_fails_from_the_start_is_never_ready_but_alive() {
     assert!(body.contains("extra.txt"), "{body}");
     assert_eq!(get(addr, "/healthz").unwrap().0, 200);
     assert_eq!(agent.sigterm().code(), Some(0));
-    // --output json: each verification is one JSON object on stderr.
+    // --output json: every log line is one JSON object on stderr.
+    assert!(
+        agent
+            .log()
+            .iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{:?}",
+        agent.log()
+    );
     let log = agent.log();
     let failure = log
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["ok"] == false)
         .unwrap_or_else(|| panic!("no JSON failure line in {log:?}"));
+    assert_eq!(failure["event"], "verification");
     assert_eq!(failure["error"]["kind"], "model_mismatch");
     assert!(failure["time"].as_str().unwrap().ends_with('Z'));
+    assert!(failure["message"].as_str().unwrap().contains("extra.txt"));
+    let exit = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "exit")
+        .unwrap_or_else(|| panic!("no JSON exit line in {log:?}"));
+    assert_eq!(exit["signal"], "SIGTERM");
 }
 
 #[test]
