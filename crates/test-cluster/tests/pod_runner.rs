@@ -242,3 +242,60 @@ async fn path_mapping_fallback_rewrites_mount_paths() {
     assert_eq!((t.exit_code, t.reason.as_str()), (0, "Completed"));
     assert_eq!(t.message, "mapped weights");
 }
+
+/// The verification agent's image runs `target/release/model-signing`
+/// (built by `make test` through its `release` prerequisite).
+#[tokio::test]
+async fn verifier_image_runs_the_locally_built_model_signing() {
+    let images = ImageMap::from_env();
+    let image = format!("{}:v0.1.0", test_cluster::pod_runner::VERIFIER_IMAGE);
+    let binary = images.resolve(&image).unwrap().to_path_buf();
+    if !binary.is_file() {
+        // Plain `cargo test` without a release build; `make test` always has it.
+        eprintln!(
+            "SKIPPED: {} is not built (run `cargo build --release`)",
+            binary.display()
+        );
+        return;
+    }
+    let cp = test_cluster::shared().await.unwrap();
+    let client = cp.client().unwrap();
+    let ns = cp.create_namespace("verifier").await.unwrap();
+    let api = Api::<Pod>::namespaced(client.clone(), &ns);
+    let name = create_pod(
+        &api,
+        json!({
+            "metadata": { "name": "verifier" },
+            "spec": {
+                "restartPolicy": "Never",
+                "initContainers": [{
+                    "name": "model-validation", "image": image,
+                    // As in the image: the entrypoint's path differs from ours.
+                    "command": ["/usr/local/bin/model-signing"], "args": ["--version"],
+                    "terminationMessagePolicy": "FallbackToLogsOnError"
+                }],
+                "containers": [{ "name": "main", "image": "busybox", "command": ["/bin/true"] }]
+            }
+        }),
+    )
+    .await;
+    let run = PodRunner::new(
+        client,
+        RunnerConfig {
+            images,
+            work_dir: None,
+            isolation: Isolation::Auto,
+        },
+    )
+    .unwrap()
+    .run(&ns, &name)
+    .await
+    .unwrap();
+    let (_, t) = &run.init_outcomes()[0];
+    assert_eq!((t.exit_code, t.reason.as_str()), (0, "Completed"), "{t:?}");
+    assert!(
+        run.logs("model-validation").starts_with("model-signing "),
+        "{}",
+        run.logs("model-validation")
+    );
+}
