@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod certs;
 pub mod crd;
+pub mod metrics;
 pub mod registration;
 pub mod tls;
 pub mod webhook;

@@ -14,6 +14,7 @@ use axum::routing::get;
 use clap::{Parser, ValueEnum};
 use model_validation_operator::cache::ClusterCache;
 use model_validation_operator::certs::SelfManaged;
+use model_validation_operator::metrics::Metrics;
 use model_validation_operator::tls::{self, CertDir, Resolver};
 use model_validation_operator::webhook::inject::InjectConfig;
 use model_validation_operator::webhook::server::{AppState, router, serve_tls};
@@ -195,13 +196,14 @@ async fn main() -> Result<()> {
         ensure_namespace(&client, &args.namespace).await?;
     }
     let cache = ClusterCache::start(client.clone()).await;
+    let metrics = Metrics::new();
 
     // TLS: a certificate directory, or our own CA in a Secret.
     let ready_tls = Arc::new(AtomicBool::new(false));
     let resolver = if let Some(dir) = &args.cert_dir {
         let mut watched = CertDir::new(dir);
         let key = watched.poll()?.context("certificate directory is empty")?;
-        let resolver = Resolver::new(key);
+        let resolver = Resolver::with_expiry_gauge(key, metrics.certificate_expiry.clone());
         let r = resolver.clone();
         tokio::spawn(async move {
             loop {
@@ -254,7 +256,7 @@ async fn main() -> Result<()> {
             .await?;
         }
         let (key, pem) = manager.issue(&ca)?;
-        let resolver = Resolver::new(key);
+        let resolver = Resolver::with_expiry_gauge(key, metrics.certificate_expiry.clone());
         tokio::spawn(manager.maintain(
             client.clone(),
             ca,
@@ -275,12 +277,32 @@ async fn main() -> Result<()> {
         operator_namespace: args.namespace.clone(),
     };
     let policies: Arc<dyn Policies + Send + Sync> = Arc::new(cache.clone());
-    let app = router(Arc::new(AppState { policies, config }));
+    let app = router(Arc::new(AppState {
+        policies,
+        config,
+        metrics: metrics.clone(),
+    }));
 
+    let metrics_text = metrics.clone();
     let health_cache = cache.clone();
     let health_tls = ready_tls.clone();
     let health = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics_text.encode();
+                async move {
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
+                }
+            }),
+        )
         .route(
             "/readyz",
             get(move || {

@@ -150,6 +150,14 @@ pub fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>>
 #[derive(Debug)]
 pub struct Resolver {
     current: ArcSwap<CertifiedKey>,
+    expiry: Option<prometheus_client::metrics::gauge::Gauge<i64>>,
+}
+
+/// notAfter of a key's leaf certificate, unix seconds.
+pub fn not_after(key: &CertifiedKey) -> Option<i64> {
+    let leaf = key.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 impl Resolver {
@@ -157,11 +165,29 @@ impl Resolver {
     pub fn new(key: Arc<CertifiedKey>) -> Arc<Self> {
         Arc::new(Resolver {
             current: ArcSwap::new(key),
+            expiry: None,
+        })
+    }
+
+    /// Starts with `key` and keeps `gauge` at the current certificate's notAfter.
+    pub fn with_expiry_gauge(
+        key: Arc<CertifiedKey>,
+        gauge: prometheus_client::metrics::gauge::Gauge<i64>,
+    ) -> Arc<Self> {
+        if let Some(t) = not_after(&key) {
+            gauge.set(t);
+        }
+        Arc::new(Resolver {
+            current: ArcSwap::new(key),
+            expiry: Some(gauge),
         })
     }
 
     /// Replaces the certificate.
     pub fn set(&self, key: Arc<CertifiedKey>) {
+        if let (Some(g), Some(t)) = (&self.expiry, not_after(&key)) {
+            g.set(t);
+        }
         self.current.store(key);
     }
 }

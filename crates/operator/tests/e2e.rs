@@ -40,6 +40,24 @@ fn free_port() -> u16 {
 /// The operator binary running against the test control plane.
 struct Operator {
     child: Child,
+    health: u16,
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The value of one sample line of the operator's /metrics.
+fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
 }
 
 impl Operator {
@@ -76,17 +94,13 @@ impl Operator {
             .stderr(log)
             .spawn()
             .unwrap();
-        let op = Operator { child };
+        let op = Operator { child, health };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", health)) {
-                use std::io::{Read, Write};
-                let _ = s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
-                let mut out = String::new();
-                let _ = s.read_to_string(&mut out);
-                if out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200") {
-                    return op;
-                }
+            if http_get(health, "/readyz").is_some_and(|out| {
+                out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200")
+            }) {
+                return op;
             }
             assert!(
                 Instant::now() < deadline,
@@ -558,6 +572,53 @@ async fn operator_end_to_end() {
     .await
     .unwrap();
     pods.delete("good", &DeleteParams::default()).await.unwrap();
+
+    // --- the operator's metrics count what happened ---
+    let text = http_get(operator.health, "/metrics").unwrap();
+    assert!(
+        metric(
+            &text,
+            "model_validation_admission_requests_total{result=\"injected\"}"
+        ) == 6.0,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "model_validation_admission_requests_total{result=\"denied\"}"
+        ) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "model_validation_injections_total{method=\"public-key\"}"
+        ) >= 3.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "model_validation_injections_total{method=\"pki\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "model_validation_injections_total{method=\"sigstore\"}"
+        ) >= 2.0,
+        "{text}"
+    );
+    let expiry = metric(
+        &text,
+        "model_validation_serving_certificate_expiry_timestamp_seconds",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        expiry > now + 80.0 * 86400.0,
+        "serving certificate expiry {expiry}"
+    );
 
     // --- with the operator stopped, a labelled pod cannot be created (fail closed) ---
     operator.stop();

@@ -92,6 +92,7 @@ async fn rotation_never_fails_a_request() {
     let app = router(Arc::new(AppState {
         policies: Arc::new(Nothing),
         config,
+        metrics: model_validation_operator::metrics::Metrics::new(),
     }));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_tls(

@@ -61,6 +61,26 @@ pub fn admit(
     policies: &dyn Policies,
     cfg: &AdmitConfig,
 ) -> AdmissionResponse {
+    decide(req, policies, cfg).0
+}
+
+/// [`admit`], also returning the method of the verifier it injected (for metrics).
+pub fn decide(
+    req: &AdmissionRequest<Pod>,
+    policies: &dyn Policies,
+    cfg: &AdmitConfig,
+) -> (AdmissionResponse, Option<&'static str>) {
+    let mut method = None;
+    let resp = decide_inner(req, policies, cfg, &mut method);
+    (resp, method)
+}
+
+fn decide_inner(
+    req: &AdmissionRequest<Pod>,
+    policies: &dyn Policies,
+    cfg: &AdmitConfig,
+    method: &mut Option<&'static str>,
+) -> AdmissionResponse {
     let resp = AdmissionResponse::from(req);
     if req.operation != Operation::Create {
         return resp;
@@ -114,7 +134,11 @@ pub fn admit(
             }
         }
     };
-    mutate(resp, pod, &policy, cfg)
+    let resp = mutate(resp, pod, &policy, cfg);
+    if resp.patch.is_some() {
+        *method = Some(crate::crd::auth_method(&policy.spec.config));
+    }
+    resp
 }
 
 fn mutate(

@@ -15,7 +15,8 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::{AdmitConfig, Policies, admit};
+use super::{AdmitConfig, Policies, decide};
+use crate::metrics::{MethodLabels, Metrics};
 
 /// Shared state of the handlers.
 pub struct AppState {
@@ -23,6 +24,8 @@ pub struct AppState {
     pub policies: Arc<dyn Policies + Send + Sync>,
     /// Settings.
     pub config: AdmitConfig,
+    /// Where admissions are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 async fn mutate(
@@ -53,7 +56,26 @@ async fn mutate(
             return Json(encode(resp.into_review()));
         }
     };
-    let resp = admit(&req, state.policies.as_ref(), &state.config);
+    let (resp, injected) = decide(&req, state.policies.as_ref(), &state.config);
+    let result = if !resp.allowed {
+        "denied"
+    } else if resp.patch.is_some() {
+        "injected"
+    } else {
+        "unchanged"
+    };
+    state
+        .metrics
+        .admission(result, started.elapsed().as_secs_f64());
+    if let Some(method) = injected {
+        state
+            .metrics
+            .injections
+            .get_or_create(&MethodLabels {
+                method: method.into(),
+            })
+            .inc();
+    }
     tracing::info!(
         uid = %req.uid,
         namespace = req.namespace.as_deref().unwrap_or(""),
