@@ -79,6 +79,13 @@ struct Args {
     /// instead of by Service.
     #[arg(long, env = "MVO_WEBHOOK_URL")]
     webhook_url: Option<String>,
+    /// Port of the continuous-validation sidecar's /readyz and /healthz inside pods.
+    #[arg(long, env = "MVO_WATCH_PORT", default_value_t = model_validation_operator::webhook::inject::DEFAULT_WATCH_PORT)]
+    watch_port: u16,
+    /// Continuous-validation sidecar as a regular container: `auto` (when the API server is
+    /// older than 1.28, which has no native sidecars), `always` or `never`.
+    #[arg(long, env = "MVO_LEGACY_SIDECAR", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    legacy_sidecar: String,
     /// Install the CRDs at start (outside a cluster; in a cluster they come from deploy/).
     #[arg(long)]
     install_crds: bool,
@@ -269,10 +276,26 @@ async fn main() -> Result<()> {
     };
     ready_tls.store(true, Ordering::SeqCst);
 
+    let legacy_sidecar = match args.legacy_sidecar.as_str() {
+        "always" => true,
+        "never" => false,
+        _ => match client.apiserver_version().await {
+            Ok(v) => {
+                let minor: u32 = v.minor.trim_end_matches('+').parse().unwrap_or(u32::MAX);
+                v.major == "1" && minor < 28
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the API server version; assuming native sidecars");
+                false
+            }
+        },
+    };
     let config = AdmitConfig {
         inject: InjectConfig {
             agent_image: args.agent_image.clone(),
             default_pull_policy: args.agent_pull_policy.clone(),
+            watch_port: args.watch_port,
+            legacy_sidecar,
         },
         operator_namespace: args.namespace.clone(),
     };

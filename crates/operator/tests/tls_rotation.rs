@@ -86,6 +86,7 @@ async fn rotation_never_fails_a_request() {
         inject: InjectConfig {
             agent_image: "a".into(),
             default_pull_policy: "IfNotPresent".into(),
+            ..Default::default()
         },
         operator_namespace: "x".into(),
     };

@@ -22,7 +22,30 @@ pub struct InjectConfig {
     pub agent_image: String,
     /// Pull policy unless the ModelValidation sets one.
     pub default_pull_policy: String,
+    /// Port of the continuous-validation sidecar's health endpoints (`/readyz`, `/healthz`).
+    pub watch_port: u16,
+    /// Inject the continuous-validation sidecar as a regular container (clusters before 1.28,
+    /// which have no native sidecars) instead of an init container with `restartPolicy: Always`.
+    pub legacy_sidecar: bool,
 }
+
+impl Default for InjectConfig {
+    fn default() -> Self {
+        InjectConfig {
+            agent_image: String::new(),
+            default_pull_policy: "IfNotPresent".into(),
+            watch_port: DEFAULT_WATCH_PORT,
+            legacy_sidecar: false,
+        }
+    }
+}
+
+/// Name of the continuous-validation sidecar.
+pub const WATCH_CONTAINER_NAME: &str = "model-validation-watch";
+/// Default port of the sidecar's health endpoints.
+pub const DEFAULT_WATCH_PORT: u16 = 9099;
+/// Re-verification interval when a ModelValidation enables continuous validation without one.
+pub const DEFAULT_INTERVAL: &str = "5m";
 
 /// Effective verification options after merging pod annotations (which may only tighten).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,4 +294,54 @@ pub fn verification_container(
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Default::default()
     }
+}
+
+/// The continuous-validation sidecar, when the spec enables it: the same verification every
+/// interval, with readiness that turns false as soon as the model no longer verifies.
+pub fn watch_container(
+    cfg: &InjectConfig,
+    spec: &ModelValidationSpec,
+    opts: &Options,
+    mounts: Vec<VolumeMount>,
+) -> Option<Container> {
+    use k8s_openapi::api::core::v1::{HTTPGetAction, Probe};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let cv = spec.continuous_validation.as_ref().filter(|c| c.enabled)?;
+    let interval = cv
+        .interval
+        .clone()
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| DEFAULT_INTERVAL.into());
+    let mut args = agent_args(spec, opts);
+    let model = args.pop().expect("agent_args ends with the model path");
+    args.extend([
+        "--interval".into(),
+        interval,
+        "--health-addr".into(),
+        format!("0.0.0.0:{}", cfg.watch_port),
+        model,
+    ]);
+    let probe = |path: &str, period: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(cfg.watch_port.into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(1),
+        ..Default::default()
+    };
+    let mut c = verification_container(cfg, spec, opts, mounts);
+    c.name = WATCH_CONTAINER_NAME.into();
+    c.args = Some(args);
+    c.readiness_probe = Some(probe("/readyz", 5));
+    c.liveness_probe = Some(Probe {
+        failure_threshold: Some(3),
+        initial_delay_seconds: Some(10),
+        ..probe("/healthz", 20)
+    });
+    if !cfg.legacy_sidecar {
+        c.restart_policy = Some("Always".into());
+    }
+    Some(c)
 }

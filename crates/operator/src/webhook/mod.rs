@@ -8,7 +8,7 @@ pub mod server;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
 use crate::crd::ModelValidationSpec;
@@ -158,41 +158,44 @@ fn mutate(
             ));
         }
     };
-    let container = inject::verification_container(&cfg.inject, &policy.spec, &opts, mounts);
-    let existing: Vec<_> = pod
-        .spec
+    let container =
+        inject::verification_container(&cfg.inject, &policy.spec, &opts, mounts.clone());
+    let watcher = inject::watch_container(&cfg.inject, &policy.spec, &opts, mounts);
+    let pod_spec = pod.spec.clone().unwrap_or_default();
+    let existing: Vec<&Container> = pod_spec
+        .init_containers
         .iter()
-        .flat_map(|s| {
-            s.init_containers
-                .iter()
-                .flatten()
-                .chain(s.containers.iter())
-        })
-        .filter(|c| c.name == CONTAINER_NAME)
+        .flatten()
+        .chain(pod_spec.containers.iter())
+        .filter(|c| c.name == CONTAINER_NAME || c.name == inject::WATCH_CONTAINER_NAME)
         .collect();
-    if let Some(c) = existing.first() {
+    if !existing.is_empty() {
         // Already injected (a re-invocation, or a copy of an injected pod): only an exact match
         // passes, so a pod author cannot pre-empt verification with a look-alike container.
-        if existing.len() == 1
-            && **c == container
-            && pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.init_containers.as_ref())
-                .is_some_and(|i| i.contains(&container))
-        {
+        let inits = pod_spec.init_containers.clone().unwrap_or_default();
+        let one_shot_ok = inits.contains(&container);
+        let watch_ok = match &watcher {
+            None => true,
+            Some(w) if cfg.inject.legacy_sidecar => pod_spec.containers.contains(w),
+            Some(w) => inits.contains(w),
+        };
+        if one_shot_ok && watch_ok && existing.len() == 1 + usize::from(watcher.is_some()) {
             return resp;
         }
         return resp.deny(format!(
-            "the pod already has a container named {CONTAINER_NAME:?} that is not the one {} requires; remove it and let the operator inject it",
-            policy.display
+            "the pod already has a container named {CONTAINER_NAME:?} or {:?} that is not the one {} requires; remove it and let the operator inject it",
+            inject::WATCH_CONTAINER_NAME, policy.display
         ));
     }
     let mut patched = pod.clone();
     let spec = patched.spec.get_or_insert_with(Default::default);
-    spec.init_containers
-        .get_or_insert_with(Vec::new)
-        .push(container);
+    let inits = spec.init_containers.get_or_insert_with(Vec::new);
+    inits.push(container);
+    match watcher {
+        Some(w) if cfg.inject.legacy_sidecar => spec.containers.push(w),
+        Some(w) => inits.push(w),
+        None => {}
+    }
     let annotations: &mut BTreeMap<String, String> = patched
         .metadata
         .annotations

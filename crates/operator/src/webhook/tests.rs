@@ -58,6 +58,7 @@ fn cfg() -> AdmitConfig {
         inject: InjectConfig {
             agent_image: "agent:test".into(),
             default_pull_policy: "IfNotPresent".into(),
+            ..Default::default()
         },
         operator_namespace: "mvo-system".into(),
     }
@@ -352,4 +353,90 @@ fn unsynced_cache_denies_instead_of_guessing() {
     m.unsynced = true;
     let p = pod(json!({LABEL: "mv"}), json!({}), json!([]));
     assert!(denial(&admit(&review("CREATE", p), &m, &cfg())).contains("retry"));
+}
+
+fn continuous_spec(interval: Option<&str>) -> ModelValidationSpec {
+    let mut s = key_spec();
+    s.continuous_validation = Some(crate::crd::ContinuousValidation {
+        enabled: true,
+        interval: interval.map(String::from),
+    });
+    s
+}
+
+#[test]
+fn continuous_validation_adds_a_native_sidecar_with_readiness() {
+    let policies = Memory::default().with("team", "cv", continuous_spec(Some("10m")));
+    let p = pod(json!({LABEL: "cv"}), json!({}), json!([]));
+    let resp = admit(&review("CREATE", p.clone()), &policies, &cfg());
+    let (doc, watch) = injected(&p, &resp);
+    let inits = doc["spec"]["initContainers"].as_array().unwrap();
+    assert_eq!(inits.len(), 2);
+    assert_eq!(
+        inits[0]["name"], "model-validation",
+        "the one-shot check still blocks start-up"
+    );
+    assert!(inits[0].get("restartPolicy").is_none());
+    assert_eq!(watch.name, "model-validation-watch");
+    assert_eq!(watch.restart_policy.as_deref(), Some("Always"));
+    let args = watch.args.unwrap();
+    assert!(
+        args.windows(2).any(|w| w == ["--interval", "10m"]),
+        "{args:?}"
+    );
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--health-addr", "0.0.0.0:9099"]),
+        "{args:?}"
+    );
+    assert_eq!(args.last().unwrap(), "/data/model");
+    let ready = watch.readiness_probe.unwrap();
+    assert_eq!(ready.http_get.unwrap().path.as_deref(), Some("/readyz"));
+    assert!(
+        watch
+            .volume_mounts
+            .unwrap()
+            .iter()
+            .all(|m| m.read_only == Some(true))
+    );
+    // Re-invocation is idempotent with the sidecar too.
+    let again = admit(&review("CREATE", doc), &policies, &cfg());
+    assert!(again.allowed && again.patch.is_none());
+}
+
+#[test]
+fn legacy_sidecar_is_a_regular_container_and_look_alikes_are_denied() {
+    let policies = Memory::default().with("team", "cv", continuous_spec(None));
+    let mut legacy = cfg();
+    legacy.inject.legacy_sidecar = true;
+    let p = pod(json!({LABEL: "cv"}), json!({}), json!([]));
+    let resp = admit(&review("CREATE", p.clone()), &policies, &legacy);
+    let patch: json_patch::Patch = serde_json::from_slice(resp.patch.as_ref().unwrap()).unwrap();
+    let mut doc = p.clone();
+    json_patch::patch(&mut doc, &patch).unwrap();
+    assert_eq!(doc["spec"]["initContainers"].as_array().unwrap().len(), 1);
+    let sidecar = doc["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "model-validation-watch")
+        .unwrap();
+    assert!(sidecar.get("restartPolicy").is_none());
+    assert!(
+        sidecar["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "5m"),
+        "default interval"
+    );
+    let fake = pod(
+        json!({LABEL: "cv"}),
+        json!({}),
+        json!([{"name": "model-validation-watch", "image": "busybox"}]),
+    );
+    assert!(
+        denial(&admit(&review("CREATE", fake), &policies, &cfg()))
+            .contains("model-validation-watch")
+    );
 }
