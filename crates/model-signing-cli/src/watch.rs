@@ -43,7 +43,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_REQUEST_HEAD: usize = 8192;
 
 /// Parses a duration: `30s`, `5m`, `1h30m`, `1.5h`, `500ms`, or a plain number of seconds
-/// (`90`, `2.5`). Units: h, m, s, ms, combined largest first as Go's durations are.
+/// (`90`, `2.5`). Units as in Go (and so in Kubernetes `duration` fields): h, m, s, ms, us (µs),
+/// ns, combined as in `1h30m` or `1m0s`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!("invalid duration {text:?}: use e.g. 30s, 5m, 1h30m, 1.5h or a number of seconds")
@@ -64,6 +65,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => 60_000_000_000,
             "s" => 1_000_000_000,
             "ms" => 1_000_000,
+            "us" | "µs" | "μs" => 1_000,
+            "ns" => 1,
             "" if plain => 1_000_000_000,
             _ => return Err(bad()),
         };
@@ -627,6 +630,10 @@ mod tests {
         assert_eq!(ok(" 2.5 "), Duration::from_millis(2500));
         assert_eq!(ok("1500ms"), Duration::from_millis(1500));
         assert_eq!(ok(".5s"), Duration::from_millis(500));
+        assert_eq!(ok("1h0m0s"), Duration::from_secs(3600));
+        assert_eq!(ok("60000000000ns"), Duration::from_secs(60));
+        assert_eq!(ok("1500000us"), Duration::from_millis(1500));
+        assert_eq!(ok("2000000µs"), Duration::from_secs(2));
         for bad in [
             "",
             " ",
