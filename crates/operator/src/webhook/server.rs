@@ -153,6 +153,8 @@ pub async fn serve_tls(
             }
         });
     }
+    // Refuse new connections at once (clients retry on another replica), then drain.
+    drop(listener);
     tracing::info!("webhook server draining in-flight requests");
     graceful.shutdown().await;
 }
