@@ -488,15 +488,31 @@ async fn operator_end_to_end() {
     )
     .unwrap();
     std::fs::write(sdata.join("model.sig"), bundle.to_json()).unwrap();
-    let mut consumer: Value = serde_saphyr::from_str(
+    // The seed pod mounts the PVC "models", exactly as published; here it is bound to a
+    // hostPath PersistentVolume holding the model.
+    let pv: k8s_openapi::api::core::v1::PersistentVolume = serde_json::from_value(json!({
+        "metadata": {"name": format!("{seed_ns}-models")},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"], "hostPath": {"path": sdata.to_str().unwrap()},
+                 "claimRef": {"namespace": seed_ns, "name": "models"}}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+        .unwrap();
+    let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "models"},
+        "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": format!("{seed_ns}-models"), "storageClassName": ""}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(client.clone(), &seed_ns)
+        .create(&PostParams::default(), &pvc)
+        .await
+        .unwrap();
+    let consumer: Value = serde_saphyr::from_str(
         &std::fs::read_to_string(fixture("seed/consumer-pod.yaml")).unwrap(),
     )
     .unwrap();
-    // The seed pod mounts a PVC; here the claim's volume is a host directory.
-    consumer["spec"]["volumes"] =
-        json!([{"name": "model-storage", "hostPath": {"path": sdata.to_str().unwrap()}}]);
-    consumer["spec"]["containers"][0]["command"] = json!(["sleep", "30"]);
-    consumer["spec"]["restartPolicy"] = json!("Never");
     let seed_pods: Api<Pod> = Api::namespaced(client.clone(), &seed_ns);
     seed_pods
         .create(

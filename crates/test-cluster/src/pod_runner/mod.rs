@@ -146,7 +146,8 @@ impl PodRunner {
             .join(format!("{namespace}_{name}_{uid}"));
         std::fs::create_dir_all(&run_dir)
             .map_err(|e| RunnerError::Io(format!("creating {}: {e}", run_dir.display())))?;
-        let volumes = volumes(&spec, &run_dir)?;
+        let claims = claim_paths(&self.client, namespace, &spec).await?;
+        let volumes = volumes(&spec, &run_dir, &claims)?;
 
         let mut run = PodRun {
             api,
@@ -583,14 +584,52 @@ fn set_condition(status: &mut PodStatus, type_: &str, ok: bool, reason: Option<&
     }
 }
 
-/// Host paths for the pod's volumes: hostPath as is, emptyDir in the run dir.
+/// Host paths behind the pod's PersistentVolumeClaims: claim -> bound PersistentVolume (by the
+/// claim's `spec.volumeName`; there is no volume controller here) -> its `hostPath`. Claims
+/// that are unbound or not on a hostPath volume are left out and reported when mounted.
+async fn claim_paths(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+) -> Result<BTreeMap<String, PathBuf>, RunnerError> {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let mut map = BTreeMap::new();
+    for v in spec.volumes.as_deref().unwrap_or_default() {
+        let Some(pvc) = &v.persistent_volume_claim else {
+            continue;
+        };
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+        let Ok(Some(claim)) = claims.get_opt(&pvc.claim_name).await else {
+            continue;
+        };
+        let Some(pv_name) = claim.spec.and_then(|s| s.volume_name) else {
+            continue;
+        };
+        let Ok(Some(pv)) = Api::<PersistentVolume>::all(client.clone())
+            .get_opt(&pv_name)
+            .await
+        else {
+            continue;
+        };
+        if let Some(hp) = pv.spec.and_then(|s| s.host_path) {
+            map.insert(v.name.clone(), PathBuf::from(hp.path));
+        }
+    }
+    Ok(map)
+}
+
+/// Host paths for the pod's volumes: hostPath as is, emptyDir in the run dir,
+/// persistentVolumeClaim through `claims`.
 fn volumes(
     spec: &k8s_openapi::api::core::v1::PodSpec,
     run_dir: &Path,
+    claims: &BTreeMap<String, PathBuf>,
 ) -> Result<BTreeMap<String, PathBuf>, RunnerError> {
     let mut map = BTreeMap::new();
     for v in spec.volumes.as_deref().unwrap_or_default() {
-        if let Some(hp) = &v.host_path {
+        if let Some(path) = claims.get(&v.name) {
+            map.insert(v.name.clone(), path.clone());
+        } else if let Some(hp) = &v.host_path {
             map.insert(v.name.clone(), PathBuf::from(&hp.path));
         } else if v.empty_dir.is_some() {
             let dir = run_dir.join("volumes").join(&v.name);
