@@ -311,6 +311,24 @@ pub fn auth_method(config: &ValidationConfig) -> &'static str {
     }
 }
 
+/// A short fingerprint of everything in a spec that shapes the injected container(s): the
+/// first 16 hex digits of SHA-256 over the JSON of `model`, `config`, `imagePullPolicy`,
+/// `resources` and `continuousValidation`. Set on injected pods as
+/// `validation.ml.sigstore.dev/config-hash`; the status controller counts a pod injected under
+/// another hash as orphaned (spec drift).
+pub fn config_hash(spec: &ModelValidationSpec) -> String {
+    use sha2::{Digest, Sha256};
+    let v = serde_json::json!([
+        spec.model,
+        spec.config,
+        spec.image_pull_policy,
+        spec.resources,
+        spec.continuous_validation
+    ]);
+    let digest = Sha256::digest(v.to_string().as_bytes());
+    hex::encode(digest)[..16].to_string()
+}
+
 /// The CRD manifests, as written to `deploy/crds/`.
 pub fn crd_yaml() -> Vec<(&'static str, String)> {
     use kube::CustomResourceExt;

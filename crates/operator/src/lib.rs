@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod certs;
+pub mod controller;
 pub mod crd;
 pub mod metrics;
 pub mod registration;

@@ -201,6 +201,10 @@ fn mutate(
         .annotations
         .get_or_insert_with(BTreeMap::new);
     annotations.insert(annotations::INJECTED_BY.into(), policy.name.clone());
+    annotations.insert(
+        crate::controller::status::CONFIG_HASH.into(),
+        crate::crd::config_hash(&policy.spec),
+    );
     let (Ok(before), Ok(after)) = (serde_json::to_value(pod), serde_json::to_value(&patched))
     else {
         return resp.deny("internal error: cannot serialize the pod");

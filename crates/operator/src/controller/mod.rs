@@ -1,0 +1,244 @@
+//! The status controller: watches ModelValidations and only the labelled pods, writes each
+//! ModelValidation's status (conditions, pod counts, verification outcomes), emits Events and
+//! counts verifications. Only the holder of the Lease runs it ([`run`]).
+//!
+//! Pods carrying only the first API's label `validation.rhtas.redhat.com/ml=true` are not
+//! watched (the watch selects `validation.ml.sigstore.dev/ml`), so they appear in no status.
+
+pub mod events;
+pub mod lease;
+pub mod status;
+pub mod tracker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Config, Controller};
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+
+pub use lease::run;
+
+use crate::crd::{ModelValidation, auth_method};
+use crate::metrics::{Metrics, ReconcileLabels, VerificationLabels};
+use crate::webhook::LABEL;
+use tracker::Tracker;
+
+/// A reconcile failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server refused or was unreachable.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The pod cache did not sync in time.
+    #[error("the pod cache is not synced yet")]
+    NotSynced,
+    /// The status could not be serialized (never expected).
+    #[error("serialize status: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    client: Client,
+    pods: Store<Pod>,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+    tracker: Tracker,
+    failures: Mutex<HashMap<ObjectRef<ModelValidation>, u32>>,
+}
+
+/// Keeps only what the status needs of a pod (the cache holds every labelled pod).
+fn slim(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    if let Some(a) = pod.metadata.annotations.as_mut() {
+        a.retain(|k, _| k.starts_with("validation.ml.sigstore.dev/"));
+    }
+    if let Some(spec) = pod.spec.as_mut() {
+        let names_only = |cs: &mut Vec<k8s_openapi::api::core::v1::Container>| {
+            for c in cs.iter_mut() {
+                *c = k8s_openapi::api::core::v1::Container {
+                    name: std::mem::take(&mut c.name),
+                    ..Default::default()
+                };
+            }
+        };
+        names_only(&mut spec.containers);
+        if let Some(i) = spec.init_containers.as_mut() {
+            names_only(i);
+        }
+        *spec = k8s_openapi::api::core::v1::PodSpec {
+            containers: std::mem::take(&mut spec.containers),
+            init_containers: spec.init_containers.take(),
+            ..Default::default()
+        };
+    }
+    if let Some(st) = pod.status.as_mut() {
+        *st = k8s_openapi::api::core::v1::PodStatus {
+            init_container_statuses: st.init_container_statuses.take(),
+            phase: st.phase.take(),
+            ..Default::default()
+        };
+    }
+}
+
+fn now() -> Time {
+    let secs = Timestamp::now().as_second();
+    Time(Timestamp::from_second(secs).unwrap_or_else(|_| Timestamp::now()))
+}
+
+async fn reconcile(mv: Arc<ModelValidation>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&mv, &ctx).await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ReconcileLabels {
+            result: if result.is_ok() { "success" } else { "error" }.into(),
+        })
+        .inc();
+    match &result {
+        Ok(_) => {
+            ctx.failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&ObjectRef::from_obj(&*mv));
+        }
+        Err(e) => {
+            ctx.metrics.reconcile_errors.inc();
+            tracing::warn!(modelvalidation = %ObjectRef::from_obj(&*mv), error = %e, "reconcile failed; retrying");
+        }
+    }
+    result
+}
+
+async fn reconcile_inner(mv: &ModelValidation, ctx: &Context) -> Result<Action, Error> {
+    if tokio::time::timeout(Duration::from_secs(30), ctx.pods.wait_until_ready())
+        .await
+        .is_err()
+    {
+        return Err(Error::NotSynced);
+    }
+    let ns = mv.namespace().unwrap_or_default();
+    let name = mv.name_any();
+    let all = ctx.pods.state();
+    let pods: Vec<&Pod> = all
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| {
+            p.metadata.namespace.as_deref() == Some(ns.as_str())
+                && p.labels().get(LABEL).map(String::as_str) == Some(name.as_str())
+        })
+        .collect();
+
+    // Report each finished verification once: metrics, and Events.
+    let method = auth_method(&mv.spec.config);
+    for pod in &pods {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        for run in status::runs(pod) {
+            if !ctx.tracker.first_report(&uid, &run) {
+                continue;
+            }
+            ctx.metrics
+                .verifications
+                .get_or_create(&VerificationLabels {
+                    method: method.into(),
+                    result: if run.verified { "verified" } else { "failed" }.into(),
+                })
+                .inc();
+            let published = if run.verified {
+                events::verified(&ctx.recorder, pod, mv, &run.message).await
+            } else {
+                events::verification_failed(&ctx.recorder, pod, mv, &run.message).await
+            };
+            if let Err(e) = published {
+                tracing::warn!(pod = %pod.name_any(), error = %e, "cannot publish event");
+            }
+        }
+    }
+    if ctx.tracker.len() > 2 * all.len() + 100 {
+        let live: std::collections::HashSet<String> =
+            all.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+        ctx.tracker.retain(|u| live.contains(u));
+    }
+
+    let previous = mv.status.as_ref();
+    let mut next = status::compute(
+        &name,
+        mv.metadata.generation,
+        &mv.spec,
+        previous,
+        &pods,
+        &now(),
+    );
+    if previous.is_some_and(|p| status::same(&next, p)) {
+        return Ok(Action::requeue(Duration::from_secs(600)));
+    }
+    next.last_updated = Some(now());
+    let old = serde_json::to_value(previous.cloned().unwrap_or_default())?;
+    let new = serde_json::to_value(&next)?;
+    let patch = serde_json::json!({ "status": status::merge_patch(&old, &new) });
+    Api::<ModelValidation>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    tracing::debug!(modelvalidation = %format!("{ns}/{name}"), injected = next.injected_pod_count, verified = next.verified_count, failed = next.failed_count, "status written");
+    Ok(Action::requeue(Duration::from_secs(600)))
+}
+
+fn error_policy(mv: Arc<ModelValidation>, _err: &Error, ctx: Arc<Context>) -> Action {
+    let mut f = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    let n = f.entry(ObjectRef::from_obj(&*mv)).or_insert(0);
+    *n = n.saturating_add(1);
+    // 0.5 s, 1 s, 2 s, ... at most 5 min.
+    let delay = Duration::from_millis(500u64.saturating_mul(1 << (*n - 1).min(10)))
+        .min(Duration::from_secs(300));
+    Action::requeue(delay)
+}
+
+/// Runs the controller until the future is dropped (leadership lost) — it never ends by itself.
+pub async fn run_controller(client: Client, metrics: Arc<Metrics>, identity: String) {
+    let (pods, writer) = reflector::store();
+    let pod_stream = watcher(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().labels(LABEL),
+    )
+    .default_backoff()
+    .modify(slim)
+    .reflect(writer)
+    .touched_objects();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        pods,
+        metrics,
+        recorder: events::recorder(client.clone(), Some(identity)),
+        tracker: Tracker::new(Timestamp::now()),
+        failures: Mutex::new(HashMap::new()),
+    });
+    Controller::new(
+        Api::<ModelValidation>::all(client),
+        watcher::Config::default(),
+    )
+    .with_config(Config::default().debounce(Duration::from_millis(200)))
+    .watches_stream(pod_stream, |pod: Pod| {
+        let ns = pod.namespace()?;
+        let name = pod.labels().get(LABEL)?.clone();
+        (!name.is_empty()).then(|| ObjectRef::new(&name).within(&ns))
+    })
+    .run(reconcile, error_policy, ctx)
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "controller");
+        }
+    })
+    .await;
+}

@@ -1,0 +1,305 @@
+//! The status of a ModelValidation as a pure function of its spec, its previous status and the
+//! pods labelled with its name. No I/O: everything here is unit-tested on JSON fixtures.
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde_json::Value;
+
+use crate::crd::{
+    ModelValidationSpec, ModelValidationStatus, PodTrackingInfo, VerificationFailure, auth_method,
+    config_hash,
+};
+use crate::webhook::inject::{CONTAINER_NAME, annotations};
+
+/// Pod annotation with the [`config_hash`] of the spec the pod was injected under.
+pub const CONFIG_HASH: &str = "validation.ml.sigstore.dev/config-hash";
+/// At most this many pods are listed in each of the status lists (the counts stay exact), so
+/// a ModelValidation with thousands of pods stays far below the object size limit.
+pub const MAX_LISTED: usize = 100;
+
+/// How a pod stands with respect to one ModelValidation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injection {
+    /// Injected by this ModelValidation under its current spec (or before config hashes).
+    Injected,
+    /// Injected under another spec (a different config hash) or by another ModelValidation.
+    Orphaned,
+    /// Labelled, but without the verification container.
+    Uninjected,
+}
+
+/// Classifies a labelled pod.
+pub fn injection(pod: &Pod, mv_name: &str, hash: &str) -> Injection {
+    let has_container = pod.spec.as_ref().is_some_and(|s| {
+        s.init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == CONTAINER_NAME)
+    });
+    if !has_container {
+        return Injection::Uninjected;
+    }
+    let ann = pod.metadata.annotations.as_ref();
+    let by = ann.and_then(|a| a.get(annotations::INJECTED_BY));
+    let pod_hash = ann.and_then(|a| a.get(CONFIG_HASH));
+    match (by, pod_hash) {
+        (Some(b), _) if b != mv_name => Injection::Orphaned,
+        (None, _) => Injection::Orphaned,
+        (Some(_), Some(h)) if h != hash => Injection::Orphaned,
+        _ => Injection::Injected,
+    }
+}
+
+/// One finished run of the verification container.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// The container's restart count when this run ended (identifies the run within the pod).
+    pub attempt: i32,
+    /// Exit code 0.
+    pub verified: bool,
+    /// The termination message (the verifier's one-line outcome).
+    pub message: String,
+    /// When it ended.
+    pub finished_at: Option<Time>,
+}
+
+/// The finished runs of the verification init container visible in the pod's status: the
+/// current state (if terminated) and the last state (if terminated, e.g. before a restart).
+pub fn runs(pod: &Pod) -> Vec<Run> {
+    let Some(st) = pod.status.as_ref().and_then(|s| {
+        s.init_container_statuses
+            .iter()
+            .flatten()
+            .find(|c| c.name == CONTAINER_NAME)
+    }) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    if let Some(t) = st.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+        out.push(Run {
+            attempt: (st.restart_count - 1).max(0),
+            verified: t.exit_code == 0,
+            message: t.message.clone().unwrap_or_default(),
+            finished_at: t.finished_at.clone(),
+        });
+    }
+    if let Some(t) = st.state.as_ref().and_then(|s| s.terminated.as_ref()) {
+        out.push(Run {
+            attempt: st.restart_count,
+            verified: t.exit_code == 0,
+            message: t.message.clone().unwrap_or_default(),
+            finished_at: t.finished_at.clone(),
+        });
+    }
+    out
+}
+
+/// The pod's verification outcome: the latest finished run decides (`None`: not finished yet).
+pub fn outcome(pod: &Pod) -> Option<Run> {
+    runs(pod).pop()
+}
+
+/// `Ready`: whether the spec can work at all, and what to fix when it cannot.
+pub fn ready(spec: &ModelValidationSpec) -> (bool, &'static str, String) {
+    let c = &spec.config;
+    let methods = [
+        c.sigstore_config.is_some(),
+        c.pki_config.is_some(),
+        c.public_key_config.is_some(),
+    ]
+    .iter()
+    .filter(|m| **m)
+    .count();
+    if methods == 0 {
+        return (
+            false,
+            "NoMethod",
+            "spec.config names no verification method: set exactly one of sigstoreConfig, pkiConfig or publicKeyConfig".into(),
+        );
+    }
+    if methods > 1 {
+        return (
+            false,
+            "SeveralMethods",
+            "spec.config names more than one verification method: keep exactly one of sigstoreConfig, pkiConfig or publicKeyConfig".into(),
+        );
+    }
+    let mut paths = vec![
+        ("model.path", spec.model.path.as_str()),
+        ("model.signaturePath", spec.model.signature_path.as_str()),
+    ];
+    if let Some(k) = &c.public_key_config {
+        paths.push(("config.publicKeyConfig.keyPath", k.key_path.as_str()));
+    }
+    if let Some(p) = &c.pki_config {
+        paths.push((
+            "config.pkiConfig.certificateAuthority",
+            p.certificate_authority.as_str(),
+        ));
+    }
+    if let Some(t) = &c.client_trust_config {
+        paths.push((
+            "config.clientTrustConfig.trustConfigPath",
+            t.trust_config_path.as_str(),
+        ));
+    }
+    for (field, p) in paths {
+        if !p.starts_with('/') {
+            return (
+                false,
+                "RelativePath",
+                format!(
+                    "spec.{field} {p:?} is not an absolute path inside the pod: make it absolute"
+                ),
+            );
+        }
+    }
+    (
+        true,
+        "Valid",
+        format!(
+            "pods labelled with this name are verified by {} before they start",
+            auth_method(c)
+        ),
+    )
+}
+
+fn tracking(pod: &Pod) -> PodTrackingInfo {
+    PodTrackingInfo {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        injected_at: pod.metadata.creation_timestamp.clone(),
+    }
+}
+
+/// The status for a spec, its previous status and its labelled pods, as of `now`.
+/// `lastUpdated` is copied from `previous`: set it when the result differs and is written.
+pub fn compute(
+    mv_name: &str,
+    generation: Option<i64>,
+    spec: &ModelValidationSpec,
+    previous: Option<&ModelValidationStatus>,
+    pods: &[&Pod],
+    now: &Time,
+) -> ModelValidationStatus {
+    let hash = config_hash(spec);
+    let (ok, reason, message) = ready(spec);
+    let status = if ok { "True" } else { "False" };
+    let prev_ready = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == "Ready"));
+    let last_transition_time = match prev_ready {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => now.clone(),
+    };
+    let mut st = ModelValidationStatus {
+        conditions: vec![Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: generation,
+            last_transition_time,
+        }],
+        observed_generation: generation,
+        auth_method: Some(auth_method(&spec.config).to_string()),
+        last_updated: previous.and_then(|p| p.last_updated.clone()),
+        last_failure: previous.and_then(|p| p.last_failure.clone()),
+        ..Default::default()
+    };
+    let mut sorted: Vec<&Pod> = pods.to_vec();
+    sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    for pod in sorted {
+        match injection(pod, mv_name, &hash) {
+            Injection::Injected => {
+                st.injected_pod_count += 1;
+                st.injected_pods.push(tracking(pod));
+            }
+            Injection::Orphaned => {
+                st.orphaned_pod_count += 1;
+                st.orphaned_pods.push(tracking(pod));
+            }
+            Injection::Uninjected => {
+                st.uninjected_pod_count += 1;
+                st.uninjected_pods.push(tracking(pod));
+                continue;
+            }
+        }
+        let Some(run) = outcome(pod) else { continue };
+        if run.verified {
+            st.verified_count += 1;
+        } else {
+            st.failed_count += 1;
+        }
+        // The most recent failed run of any pod, still known after the pod is gone.
+        for r in runs(pod).into_iter().filter(|r| !r.verified) {
+            let newer = match &st.last_failure {
+                None => true,
+                Some(f) => r.finished_at.as_ref().map(|t| t.0) > f.time.as_ref().map(|t| t.0),
+            };
+            if newer {
+                st.last_failure = Some(VerificationFailure {
+                    pod: pod.metadata.name.clone().unwrap_or_default(),
+                    time: r.finished_at.clone(),
+                    message: truncate(&r.message, 1024),
+                });
+            }
+        }
+    }
+    for list in [
+        &mut st.injected_pods,
+        &mut st.uninjected_pods,
+        &mut st.orphaned_pods,
+    ] {
+        list.truncate(MAX_LISTED);
+    }
+    st
+}
+
+/// Whether two statuses say the same, `lastUpdated` aside.
+pub fn same(a: &ModelValidationStatus, b: &ModelValidationStatus) -> bool {
+    let mut a = a.clone();
+    a.last_updated = b.last_updated.clone();
+    a == *b
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A JSON merge patch (RFC 7386) turning `old` into `new`: changed keys carry their new value,
+/// removed keys are `null` (a plain merge patch of `new` would leave removed fields behind).
+pub fn merge_patch(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(ov) if ov == v => {}
+                    Some(ov) if ov.is_object() && v.is_object() => {
+                        out.insert(k.clone(), merge_patch(ov, v));
+                    }
+                    _ => {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        _ => new.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+use super::*;
+use crate::crd::{ModelSpec, PkiConfig, PublicKeyConfig, ValidationConfig};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::json;
+
+fn spec() -> ModelValidationSpec {
+    ModelValidationSpec {
+        model: ModelSpec {
+            path: "/data/model".into(),
+            signature_path: "/data/model.sig".into(),
+            ..Default::default()
+        },
+        config: ValidationConfig {
+            public_key_config: Some(PublicKeyConfig {
+                key_path: "/keys/pub.pem".into(),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn t(s: &str) -> Time {
+    Time(s.parse::<Timestamp>().unwrap())
+}
+
+/// A labelled pod as the API server returns it; `init` is the verifier's status, if any.
+fn pod(name: &str, by: Option<&str>, hash: Option<&str>, init: Option<serde_json::Value>) -> Pod {
+    let mut ann = serde_json::Map::new();
+    if let Some(b) = by {
+        ann.insert(annotations::INJECTED_BY.into(), json!(b));
+    }
+    if let Some(h) = hash {
+        ann.insert(CONFIG_HASH.into(), json!(h));
+    }
+    let init_containers = if by.is_some() {
+        json!([{"name": "model-validation", "image": "agent"}])
+    } else {
+        json!([])
+    };
+    let mut v = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"),
+                     "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "labels": {"validation.ml.sigstore.dev/ml": "mv"}, "annotations": ann},
+        "spec": {"initContainers": init_containers, "containers": [{"name": "app", "image": "app"}]},
+    });
+    if let Some(i) = init {
+        v["status"] = json!({"phase": "Pending", "initContainerStatuses": [i]});
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn terminated(code: i32, msg: &str, at: &str) -> serde_json::Value {
+    json!({"name": "model-validation", "image": "agent", "imageID": "", "ready": false, "restartCount": 0,
+           "state": {"terminated": {"exitCode": code, "message": msg, "finishedAt": at, "reason": if code == 0 {"Completed"} else {"Error"}}}})
+}
+
+#[test]
+fn counts_outcomes_and_last_failure() {
+    let s = spec();
+    let h = config_hash(&s);
+    let good = pod(
+        "good",
+        Some("mv"),
+        Some(&h),
+        Some(terminated(0, "verified: 3 files", "2026-01-01T00:01:00Z")),
+    );
+    let bad = pod(
+        "bad",
+        Some("mv"),
+        Some(&h),
+        Some(terminated(
+            1,
+            "verification failed: 1 file changed: weights.bin",
+            "2026-01-01T00:02:00Z",
+        )),
+    );
+    let running = pod("running", Some("mv"), None, None);
+    let plain = pod("plain", None, None, None);
+    let old = pod("old", Some("mv"), Some("0000000000000000"), None);
+    let other = pod("other", Some("another-mv"), Some(&h), None);
+    let now = t("2026-01-01T01:00:00Z");
+    let st = compute(
+        "mv",
+        Some(3),
+        &s,
+        None,
+        &[&good, &bad, &running, &plain, &old, &other],
+        &now,
+    );
+    assert_eq!(st.injected_pod_count, 3, "good, bad, running (no hash yet)");
+    assert_eq!(st.uninjected_pod_count, 1);
+    assert_eq!(st.orphaned_pod_count, 2);
+    assert_eq!(
+        st.injected_pods
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["bad", "good", "running"]
+    );
+    assert_eq!(st.uninjected_pods[0].uid, "uid-plain");
+    assert_eq!(st.verified_count, 1);
+    assert_eq!(st.failed_count, 1);
+    let f = st.last_failure.clone().unwrap();
+    assert_eq!(f.pod, "bad");
+    assert!(f.message.contains("weights.bin"));
+    assert_eq!(f.time, Some(t("2026-01-01T00:02:00Z")));
+    assert_eq!(st.observed_generation, Some(3));
+    assert_eq!(st.auth_method.as_deref(), Some("public-key"));
+    let c = &st.conditions[0];
+    assert_eq!(
+        (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+        ("Ready", "True", "Valid")
+    );
+    assert_eq!(c.last_transition_time, now);
+
+    // Recomputed later from the written status: the same (idempotent), the transition time kept.
+    let mut written = st.clone();
+    written.last_updated = Some(now.clone());
+    let again = compute(
+        "mv",
+        Some(3),
+        &s,
+        Some(&written),
+        &[&good, &bad, &running, &plain, &old, &other],
+        &t("2026-01-01T02:00:00Z"),
+    );
+    assert!(same(&again, &written));
+    assert_eq!(again.last_updated, written.last_updated);
+
+    // The failed pod is deleted: the counts drop, the last failure stays.
+    let after = compute("mv", Some(3), &s, Some(&written), &[&good], &now);
+    assert_eq!((after.failed_count, after.verified_count), (0, 1));
+    assert_eq!(after.last_failure.unwrap().pod, "bad");
+}
+
+#[test]
+fn restarted_verifier_counts_last_state_failures() {
+    let s = spec();
+    let h = config_hash(&s);
+    let p = pod(
+        "crashing",
+        Some("mv"),
+        Some(&h),
+        Some(
+            json!({"name": "model-validation", "image": "agent", "imageID": "", "ready": false, "restartCount": 2,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 1, "message": "verification failed: signature does not match", "finishedAt": "2026-01-01T00:05:00Z"}}}),
+        ),
+    );
+    let r = runs(&p);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].attempt, 1);
+    assert!(!r[0].verified);
+    let st = compute("mv", Some(1), &s, None, &[&p], &t("2026-01-01T01:00:00Z"));
+    assert_eq!(st.failed_count, 1);
+    assert!(
+        st.last_failure
+            .unwrap()
+            .message
+            .contains("signature does not match")
+    );
+}
+
+#[test]
+fn specs_that_cannot_work_are_not_ready() {
+    let mut s = spec();
+    s.config = ValidationConfig::default();
+    let st = compute("mv", Some(1), &s, None, &[], &t("2026-01-01T00:00:00Z"));
+    let c = &st.conditions[0];
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "NoMethod")
+    );
+    assert!(c.message.contains("exactly one of"), "{}", c.message);
+    assert_eq!(st.auth_method.as_deref(), Some("unknown"));
+
+    let mut s = spec();
+    s.config.pki_config = Some(PkiConfig {
+        certificate_authority: "/ca.pem".into(),
+    });
+    assert_eq!(ready(&s).1, "SeveralMethods");
+
+    let mut s = spec();
+    s.model.signature_path = "model.sig".into();
+    let (ok, reason, msg) = ready(&s);
+    assert!(!ok);
+    assert_eq!(reason, "RelativePath");
+    assert!(msg.contains("model.signaturePath"), "{msg}");
+}
+
+#[test]
+fn a_changed_spec_orphans_pods_injected_under_the_old_one() {
+    let s = spec();
+    let p = pod("p", Some("mv"), Some(&config_hash(&s)), None);
+    let mut changed = s.clone();
+    changed.model.ignore_unsigned_files = Some(true);
+    assert_ne!(config_hash(&s), config_hash(&changed));
+    assert_eq!(injection(&p, "mv", &config_hash(&s)), Injection::Injected);
+    assert_eq!(
+        injection(&p, "mv", &config_hash(&changed)),
+        Injection::Orphaned
+    );
+    assert_eq!(config_hash(&s).len(), 16);
+}
+
+#[test]
+fn lists_are_capped_counts_are_not() {
+    let s = spec();
+    let h = config_hash(&s);
+    let pods: Vec<Pod> = (0..150)
+        .map(|i| pod(&format!("p{i:03}"), Some("mv"), Some(&h), None))
+        .collect();
+    let refs: Vec<&Pod> = pods.iter().collect();
+    let st = compute("mv", None, &s, None, &refs, &t("2026-01-01T00:00:00Z"));
+    assert_eq!(st.injected_pod_count, 150);
+    assert_eq!(st.injected_pods.len(), MAX_LISTED);
+}
+
+#[test]
+fn merge_patch_nulls_removed_fields() {
+    let old = json!({"a": 1, "list": [1], "obj": {"x": 1, "y": 2}});
+    let new = json!({"a": 1, "obj": {"x": 1}});
+    assert_eq!(
+        merge_patch(&old, &new),
+        json!({"list": null, "obj": {"y": null}})
+    );
+}
+
+#[test]
+fn truncation_is_on_a_char_boundary() {
+    assert_eq!(truncate("abc", 10), "abc");
+    let s = "é".repeat(100);
+    let out = truncate(&s, 11);
+    assert!(out.len() <= 11 && out.ends_with('…'), "{out}");
+}
