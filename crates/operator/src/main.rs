@@ -95,6 +95,10 @@ struct Args {
     /// Log format.
     #[arg(long, env = "MVO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
+    /// Serve the webhook only: do not take part in leader election nor run the status
+    /// controller (ModelValidation status, Events, verification metrics).
+    #[arg(long, env = "MVO_DISABLE_CONTROLLER")]
+    disable_controller: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -204,6 +208,16 @@ async fn main() -> Result<()> {
     }
     let cache = ClusterCache::start(client.clone()).await;
     let metrics = Metrics::new();
+    // Status controller: only the holder of the Lease runs it; it releases the Lease on SIGTERM.
+    let controller = (!args.disable_controller).then(|| {
+        tokio::spawn(model_validation_operator::controller::run(
+            client.clone(),
+            args.namespace.clone(),
+            model_validation_operator::controller::lease::default_identity(),
+            metrics.clone(),
+            shutdown_signal(),
+        ))
+    });
 
     // TLS: a certificate directory, or our own CA in a Secret.
     let ready_tls = Arc::new(AtomicBool::new(false));
@@ -357,6 +371,9 @@ async fn main() -> Result<()> {
         shutdown_signal(),
     )
     .await;
+    if let Some(c) = controller {
+        let _ = tokio::time::timeout(Duration::from_secs(5), c).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
