@@ -318,6 +318,7 @@ async fn main() -> Result<()> {
         policies,
         config,
         metrics: metrics.clone(),
+        events: Some(client.clone()),
     }));
 
     let metrics_text = metrics.clone();

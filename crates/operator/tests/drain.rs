@@ -48,6 +48,7 @@ async fn in_flight_admission_is_answered_after_shutdown_starts() {
         policies: Arc::new(Nothing),
         config,
         metrics: model_validation_operator::metrics::Metrics::new(),
+        events: None,
     }));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_tls(

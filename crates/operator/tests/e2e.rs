@@ -336,6 +336,54 @@ async fn operator_end_to_end() {
         "{msg}"
     );
 
+    // --- a pod denied for a reason on an existing ModelValidation leaves an Event on it ---
+    let mut unmounted = pod(
+        "unmounted",
+        json!({"validation.ml.sigstore.dev/ml": "key-mv"}),
+        &data,
+        &keys,
+    );
+    unmounted.spec.as_mut().unwrap().containers[0]
+        .volume_mounts
+        .as_mut()
+        .unwrap()
+        .retain(|m| m.mount_path != "/keys");
+    let msg = api_message(
+        pods.create(&PostParams::default(), &unmounted)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        msg.contains("publicKeyConfig.keyPath /keys/pub.pem is not on any volume"),
+        "{msg}"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = events.list(&Default::default()).await.unwrap();
+        let found = list
+            .items
+            .iter()
+            .find(|e| e.reason.as_deref() == Some("PodDenied"));
+        if let Some(e) = found {
+            assert_eq!(
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()),
+                Some("key-mv")
+            );
+            assert!(
+                e.note.as_deref().unwrap_or("").contains("unmounted"),
+                "{:?}",
+                e.note
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no PodDenied event on the ModelValidation"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // --- the API server enforces the CRD's CEL rules ---
     let err = create_mv(&client, &ns, json!({
         "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": "two-methods"},

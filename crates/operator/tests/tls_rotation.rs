@@ -94,6 +94,7 @@ async fn rotation_never_fails_a_request() {
         policies: Arc::new(Nothing),
         config,
         metrics: model_validation_operator::metrics::Metrics::new(),
+        events: None,
     }));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_tls(

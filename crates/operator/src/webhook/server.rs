@@ -26,6 +26,8 @@ pub struct AppState {
     pub config: AdmitConfig,
     /// Where admissions are counted.
     pub metrics: Arc<Metrics>,
+    /// For Events about denied pods (none when unset, e.g. in tests).
+    pub events: Option<kube::Client>,
 }
 
 async fn mutate(
@@ -67,6 +69,9 @@ async fn mutate(
     state
         .metrics
         .admission(result, started.elapsed().as_secs_f64());
+    if !resp.allowed && !req.dry_run {
+        report_denial(&state, &req, &resp.result.message);
+    }
     if let Some(method) = injected {
         state
             .metrics
@@ -88,6 +93,43 @@ async fn mutate(
         "admission"
     );
     Json(encode(resp.into_review()))
+}
+
+/// Records a `PodDenied` Event on the ModelValidation the pod names, when it exists (a denied
+/// pod never exists, so there is nothing else to attach it to). Fire and forget: the admission
+/// answer never waits on it.
+fn report_denial(state: &AppState, req: &AdmissionRequest<Pod>, message: &str) {
+    let (Some(client), Some(pod)) = (state.events.clone(), req.object.as_ref()) else {
+        return;
+    };
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let Some(mv) = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(super::LABEL))
+        .filter(|n| !n.is_empty())
+    else {
+        return;
+    };
+    if state.policies.get(&namespace, mv).is_none() {
+        return;
+    }
+    let mv_ref = crate::controller::events::mv_reference(&namespace, mv, None);
+    let pod_name = pod
+        .metadata
+        .name
+        .clone()
+        .or_else(|| pod.metadata.generate_name.clone())
+        .unwrap_or_default();
+    let message = message.to_string();
+    tokio::spawn(async move {
+        if let Err(e) =
+            crate::controller::events::pod_denied(client, mv_ref, &pod_name, &message).await
+        {
+            tracing::warn!(error = %e, "cannot record the PodDenied event");
+        }
+    });
 }
 
 /// The review as JSON, with the patch as base64 as the API documents it (kube-rs writes the
