@@ -125,6 +125,13 @@ pub enum CertError {
     TooDeep,
 }
 
+#[derive(Clone, Copy)]
+enum PssHash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
 /// A parsed certificate with its DER.
 #[derive(Debug, Clone)]
 pub struct Certificate {
@@ -332,6 +339,17 @@ impl Certificate {
                 (RSA_ENCRYPTION, _, "1.2.840.113549.1.1.13") => {
                     &signature::RSA_PKCS1_2048_8192_SHA512
                 }
+                (RSA_ENCRYPTION, _, "1.2.840.113549.1.1.10") => match self.pss_hash() {
+                    Some(PssHash::Sha256) => &signature::RSA_PSS_2048_8192_SHA256,
+                    Some(PssHash::Sha384) => &signature::RSA_PSS_2048_8192_SHA384,
+                    Some(PssHash::Sha512) => &signature::RSA_PSS_2048_8192_SHA512,
+                    None => {
+                        return Err(CertError::UnsupportedAlgorithm {
+                            subject: self.subject(),
+                            algorithm: "RSASSA-PSS with SHA-1 or unknown parameters".into(),
+                        });
+                    }
+                },
                 (ID_EC_PUBLIC_KEY, Some(P256), "1.2.840.10045.4.3.2") => {
                     &signature::ECDSA_P256_SHA256_ASN1
                 }
@@ -372,6 +390,44 @@ impl Certificate {
             subject: self.subject(),
             issuer: issuer.subject(),
         })
+    }
+
+    /// The hash of an RSASSA-PSS signature, from its parameters. aws-lc-rs then requires MGF1
+    /// with the same hash and a salt as long as the hash, so any other combination fails the
+    /// signature check (closed), never passes it.
+    fn pss_hash(&self) -> Option<PssHash> {
+        let params = self
+            .cert
+            .signature_algorithm
+            .parameters
+            .as_ref()?
+            .to_der()
+            .ok()?;
+        // RSASSA-PSS-params: its first OID is hashAlgorithm (absent means SHA-1: unsupported).
+        let oids: [(&[u8], PssHash); 3] = [
+            (
+                &[
+                    0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+                ],
+                PssHash::Sha256,
+            ),
+            (
+                &[
+                    0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
+                ],
+                PssHash::Sha384,
+            ),
+            (
+                &[
+                    0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03,
+                ],
+                PssHash::Sha512,
+            ),
+        ];
+        let first_oid = params.windows(2).position(|w| w == [0x06, 0x09])?;
+        oids.iter()
+            .find(|(oid, _)| params[first_oid..].starts_with(oid))
+            .map(|(_, h)| *h)
     }
 
     /// Checks that this certificate may issue a chain with `cas_below` intermediate CAs under it.
