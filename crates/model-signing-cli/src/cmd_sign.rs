@@ -46,6 +46,17 @@ fn hashing(h: &HashingArgs) -> (Method, HashAlgorithm) {
         HashArg::Blake3 => HashAlgorithm::Blake3,
     };
     let method = match h.shard_size {
+        // The peer silently hashes whole files when asked for BLAKE3 shards, so such a
+        // signature could never verify there: refuse it as a usage error (exit code 2).
+        Some(_) if alg == HashAlgorithm::Blake3 => {
+            use clap::CommandFactory;
+            crate::args::Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--hash blake3 cannot be combined with --shard-size: the Python model-signing package hashes whole files for BLAKE3, so it could not verify such a signature; drop --shard-size (BLAKE3 is parallel within a file anyway) or use --hash sha256 or blake2b",
+                )
+                .exit()
+        }
         Some(shard_size) => Method::Shards { shard_size },
         None => Method::Files,
     };

@@ -400,6 +400,33 @@ fn beyond_the_peer_shards_hashes_digest_result_file() {
 }
 
 #[test]
+fn blake3_shards_are_refused_as_a_usage_error() {
+    let d = tempfile::tempdir().unwrap();
+    let m = model(d.path());
+    let sig = d.path().join("model.sig");
+    let o = run(&[
+        "sign",
+        "key",
+        s(&m),
+        "--private_key",
+        s(&fixture("peer-samples/ec-p256.priv.pem")),
+        "--signature",
+        s(&sig),
+        "--hash",
+        "blake3",
+        "--shard-size",
+        "4096",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--hash blake3 cannot be combined with --shard-size"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!sig.exists());
+}
+
+#[test]
 fn keyless_signing_is_refused_clearly() {
     let o = run(&["sign", "./model"]);
     assert_eq!(o.status.code(), Some(1));
