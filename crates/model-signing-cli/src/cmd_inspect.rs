@@ -49,7 +49,7 @@ pub fn inspect(a: &InspectArgs) -> Result<Outcome> {
         model_signing::manifest::Method::Shards { shard_size } => Some(shard_size),
         model_signing::manifest::Method::Files => None,
     };
-    let root = hex(&model_signing::manifest::root_digest(&manifest.resources));
+    let root = hex::encode(model_signing::manifest::root_digest(&manifest.resources));
     let mut text = vec![
         format!("method:         {method}"),
         format!("signer:         {signer}"),
@@ -167,8 +167,4 @@ fn leaf_description(raw: Option<&str>) -> String {
         }
         None => "unparseable certificate".into(),
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

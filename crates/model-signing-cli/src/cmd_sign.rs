@@ -164,14 +164,10 @@ pub fn digest(a: &DigestArgs, jobs: usize, show_progress: bool) -> Result<Outcom
     );
     bar.finish();
     let serialized = serialized.map_err(model_signing::Error::from)?;
-    let digest = format!("sha256:{}", hex_encode(&root_digest(&serialized.resources)));
+    let digest = format!("sha256:{}", hex::encode(root_digest(&serialized.resources)));
     Ok(Outcome {
         text: vec![digest.clone()],
         json: json!({"digest": digest, "resources": serialized.resources.len(), "bytes": serialized.bytes}),
         warnings: serialized.warnings,
     })
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

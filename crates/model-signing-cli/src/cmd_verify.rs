@@ -147,7 +147,7 @@ pub fn build_verifier(
                     eprintln!(
                         "trusted CA '{}' sha256 {}",
                         c.subject(),
-                        hex(&model_signing::hashing::sha256(c.der()))
+                        hex::encode(model_signing::hashing::sha256(c.der()))
                     );
                 }
             }
@@ -186,8 +186,4 @@ fn sigstore_verifier(a: &VerifySigstoreArgs) -> Result<SigstoreVerifier> {
         trust,
         SigstorePolicy { identity, issuer },
     )?)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
