@@ -93,6 +93,22 @@ fn check_dsse(key: &PublicKey, bundle: &Bundle, payload: &[u8], compat_sha256: b
     Err(Error::BadSignature("the envelope's signature does not verify with the signer's key: the signature file was altered, or signed by another key".into()))
 }
 
+/// The error for a bundle verified with the wrong method: says which method it was made with.
+pub(crate) fn wrong_method(vm: &crate::bundle::VerificationMaterial, expected: &str) -> Error {
+    let made_with = if vm.public_key.is_some() {
+        "a public key: use `verify key`"
+    } else if vm.x509_certificate_chain.is_some() {
+        "a certificate chain: use `verify certificate`"
+    } else if vm.certificate.is_some() {
+        "Sigstore: use `verify sigstore`"
+    } else {
+        "no verification material at all"
+    };
+    Error::WrongMethod(format!(
+        "this signature was not made with {expected} but with {made_with}"
+    ))
+}
+
 fn require_v03(bundle: &Bundle) -> Result<()> {
     if bundle.media_type != BUNDLE_V03_MEDIA_TYPE {
         return Err(Error::Bundle(crate::bundle::BundleError::Invalid(format!(
@@ -129,31 +145,20 @@ impl EnvelopeVerifier for KeyVerifier {
         require_v03(bundle)?;
         let vm = &bundle.verification_material;
         let Some(pk) = &vm.public_key else {
-            let made_with = if vm.x509_certificate_chain.is_some() {
-                "a certificate chain: use `verify certificate`"
-            } else {
-                "Sigstore: use `verify sigstore`"
-            };
-            return Err(Error::WrongMethod(format!(
-                "this signature was not made with a public key but with {made_with}"
-            )));
+            return Err(wrong_method(vm, "a public key"));
         };
+        let ours = self.key.hint();
         let mut warnings = Vec::new();
         match pk.hint.as_deref() {
             Some(hint) if !hint.is_empty() => {
-                if !hint.eq_ignore_ascii_case(&self.key.hint()) {
+                if !hint.eq_ignore_ascii_case(&ours) {
                     return Err(Error::KeyMismatch(self.key_name.clone()));
                 }
             }
             _ => warnings.push("this signature uses the pre-1.1 key format (no key hint); re-sign the model to upgrade it".to_string()),
         }
         check_dsse(&self.key, bundle, payload, false)?;
-        Ok((
-            Signer::Key {
-                hint: self.key.hint(),
-            },
-            warnings,
-        ))
+        Ok((Signer::Key { hint: ours }, warnings))
     }
 }
 
@@ -183,14 +188,7 @@ impl EnvelopeVerifier for CertificateVerifier {
         require_v03(bundle)?;
         let vm = &bundle.verification_material;
         let Some(chain) = &vm.x509_certificate_chain else {
-            let made_with = if vm.public_key.is_some() {
-                "a public key: use `verify key`"
-            } else {
-                "Sigstore: use `verify sigstore`"
-            };
-            return Err(Error::WrongMethod(format!(
-                "this signature was not made with a certificate chain but with {made_with}"
-            )));
+            return Err(wrong_method(vm, "a certificate chain"));
         };
         let mut certs = Vec::with_capacity(chain.certificates.len());
         for (i, raw) in chain.certificates.iter().enumerate() {

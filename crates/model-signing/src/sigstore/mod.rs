@@ -336,16 +336,10 @@ fn parse_keyless(
 ) -> Result<sigstore_types::Bundle> {
     let vm = &bundle.verification_material;
     if vm.certificate.is_none() {
-        let made_with = if vm.public_key.is_some() {
-            "a public key: use `verify key`"
-        } else if vm.x509_certificate_chain.is_some() {
-            "a certificate chain: use `verify certificate`"
-        } else {
-            "no verification material at all"
-        };
-        return Err(Error::WrongMethod(format!(
-            "this signature was not made keyless with Sigstore (no Fulcio certificate) but with {made_with}"
-        )));
+        return Err(crate::verify::wrong_method(
+            vm,
+            "keyless with Sigstore (no Fulcio certificate)",
+        ));
     }
     if vm.tlog_entries.is_empty() {
         return Err(check_err(
