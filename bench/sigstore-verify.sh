@@ -10,19 +10,25 @@
 # namespace with no interface at all: the network is unplugged for the verifier.
 #
 # Uses hyperfine when installed (Debian package `hyperfine`), else a loop timed with
-# $EPOCHREALTIME. Target: median <= 30 ms wall on the 2-core test machine.
+# $EPOCHREALTIME. Target: median <= 30 ms wall on the 2-core test machine. The load is checked
+# before and after (see bench/lib.sh) and a loaded machine is named in the output.
 #
 # Environment: RUNS (default 50), OURS (default target/release/model-signing), FIXTURES (default
-# ../shared/fixtures next to the repository).
+# ../shared/fixtures next to the repository), LOAD_MAX, BUSY_MAX.
 set -euo pipefail
+# $EPOCHREALTIME and awk must use a decimal point.
+export LC_ALL=C
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_NAME=sigstore-verify
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh"
 runs="${RUNS:-50}"
 ours="${OURS:-$repo/target/release/model-signing}"
 fixtures="${FIXTURES:-$repo/../shared/fixtures}"
 golden="$fixtures/model-transparency/scripts/tests/v1.1.0-sigstore"
 
-die() { echo "sigstore-verify: $*" >&2; exit 1; }
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$runs'"
 [ -x "$ours" ] || die "$ours is missing: run \`cargo build --release\`"
 [ -f "$golden/model.sig" ] || die "fixture $golden is missing"
 
@@ -36,38 +42,46 @@ cmd=("$ours" verify sigstore --signature "$scratch/model.sig"
   --identity stefanb@us.ibm.com --identity_provider https://sigstore.verify.ibm.com/oauth2
   "$scratch/model")
 
+# The probes are expected to fail where namespaces are not allowed: that selects the fallback.
 offline=()
 if unshare -n true 2>/dev/null; then
   offline=(unshare -n)
 elif unshare -rn true 2>/dev/null; then
   offline=(unshare -rn)
 else
-  echo "sigstore-verify: no network namespace available; running with the network present" >&2
+  log "WARNING: no network namespace available; running with the network present"
 fi
 
 # The verification must succeed offline before it is timed.
 "${offline[@]}" "${cmd[@]}" >/dev/null || die "verification failed"
 
-echo "machine: $(nproc) CPUs, $(uname -m), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "binary:  $ours"
-echo "offline: ${offline[*]:-(no namespace)}"
+load_before=$(load_check before)
 if command -v hyperfine >/dev/null; then
+  # hyperfine -N splits its command like a shell would: quote every word.
   hyperfine -N --warmup 5 --runs "$runs" --export-json "$scratch/h.json" \
-    "${offline[*]} ${cmd[*]}" >&2
-  python3 - "$scratch/h.json" <<'PY' 2>/dev/null || true
+    "$(printf '%q ' "${offline[@]}" "${cmd[@]}")" >&2
+  summary=$(python3 - "$scratch/h.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 ms = lambda s: f"{s*1000:.1f} ms"
 print(f"keyless verify, tiny model: median {ms(r['median'])}, mean {ms(r['mean'])} ± {ms(r['stddev'])}, min {ms(r['min'])}, max {ms(r['max'])} ({len(r['times'])} runs)")
 PY
+  )
 else
-  times=()
   for _ in $(seq 5); do "${offline[@]}" "${cmd[@]}" >/dev/null; done
   for _ in $(seq "$runs"); do
     t0=$EPOCHREALTIME
     "${offline[@]}" "${cmd[@]}" >/dev/null
     t1=$EPOCHREALTIME
-    times+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "keyless verify, tiny model: median %.1f ms, min %.1f ms, max %.1f ms (%d runs)\n", a[int((NR+1)/2)], a[1], a[NR], NR}'
+    echo "$t0 $t1"
+  done >"$scratch/walls"
+  summary=$(awk '{ print ($2 - $1) * 1000 }' "$scratch/walls" | sort -g | awk '{ a[NR] = $1 } END {
+    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    printf "keyless verify, tiny model: median %.1f ms, min %.1f ms, max %.1f ms (%d runs)\n", m, a[1], a[NR], NR }')
 fi
+load_after=$(load_check after sample-only)
+
+echo "machine: $(nproc) CPUs, $(uname -m); before: $load_before; after: $load_after"
+echo "binary:  $ours"
+echo "offline: ${offline[*]:-(no namespace)}"
+echo "$summary"

@@ -3,33 +3,25 @@
 # control plane, driven at a fixed rate by a load generator on the same machine.
 #   RATE=500 SECONDS_=30 bash bench/webhook-load.sh
 # Targets (issue 5): p99 <= 5 ms at 500 requests/s, 0 errors, operator RSS <= 50 MiB.
+# Every wait (control plane, operator /readyz) fails the script when it times out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BENCH_NAME=webhook-load
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 RATE=${RATE:-500}
 DURATION=${SECONDS_:-30}
-dir=$PWD/target/bench-cluster
-work=$(mktemp -d)
-op=""
-cleanup() {
-  [ -n "$op" ] && kill "$op" 2>/dev/null && wait "$op" 2>/dev/null || true
-  target/release/test-cluster down --dir "$dir" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cargo build --quiet --release --locked -p model-validation-operator -p test-cluster --bins --examples
-target/release/test-cluster up --dir "$dir" --no-pod-runner >/dev/null
-export KUBECONFIG=$dir/kubeconfig
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-health=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-target/release/model-validation-operator --install-crds --webhook-addr "127.0.0.1:$port" \
-  --health-addr "127.0.0.1:$health" --webhook-url "https://127.0.0.1:$port" >"$work/operator.log" 2>&1 &
-op=$!
-for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$health/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-rss_idle=$(awk '/VmRSS/ {print $2}' /proc/$op/status)
-result=$(target/release/examples/admission_load "https://127.0.0.1:$port" "$RATE" "$DURATION")
-hwm=$(awk '/VmHWM/ {print $2}' /proc/$op/status)
-rss=$(awk '/VmRSS/ {print $2}' /proc/$op/status)
-cpu=$(awk '{print ($14+$15)/100}' /proc/$op/stat)
+trap operator_cleanup EXIT
+
+load_before=$(load_check before)
+operator_up "$PWD/target/bench-cluster"
+rss_idle=$(proc_kib VmRSS)
+result=$(target/release/examples/admission_load "https://127.0.0.1:$OP_PORT" "$RATE" "$DURATION")
+hwm=$(proc_kib VmHWM)
+rss=$(proc_kib VmRSS)
+# utime + stime of the operator, in clock ticks (fields 14 and 15 of /proc/PID/stat).
+cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$OP_PID/stat")
+load_after=$(load_check after)
 echo "$result" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
@@ -42,3 +34,5 @@ ok = r["p99_ms"] <= 5 and r["errors"] == 0 and hwm / 1024 <= 50
 print()
 print("targets (p99 <= 5 ms, 0 errors, RSS <= 50 MiB):", "met" if ok else "MISSED")
 ' "$rss_idle" "$hwm" "$rss" "$cpu" "$RATE"
+echo
+echo "machine: $(nproc) CPUs; before: $load_before; after: $load_after"

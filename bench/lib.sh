@@ -1,0 +1,122 @@
+# shellcheck shell=bash
+# Helpers shared by the bench scripts; sourced, never run. The sourcing script sets BENCH_NAME
+# (the prefix of its messages) and `set -euo pipefail` first.
+#
+# Why one file: every script must fail the same way when a wait times out, and must warn the
+# same way when the machine is busy, so that no script can report numbers of a half-started
+# setup or of a loaded machine as if they were a result.
+
+die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
+log() { echo "$BENCH_NAME: $*" >&2; }
+
+# busy_percent: share of CPU time (all CPUs) spent outside idle and iowait during a 2 s sample
+# of /proc/stat, in percent.
+busy_percent() {
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  sleep 2
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    busy = y[1] - x[1]; idle = y[2] - x[2]
+    printf "%.0f", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
+}
+
+# load_check WHEN [sample-only]: prints "load average L1 L5 L15, N% busy over 2 s" and, when the
+# 1-minute load average is above LOAD_MAX (default 0.5) or the sample is above BUSY_MAX percent
+# (default 10), appends " — LOADED" and warns on stderr. With sample-only the load average is
+# printed but does not count: right after a benchmark it mostly shows the benchmark itself.
+# Returns 0 either way: a loaded machine is reported, not refused, because on a shared machine
+# that is sometimes all there is.
+load_check() {
+  local when="$1" mode="${2:-}" load busy lmax="${LOAD_MAX:-0.5}"
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  busy=$(busy_percent)
+  [ "$mode" != sample-only ] || lmax=inf
+  if awk -v l="${load%% *}" -v b="$busy" -v lm="$lmax" -v bm="${BUSY_MAX:-10}" \
+    'BEGIN { exit !((lm != "inf" && l > lm + 0) || b > bm + 0) }'; then
+    log "WARNING: the machine is loaded $when the run (load average $load, $busy% busy over 2 s;" \
+      "limits $lmax and ${BUSY_MAX:-10}%): wall times are not representative"
+    echo "load average $load, $busy% busy over 2 s — LOADED"
+  else
+    echo "load average $load, $busy% busy over 2 s"
+  fi
+}
+
+# wait_until WHAT TIMEOUT_S CMD...: runs CMD every 0.1 s until it succeeds. Fails the script,
+# naming WHAT, when TIMEOUT_S seconds pass, or at once when the process $WAIT_PID (if set) exits:
+# a benchmark must never carry on against something that is not ready.
+wait_until() {
+  local what="$1" timeout="$2"; shift 2
+  local end=$((SECONDS + timeout))
+  until "$@"; do
+    if [ -n "${WAIT_PID:-}" ] && ! kill -0 "$WAIT_PID" 2>/dev/null; then
+      die "$what: the process $WAIT_PID exited while waiting${WAIT_LOG:+; its log ($WAIT_LOG) ends with:
+$(tail -n 30 "$WAIT_LOG")}"
+    fi
+    [ "$SECONDS" -lt "$end" ] || die "$what: not ready after ${timeout} s${WAIT_LOG:+; $WAIT_LOG ends with:
+$(tail -n 30 "$WAIT_LOG")}"
+    sleep 0.1
+  done
+}
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ---------------------------------------------------------------------------------------------
+# The real operator against the local control plane (webhook-load.sh, controller-scale.sh).
+# Run from the repository root. Sets OP_PID, OP_PORT (webhook), OP_HEALTH (health and metrics)
+# and OP_LOG; operator_cleanup undoes everything and is meant for `trap operator_cleanup EXIT`.
+
+OP_PID=""
+OP_WORK=""
+OP_CLUSTER_DIR=""
+
+operator_cleanup() {
+  if [ -n "$OP_PID" ] && kill "$OP_PID" 2>/dev/null; then
+    # The operator was killed by us: its non-zero exit status is expected.
+    wait "$OP_PID" 2>/dev/null || true
+  fi
+  if [ -n "$OP_CLUSTER_DIR" ]; then
+    # Teardown of a control plane that may have failed half-way through `up`; a failure here
+    # must not replace the script's own exit status, and `down` says itself what it left.
+    target/release/test-cluster down --dir "$OP_CLUSTER_DIR" >/dev/null 2>&1 || true
+  fi
+  [ -z "$OP_WORK" ] || rm -rf "$OP_WORK"
+}
+
+# operator_up CLUSTER_DIR: builds the release operator, test-cluster and the examples, starts the
+# local control plane without the pod runner (`test-cluster up` itself fails when the API server
+# is not ready in time), starts the operator and waits until its /readyz answers.
+operator_up() {
+  OP_CLUSTER_DIR="$1"
+  OP_WORK=$(mktemp -d)
+  OP_LOG="$OP_WORK/operator.log"
+  bash hack/testbin/build.sh >/dev/null
+  cargo build --quiet --release --locked -p model-validation-operator -p test-cluster --bins --examples
+  target/release/test-cluster up --dir "$OP_CLUSTER_DIR" --no-pod-runner >/dev/null
+  export KUBECONFIG="$OP_CLUSTER_DIR/kubeconfig"
+  OP_PORT=$(free_port)
+  OP_HEALTH=$(free_port)
+  target/release/model-validation-operator --install-crds --webhook-addr "127.0.0.1:$OP_PORT" \
+    --health-addr "127.0.0.1:$OP_HEALTH" --webhook-url "https://127.0.0.1:$OP_PORT" >"$OP_LOG" 2>&1 &
+  OP_PID=$!
+  WAIT_PID=$OP_PID WAIT_LOG=$OP_LOG wait_until "operator /readyz" 30 \
+    curl -fsS -o /dev/null "http://127.0.0.1:$OP_HEALTH/readyz"
+}
+
+# operator_metrics: the operator's /metrics text; fails the script when it cannot be scraped.
+operator_metrics() {
+  curl -fsS "http://127.0.0.1:$OP_HEALTH/metrics" || die "cannot scrape the operator's /metrics"
+}
+
+# proc_kib FIELD: VmRSS, VmHWM, ... of the operator, in KiB; fails when the operator is gone.
+proc_kib() {
+  local v
+  # A missing /proc entry is turned into the message below instead of a silent exit.
+  v=$(awk -v f="$1:" '$1 == f { print $2 }' "/proc/$OP_PID/status" 2>/dev/null) || true
+  [ -n "$v" ] || die "cannot read $1 of the operator (pid $OP_PID): did it exit?"
+  echo "$v"
+}
