@@ -1,0 +1,63 @@
+//! The `model-signing` command as a library: sign and verify ML models (OMS v1.0), compatible
+//! with the Python `model-signing` 1.1.1 command; also the verification agent of
+//! model-validation-operator.
+//!
+//! The binary is a thin `main` over [`run`]. The library exists so that the operator can parse
+//! the arguments it gives the injected agent with the agent's real syntax:
+//!
+//! ```
+//! use model_signing_cli::{Cli, Command, VerifyMethod, insert_default_method};
+//! use clap::Parser;
+//!
+//! let argv = ["model-signing", "verify", "key", "/model", "--public_key", "k.pub", "--signature", "s"];
+//! let cli = Cli::try_parse_from(insert_default_method(argv.iter().map(Into::into).collect()))
+//!     .expect("valid arguments");
+//! assert!(matches!(cli.command, Command::Verify(VerifyMethod::Key(_))));
+//! ```
+#![forbid(unsafe_code)]
+
+mod args;
+mod cmd_inspect;
+mod cmd_sign;
+mod cmd_verify;
+mod paths;
+mod progress;
+mod report;
+mod watch;
+
+use std::process::ExitCode;
+
+pub use args::{
+    Cli, Command, DigestArgs, HashArg, HashingArgs, InspectArgs, ModelArgs, Output,
+    SignCertificateArgs, SignCommon, SignKeyArgs, SignMethod, SignSigstoreArgs,
+    VerifyCertificateArgs, VerifyCommon, VerifyKeyArgs, VerifyMethod, VerifySigstoreArgs,
+    WatchArgs, insert_default_method,
+};
+
+/// Runs the parsed command: prints its result (text or JSON) and returns the exit code
+/// (0 success, 1 failure). Watch mode (`verify ... --interval`) returns only on a signal.
+pub fn run(cli: Cli) -> ExitCode {
+    let jobs = cli
+        .jobs
+        .map(usize::from)
+        .unwrap_or_else(model_signing::serialize::default_jobs);
+    let show_progress = cli.output == Output::Text;
+    if let Command::Verify(m) = &cli.command
+        && let Some(interval) = m.common().watch.interval
+    {
+        return watch::run(m, cli.output, jobs, interval);
+    }
+    let (verb, result) = match &cli.command {
+        Command::Sign(m) => (report::Verb::Sign, cmd_sign::sign(m, jobs, show_progress)),
+        Command::Verify(m) => (
+            report::Verb::Verify,
+            cmd_verify::verify(m, jobs, show_progress),
+        ),
+        Command::Digest(a) => (
+            report::Verb::Digest,
+            cmd_sign::digest(a, jobs, show_progress),
+        ),
+        Command::Inspect(a) => (report::Verb::Inspect, cmd_inspect::inspect(a)),
+    };
+    report::emit(cli.output, verb, result)
+}
