@@ -1,6 +1,5 @@
 //! Starting, using and stopping one etcd + kube-apiserver pair.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -315,12 +314,6 @@ pub async fn shared() -> Result<&'static ControlPlane, Error> {
     SHARED.get_or_try_init(ControlPlane::start).await
 }
 
-/// Asks the kernel for a free loopback port. Another process could take it
-/// before our server binds it; on loopback in tests that race is rare enough.
 fn free_port() -> Result<u16, Error> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::io("finding a free port"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(Error::io("finding a free port"))?
-        .port())
+    crate::support::free_loopback_port().map_err(Error::io("finding a free port"))
 }

@@ -13,6 +13,9 @@
 //! [`pod_runner`] is a minimal kubelet: it runs a Pod's init containers as
 //! local processes and reports their statuses to the API server.
 //!
+//! [`support`] holds the helpers every integration test of the workspace shares (ports, HTTP,
+//! metrics, polling, fixture and agent paths, processes tied to the test process).
+//!
 //! This crate is for development only (`publish = false`).
 
 mod binaries;
@@ -22,6 +25,7 @@ mod kubeconfig;
 mod pki;
 pub mod pod_runner;
 mod process;
+pub mod support;
 
 pub use binaries::{Binaries, K8S_VERSION, testbin_dir};
 pub use control_plane::{ControlPlane, StartOptions, shared};

@@ -3,17 +3,22 @@
 //! the shared control plane (statics are never dropped), panicked, or was
 //! killed with SIGKILL.
 //!
-//! The parent test runs this same test binary again as a child, with one of
-//! the `#[ignore]`d helpers below selected, and then inspects /proc.
+//! The parent test runs this same test binary again as a child, running the
+//! `#[ignore]`d helper `child` with the case in [`CHILD_ENV`], and then
+//! inspects /proc. Without that variable the helper returns at once, so that
+//! `cargo test -- --include-ignored` does not run it as a test of its own.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use test_cluster::ControlPlane;
+use test_cluster::support::{is_alive, processes_mentioning};
 
 const MARKER: &str = "MVO-CLEANUP-CHILD";
+/// Set by the parent test in the child's environment: only then do the helpers run.
+const CHILD_ENV: &str = "MVO_CLEANUP_CHILD";
 
 fn report(cp: &ControlPlane) {
     let [etcd, apiserver] = cp.pids();
@@ -21,33 +26,39 @@ fn report(cp: &ControlPlane) {
     println!("{MARKER} {etcd} {apiserver} {}", cp.state_dir().display());
 }
 
-#[tokio::test]
-#[ignore = "helper: run by no_servers_or_dirs_left_after_the_test_process_ends"]
-async fn child_exits_holding_the_shared_control_plane() {
-    report(test_cluster::shared().await.unwrap());
-}
+/// How the child ends, as the parent selects it through [`CHILD_ENV`].
+const EXITS_HOLDING_SHARED: &str = "exits-holding-the-shared-control-plane";
+const PANICS: &str = "panics";
+const IS_KILLED: &str = "is-killed";
 
+/// The child: does nothing unless the parent set [`CHILD_ENV`].
 #[tokio::test]
 #[ignore = "helper: run by no_servers_or_dirs_left_after_the_test_process_ends"]
-async fn child_panics() {
-    let cp = ControlPlane::start().await.unwrap();
-    report(&cp);
-    panic!("deliberate panic with a running control plane");
-}
-
-#[tokio::test]
-#[ignore = "helper: run by no_servers_or_dirs_left_after_the_test_process_ends"]
-async fn child_is_killed() {
-    report(test_cluster::shared().await.unwrap());
-    tokio::time::sleep(Duration::from_secs(600)).await;
+async fn child() {
+    let Ok(case) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    match case.as_str() {
+        EXITS_HOLDING_SHARED => report(test_cluster::shared().await.unwrap()),
+        PANICS => {
+            let cp = ControlPlane::start().await.unwrap();
+            report(&cp);
+            panic!("deliberate panic with a running control plane");
+        }
+        IS_KILLED => {
+            report(test_cluster::shared().await.unwrap());
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+        other => panic!("unknown {CHILD_ENV}={other}"),
+    }
 }
 
 #[test]
 fn no_servers_or_dirs_left_after_the_test_process_ends() {
     for (helper, kill) in [
-        ("child_exits_holding_the_shared_control_plane", false),
-        ("child_panics", false),
-        ("child_is_killed", true),
+        (EXITS_HOLDING_SHARED, false),
+        (PANICS, false),
+        (IS_KILLED, true),
     ] {
         let (pids, dir) = run_child(helper, kill);
         for pid in pids {
@@ -62,7 +73,7 @@ fn no_servers_or_dirs_left_after_the_test_process_ends() {
             "{helper}: {} was not removed",
             dir.display()
         );
-        let leftovers = processes_mentioning(&dir);
+        let leftovers = processes_mentioning(&dir.to_string_lossy());
         assert!(
             leftovers.is_empty(),
             "{helper}: left running: {leftovers:?}"
@@ -70,17 +81,18 @@ fn no_servers_or_dirs_left_after_the_test_process_ends() {
     }
 }
 
-/// Runs one helper in a child test process; returns the server pids and state
+/// Runs the child test process for one case; returns the server pids and state
 /// dir it reported, after the child has ended.
 fn run_child(helper: &str, kill: bool) -> (Vec<u32>, PathBuf) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
-            helper,
+            "child",
             "--nocapture",
             "--test-threads=1",
         ])
+        .env(CHILD_ENV, helper)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -119,36 +131,9 @@ fn wait_until(mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// A zombie waiting for its new parent (init) to reap it no longer runs.
-fn is_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
-        Err(_) => false,
-    }
-}
-
 fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
         .trim()
         .to_string()
-}
-
-/// Live processes whose command line names `dir` (our servers all do).
-fn processes_mentioning(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&needle) && is_alive(pid) {
-            found.push(format!("{pid}: {cmdline}"));
-        }
-    }
-    found
 }

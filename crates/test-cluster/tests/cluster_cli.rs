@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use test_cluster::support::{is_alive, processes_mentioning, wait_for};
 
 fn cli(args: &[&str], dir: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_test-cluster"))
@@ -24,23 +25,6 @@ fn cli(args: &[&str], dir: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-}
-
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter_map(|e| {
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let zombie = stat
-                .rsplit_once(") ")
-                .is_some_and(|(_, r)| r.starts_with('Z'));
-            let cmd = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).ok()?)
-                .replace('\0', " ");
-            (!zombie && cmd.contains(needle)).then_some(cmd)
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -68,41 +52,40 @@ async fn up_runs_pods_and_down_stops_everything() {
     }))
     .unwrap();
     api.create(&PostParams::default(), &pod).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let message = loop {
-        let pod = api.get("hello").await.unwrap();
-        let message = pod
-            .status
-            .and_then(|s| s.init_container_statuses)
-            .and_then(|s| s[0].state.clone())
-            .and_then(|s| s.terminated)
-            .and_then(|t| t.message);
-        if let Some(m) = message {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the pod runner never ran the pod"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let started = Instant::now();
+    let message = wait_for(
+        "the pod runner to run the pod",
+        Duration::from_secs(30),
+        || async {
+            api.get("hello")
+                .await
+                .unwrap()
+                .status
+                .and_then(|s| s.init_container_statuses)
+                .and_then(|s| s[0].state.clone())
+                .and_then(|s| s.terminated)
+                .and_then(|t| t.message)
+        },
+    )
+    .await;
     assert_eq!(message, "hello\n");
     // The main container is left running; remember its process.
-    let main_pid: u32 = loop {
-        let pod = api.get("hello").await.unwrap();
-        let id = pod
-            .status
-            .and_then(|s| s.container_statuses)
-            .and_then(|s| s[0].container_id.clone());
-        if let Some(id) = id {
-            break id.trim_start_matches("mvo-pod-runner://").parse().unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the main container never started"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let main_pid: u32 = wait_for(
+        "the main container to start",
+        Duration::from_secs(30).saturating_sub(started.elapsed()),
+        || async {
+            api.get("hello")
+                .await
+                .unwrap()
+                .status
+                .and_then(|s| s.container_statuses)
+                .and_then(|s| s[0].container_id.clone())
+        },
+    )
+    .await
+    .trim_start_matches("mvo-pod-runner://")
+    .parse()
+    .unwrap();
     assert!(Path::new(&format!("/proc/{main_pid}")).exists());
 
     cli(&["down"], dir.path());
@@ -112,13 +95,10 @@ async fn up_runs_pods_and_down_stops_everything() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(processes_mentioning(&needle), Vec::<String>::new());
-    let stat = std::fs::read_to_string(format!("/proc/{main_pid}/stat")).unwrap_or_default();
     assert!(
-        stat.is_empty()
-            || stat
-                .rsplit_once(") ")
-                .is_some_and(|(_, r)| r.starts_with('Z')),
-        "the pod's main container still runs: {stat}"
+        !is_alive(main_pid),
+        "the pod's main container still runs: {}",
+        std::fs::read_to_string(format!("/proc/{main_pid}/stat")).unwrap_or_default()
     );
     assert!(!dir.path().join("test-cluster.pid").exists());
 }

@@ -22,6 +22,15 @@ fn runner(client: kube::Client, isolation: Isolation) -> PodRunner {
     .unwrap()
 }
 
+/// A client, a new namespace on the shared control plane, and the pods API there.
+async fn pods_in_new_namespace(prefix: &str) -> (kube::Client, String, Api<Pod>) {
+    let cp = test_cluster::shared().await.unwrap();
+    let client = cp.client().unwrap();
+    let ns = cp.create_namespace(prefix).await.unwrap();
+    let api = Api::<Pod>::namespaced(client.clone(), &ns);
+    (client, ns, api)
+}
+
 async fn create_pod(api: &Api<Pod>, pod: serde_json::Value) -> String {
     let pod: Pod = serde_json::from_value(pod).unwrap();
     let created = api.create(&PostParams::default(), &pod).await.unwrap();
@@ -43,16 +52,13 @@ fn terminated(s: &ContainerStatus) -> (i32, String, String) {
 
 #[tokio::test]
 async fn init_containers_run_in_order_with_read_only_mount_and_report_status() {
-    let cp = test_cluster::shared().await.unwrap();
-    let client = cp.client().unwrap();
-    let ns = cp.create_namespace("pod-runner").await.unwrap();
+    let (client, ns, api) = pods_in_new_namespace("pod-runner").await;
     let model = tempfile::tempdir().unwrap();
     std::fs::write(model.path().join("model.bin"), "weights").unwrap();
     // Mount points that do not exist on the host are made for the run only.
     let term_dir = Path::new("/mvo-pod-runner-test-termination");
     let models_preexisting = Path::new("/models").exists();
 
-    let api = Api::<Pod>::namespaced(client.clone(), &ns);
     let name = create_pod(
         &api,
         json!({
@@ -132,10 +138,7 @@ async fn init_containers_run_in_order_with_read_only_mount_and_report_status() {
 
 #[tokio::test]
 async fn native_sidecar_and_main_container_run_until_the_pod_is_deleted() {
-    let cp = test_cluster::shared().await.unwrap();
-    let client = cp.client().unwrap();
-    let ns = cp.create_namespace("sidecar").await.unwrap();
-    let api = Api::<Pod>::namespaced(client.clone(), &ns);
+    let (client, ns, api) = pods_in_new_namespace("sidecar").await;
     let name = create_pod(
         &api,
         json!({
@@ -209,12 +212,9 @@ async fn native_sidecar_and_main_container_run_until_the_pod_is_deleted() {
 
 #[tokio::test]
 async fn path_mapping_fallback_rewrites_mount_paths() {
-    let cp = test_cluster::shared().await.unwrap();
-    let client = cp.client().unwrap();
-    let ns = cp.create_namespace("mapping").await.unwrap();
     let model = tempfile::tempdir().unwrap();
     std::fs::write(model.path().join("model.bin"), "mapped weights").unwrap();
-    let api = Api::<Pod>::namespaced(client.clone(), &ns);
+    let (client, ns, api) = pods_in_new_namespace("mapping").await;
     let name = create_pod(
         &api,
         json!({
@@ -244,24 +244,15 @@ async fn path_mapping_fallback_rewrites_mount_paths() {
 }
 
 /// The verification agent's image runs `target/release/model-signing`
-/// (built by `make test` through its `release` prerequisite).
+/// (built by `make test` through its `release` prerequisite). A missing or
+/// stale binary fails the test with the command that builds it.
 #[tokio::test]
 async fn verifier_image_runs_the_locally_built_model_signing() {
+    let binary = test_cluster::support::agent_binary();
     let images = ImageMap::from_env();
     let image = format!("{}:v0.1.0", test_cluster::pod_runner::VERIFIER_IMAGE);
-    let binary = images.resolve(&image).unwrap().to_path_buf();
-    if !binary.is_file() {
-        // Plain `cargo test` without a release build; `make test` always has it.
-        eprintln!(
-            "SKIPPED: {} is not built (run `cargo build --release`)",
-            binary.display()
-        );
-        return;
-    }
-    let cp = test_cluster::shared().await.unwrap();
-    let client = cp.client().unwrap();
-    let ns = cp.create_namespace("verifier").await.unwrap();
-    let api = Api::<Pod>::namespaced(client.clone(), &ns);
+    assert_eq!(images.resolve(&image), Some(binary.as_path()));
+    let (client, ns, api) = pods_in_new_namespace("verifier").await;
     let name = create_pod(
         &api,
         json!({

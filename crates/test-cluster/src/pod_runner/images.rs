@@ -26,10 +26,7 @@ impl ImageMap {
     /// entries from `MVO_POD_RUNNER_IMAGES` (`image=/path,image2=/path2`),
     /// which win.
     pub fn from_env() -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-        let mut map = Self::new().with(VERIFIER_IMAGE, target.join("release/model-signing"));
+        let mut map = Self::new().with(VERIFIER_IMAGE, crate::support::default_agent_path());
         if let Ok(spec) = std::env::var("MVO_POD_RUNNER_IMAGES") {
             map.extend_from_spec(&spec);
         }
