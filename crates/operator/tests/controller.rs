@@ -3,260 +3,84 @@
 //! failed pod, Events on the pod and the ModelValidation, metrics, spec drift, and leader
 //! fail-over (the leader killed, the other replica takes over, no status update lost).
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::events::v1::Event;
-use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use model_signing::hashing::HashAlgorithm;
-use model_signing::keys::PrivateKey;
-use model_signing::manifest::Method;
-use model_signing::name::ModelPath;
-use model_signing::serialize::HashOptions;
-use model_signing::sign::{KeySigner, sign_model};
-use model_signing::walk::Selection;
-use model_validation_operator::controller::events::{mv_reference, pod_denied};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use model_validation_operator::controller::lease::LEASE_DURATION;
 use model_validation_operator::crd::{ModelValidation, ModelValidationStatus};
+use model_validation_operator::events::{mv_reference, pod_denied};
+use model_validation_operator::names::LABEL;
 use serde_json::json;
-use test_cluster::pod_runner::{PodRunner, RunnerConfig};
+use support::{
+    Operator, OperatorOptions, agent_binary, create_and_run, events, find_event, metric, pod,
+    signed_model_and_key, wait_for,
+};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
-const AGENT_IMAGE: &str = "ghcr.io/model-validation-operator/model-signing:v0.1.0";
-const LABEL: &str = "validation.ml.sigstore.dev/ml";
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(FIXTURES).join(rel)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-/// The value of one sample line of the operator's /metrics.
-fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
-}
-
-/// The operator binary running against the test control plane.
-struct Operator {
-    child: Child,
-    health: u16,
-    log: PathBuf,
-}
-
-impl Operator {
-    async fn start(kubeconfig: &Path, namespace: &str, config_name: &str, id: &str) -> Operator {
-        let port = free_port();
-        let health = free_port();
-        let log = std::env::temp_dir().join(format!("mvo-controller-{config_name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_model-validation-operator"))
-            .env("KUBECONFIG", kubeconfig)
-            .env("POD_NAME", id)
-            .env("RUST_LOG", "info,model_validation_operator=debug")
-            .args(["--install-crds", "--log-format", "text"])
-            .args(["--namespace", namespace, "--webhook-config", config_name])
-            .args(["--webhook-addr", &format!("127.0.0.1:{port}")])
-            .args(["--health-addr", &format!("127.0.0.1:{health}")])
-            .args(["--webhook-url", &format!("https://127.0.0.1:{port}")])
-            .args(["--agent-image", AGENT_IMAGE])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let op = Operator { child, health, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if http_get(health, "/readyz").is_some_and(|out| {
-                out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200")
-            }) {
-                return op;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "operator not ready within 30 s; see {}",
-                op.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn metrics(&self) -> String {
-        http_get(self.health, "/metrics").unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL: no lease release
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Polls `f` every 200 ms until it returns Some, at most `secs` seconds.
-async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn write_signed_model(dir: &Path) {
-    std::fs::create_dir_all(dir.join("sub")).unwrap();
-    std::fs::write(dir.join("weights.bin"), vec![7u8; 100_000]).unwrap();
-    std::fs::write(dir.join("config.json"), "{\"layers\": 2}").unwrap();
-    std::fs::write(dir.join("sub/tokenizer.json"), "[]").unwrap();
-    let key = PrivateKey::from_pem(
-        "key",
-        &std::fs::read(fixture("peer-samples/ec-p256.priv.pem")).unwrap(),
-        None,
-    )
-    .unwrap();
-    let sel = Selection {
-        ignore_paths: vec![ModelPath::parse("model.sig").unwrap()],
-        ignore_git_paths: true,
-        allow_symlinks: false,
-    };
-    let (bundle, _) = sign_model(
-        dir,
-        &sel,
-        Method::Files,
-        HashAlgorithm::Sha256,
-        &KeySigner::new(key),
-        &HashOptions::default(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("model.sig"), bundle.to_json()).unwrap();
-}
-
-/// A pod whose app container mounts `/data` and `/keys` from the host.
-fn pod(name: &str, mv: &str, data: &Path, keys: &Path) -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {LABEL: mv}},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "app", "image": "app", "command": ["sleep", "30"], "volumeMounts": [
-                {"name": "data", "mountPath": "/data"}, {"name": "keys", "mountPath": "/keys"}]}],
-            "volumes": [
-                {"name": "data", "hostPath": {"path": data.to_str().unwrap()}},
-                {"name": "keys", "hostPath": {"path": keys.to_str().unwrap()}}]
-        }
-    }))
-    .unwrap()
-}
-
-/// Creates the pod (through the webhook) and runs it like a kubelet; returns the verifier's
-/// exit code.
-async fn create_and_run(client: &Client, ns: &str, p: Pod) -> i32 {
-    let name = p.metadata.name.clone().unwrap();
-    Api::<Pod>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &p)
-        .await
-        .unwrap();
-    let runner = PodRunner::new(client.clone(), RunnerConfig::default()).unwrap();
-    let mut run = runner.run(ns, &name).await.unwrap();
-    run.stop_all();
-    let pod = Api::<Pod>::namespaced(client.clone(), ns)
-        .get(&name)
-        .await
-        .unwrap();
-    pod.status
-        .unwrap()
-        .init_container_statuses
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == "model-validation")
-        .and_then(|s| s.state?.terminated)
-        .expect("verifier terminated")
-        .exit_code
-}
+const RECONCILES: &str = "model_validation_reconciles_total{result=\"success\"}";
 
 async fn status(api: &Api<ModelValidation>, name: &str) -> (Option<i64>, ModelValidationStatus) {
     let mv = api.get(name).await.unwrap();
     (mv.metadata.generation, mv.status.unwrap_or_default())
 }
 
-async fn events(client: &Client, ns: &str) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
+/// A replica of the operator with its own webhook configuration, in the shared operator
+/// namespace (one Lease for both).
+async fn replica(cp: &test_cluster::ControlPlane, webhook_config: &str, id: &str) -> Operator {
+    let mut opts = OperatorOptions::new(webhook_config);
+    opts.namespace = Some("mvo-ctl-system".into());
+    opts.pod_name = Some(id.into());
+    Operator::start(cp.kubeconfig_path(), opts).await
 }
 
-fn find_event<'a>(evs: &'a [Event], reason: &str, kind: &str, name: &str) -> Option<&'a Event> {
-    evs.iter().find(|e| {
-        e.reason.as_deref() == Some(reason)
-            && e.regarding
-                .as_ref()
-                .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
-    })
+/// Makes `leader` reconcile `name` once more (an annotation change is a watch event but no
+/// spec change) and waits until its reconcile counter has grown.
+async fn force_reconcile(leader: &Operator, mvs: &Api<ModelValidation>, name: &str, round: u32) {
+    let before = leader
+        .metric(RECONCILES)
+        .expect("the leader exposes its reconciles");
+    mvs.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"test.mvo.dev/poke": round.to_string()}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        "a reconcile after the poke",
+        Duration::from_secs(30),
+        || async move { (leader.metric(RECONCILES)? > before).then_some(()) },
+    )
+    .await;
+}
+
+fn failed_events(evs: &[k8s_openapi::api::events::v1::Event]) -> usize {
+    evs.iter()
+        .filter(|e| e.reason.as_deref() == Some("ModelVerificationFailed"))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_events_metrics_and_failover() {
     test_cluster::install_crypto_provider();
-    let agent = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/model-signing");
-    assert!(
-        agent.exists(),
-        "{} is missing: run `cargo build --release -p model-signing-cli` (make test does)",
-        agent.display()
-    );
+    agent_binary();
     let cp = test_cluster::shared().await.unwrap();
     let client = cp.client().unwrap();
-    let op_ns = "mvo-ctl-system";
-    let mut a = Operator::start(cp.kubeconfig_path(), op_ns, "mvo-ctl-a", "replica-a").await;
-    wait_for(30, "replica a leads", || async {
-        (metric(&a.metrics(), "model_validation_leader") == 1.0).then_some(())
+    let a = replica(cp, "mvo-ctl-a", "replica-a").await;
+    let leader_a = &a;
+    wait_for("replica a leads", Duration::from_secs(30), || async move {
+        (leader_a.metric("model_validation_leader") == Some(1.0)).then_some(())
     })
     .await;
 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let keys = tmp.path().join("keys");
-    write_signed_model(&data.join("model"));
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::copy(
-        fixture("peer-samples/ec-p256.pub.pem"),
-        keys.join("pub.pem"),
-    )
-    .unwrap();
+    signed_model_and_key(&data.join("model"), &keys);
     let ns = cp.create_namespace("ctl").await.unwrap();
     let mvs: Api<ModelValidation> = Api::namespaced(client.clone(), &ns);
     mvs.create(
@@ -272,15 +96,21 @@ async fn status_events_metrics_and_failover() {
     .unwrap();
 
     // --- (a) a verified and a failed pod: counts, outcomes, last failure, Ready ---
-    let code = create_and_run(&client, &ns, pod("good", "key-mv", &data, &keys)).await;
+    let labels = json!({LABEL: "key-mv"});
+    let (code, _) = create_and_run(&client, &ns, pod("good", labels.clone(), &data, &keys)).await;
     assert_eq!(code, 0);
     std::fs::write(data.join("model/weights.bin"), vec![8u8; 100_000]).unwrap();
-    let code = create_and_run(&client, &ns, pod("bad", "key-mv", &data, &keys)).await;
+    let (code, _) = create_and_run(&client, &ns, pod("bad", labels.clone(), &data, &keys)).await;
     assert_eq!(code, 1);
-    let (generation, st) = wait_for(30, "status counts both pods", || async {
-        let (g, st) = status(&mvs, "key-mv").await;
-        (st.verified_count == 1 && st.failed_count == 1).then_some((g, st))
-    })
+    let mvs_ref = &mvs;
+    let (generation, st) = wait_for(
+        "status counts both pods",
+        Duration::from_secs(30),
+        || async move {
+            let (g, st) = status(mvs_ref, "key-mv").await;
+            (st.verified_count == 1 && st.failed_count == 1).then_some((g, st))
+        },
+    )
     .await;
     assert_eq!(st.injected_pod_count, 2, "{st:?}");
     assert_eq!((st.uninjected_pod_count, st.orphaned_pod_count), (0, 0));
@@ -304,19 +134,20 @@ async fn status_events_metrics_and_failover() {
     );
     assert!(st.last_updated.is_some());
 
-    // Idempotent: with nothing changing, the status is not rewritten.
-    let before = st.last_updated.clone();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(status(&mvs, "key-mv").await.1.last_updated, before);
-
     // --- (b) Events on the failed pod and on the ModelValidation, with the verifier's message ---
-    let evs = wait_for(30, "verification events", || async {
-        let evs = events(&client, &ns).await;
-        (find_event(&evs, "ModelVerificationFailed", "Pod", "bad").is_some()
-            && find_event(&evs, "ModelVerificationFailed", "ModelValidation", "key-mv").is_some()
-            && find_event(&evs, "ModelVerified", "Pod", "good").is_some())
-        .then_some(evs)
-    })
+    let (client_ref, ns_ref) = (&client, ns.as_str());
+    let evs = wait_for(
+        "verification events",
+        Duration::from_secs(30),
+        || async move {
+            let evs = events(client_ref, ns_ref).await;
+            (find_event(&evs, "ModelVerificationFailed", "Pod", "bad").is_some()
+                && find_event(&evs, "ModelVerificationFailed", "ModelValidation", "key-mv")
+                    .is_some()
+                && find_event(&evs, "ModelVerified", "Pod", "good").is_some())
+            .then_some(evs)
+        },
+    )
     .await;
     let on_pod = find_event(&evs, "ModelVerificationFailed", "Pod", "bad").unwrap();
     assert_eq!(on_pod.type_.as_deref(), Some("Warning"));
@@ -333,11 +164,22 @@ async fn status_events_metrics_and_failover() {
         "{note}"
     );
     // Once per failure, not per reconcile.
-    let failed_events = evs
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some("ModelVerificationFailed"))
-        .count();
-    assert_eq!(failed_events, 2, "{evs:?}");
+    assert_eq!(failed_events(&evs), 2, "{evs:?}");
+
+    // Idempotent: a reconcile with nothing changed rewrites no status and records no Event.
+    force_reconcile(&a, &mvs, "key-mv", 1).await;
+    let (_, again) = status(&mvs, "key-mv").await;
+    assert_eq!(
+        again.last_updated, st.last_updated,
+        "the status is not rewritten"
+    );
+    assert_eq!(again, st, "nothing in the status changed");
+    let evs = events(&client, &ns).await;
+    assert_eq!(
+        failed_events(&evs),
+        2,
+        "no new Event per reconcile: {evs:?}"
+    );
     // The webhook's helper for refused pods.
     pod_denied(
         client.clone(),
@@ -356,15 +198,9 @@ async fn status_events_metrics_and_failover() {
 
     // --- (c) metrics: reconciles, verification outcomes counted once, leadership ---
     let text = a.metrics();
+    assert!(metric(&text, RECONCILES) >= Some(1.0), "{text}");
     assert!(
-        metric(
-            &text,
-            "model_validation_reconciles_total{result=\"success\"}"
-        ) >= 1.0,
-        "{text}"
-    );
-    assert!(
-        metric(&text, "model_validation_reconcile_duration_seconds_count") >= 1.0,
+        metric(&text, "model_validation_reconcile_duration_seconds_count") >= Some(1.0),
         "{text}"
     );
     assert_eq!(
@@ -372,7 +208,7 @@ async fn status_events_metrics_and_failover() {
             &text,
             "model_validation_verifications_total{method=\"public-key\",result=\"failed\"}"
         ),
-        1.0,
+        Some(1.0),
         "{text}"
     );
     assert_eq!(
@@ -380,7 +216,7 @@ async fn status_events_metrics_and_failover() {
             &text,
             "model_validation_verifications_total{method=\"public-key\",result=\"verified\"}"
         ),
-        1.0,
+        Some(1.0),
         "{text}"
     );
 
@@ -392,22 +228,36 @@ async fn status_events_metrics_and_failover() {
     )
     .await
     .unwrap();
-    let (g2, st) = wait_for(30, "orphaned after a spec change", || async {
-        let (g, st) = status(&mvs, "key-mv").await;
-        (st.orphaned_pod_count == 2 && st.observed_generation == g).then_some((g, st))
-    })
+    let (g2, st) = wait_for(
+        "orphaned after a spec change",
+        Duration::from_secs(30),
+        || async move {
+            let (g, st) = status(mvs_ref, "key-mv").await;
+            (st.orphaned_pod_count == 2 && st.observed_generation == g).then_some((g, st))
+        },
+    )
     .await;
     assert!(g2 > generation);
     assert_eq!(st.injected_pod_count, 0);
     assert!(st.injected_pods.is_empty(), "a removed list is removed");
 
     // --- (d) a second replica; the leader is killed; a change made meanwhile still lands ---
-    let b = Operator::start(cp.kubeconfig_path(), op_ns, "mvo-ctl-b", "replica-b").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b = replica(cp, "mvo-ctl-b", "replica-b").await;
+    // One leader at a time: b is scraped and does not lead for a whole lease period (if a's
+    // lease were not renewed, b would take it within that time).
+    let lease_period = Instant::now() + Duration::from_secs(LEASE_DURATION + 1);
+    while Instant::now() < lease_period {
+        assert_eq!(
+            b.metric("model_validation_leader"),
+            Some(0.0),
+            "one leader at a time"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert_eq!(
-        metric(&b.metrics(), "model_validation_leader"),
-        0.0,
-        "one leader at a time"
+        a.metric("model_validation_leader"),
+        Some(1.0),
+        "a still leads"
     );
     a.kill();
     // A's webhook is gone with it (in a cluster the Service routes to live replicas).
@@ -416,17 +266,24 @@ async fn status_events_metrics_and_failover() {
         .await
         .unwrap();
     let killed = Instant::now();
-    let code = create_and_run(&client, &ns, pod("after", "key-mv", &data, &keys)).await;
+    let (code, _) = create_and_run(&client, &ns, pod("after", labels, &data, &keys)).await;
     assert_eq!(code, 1);
-    wait_for(60, "replica b takes over", || async {
-        (metric(&b.metrics(), "model_validation_leader") == 1.0).then_some(())
-    })
+    let replica_b = &b;
+    wait_for(
+        "replica b takes over",
+        Duration::from_secs(60),
+        || async move { (replica_b.metric("model_validation_leader") == Some(1.0)).then_some(()) },
+    )
     .await;
     let took_over = killed.elapsed();
-    let st = wait_for(30, "the change made during the fail-over lands", || async {
-        let (_, st) = status(&mvs, "key-mv").await;
-        (st.failed_count == 2).then_some(st)
-    })
+    let st = wait_for(
+        "the change made during the fail-over lands",
+        Duration::from_secs(30),
+        || async move {
+            let (_, st) = status(mvs_ref, "key-mv").await;
+            (st.failed_count == 2).then_some(st)
+        },
+    )
     .await;
     assert_eq!(st.last_failure.unwrap().pod, "after");
     assert_eq!(st.injected_pod_count, 1, "{:?}", st.injected_pods);
@@ -446,7 +303,7 @@ async fn status_events_metrics_and_failover() {
         metric(
             &text,
             "model_validation_verifications_total{method=\"public-key\",result=\"failed\"}"
-        ) >= 1.0,
+        ) >= Some(1.0),
         "{text}"
     );
 }

@@ -2,15 +2,20 @@
 //! passes the restricted Pod Security Standard, and the webhook configuration matches what the
 //! operator registers itself.
 
+mod support;
+
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use serde_json::Value;
+use support::wait_for;
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -66,6 +71,35 @@ fn api_for(client: &Client, discovery: &Discovery, doc: &Value) -> Api<DynamicOb
     }
 }
 
+/// Waits until the CRD `doc` is `Established` and its kind is in discovery (which can lag the
+/// condition by a moment); returns that discovery.
+async fn established_and_discovered(client: &Client, doc: &Value) -> Discovery {
+    let name = doc["metadata"]["name"].as_str().unwrap();
+    let group = doc["spec"]["group"].as_str().unwrap();
+    let kind = doc["spec"]["names"]["kind"].as_str().unwrap();
+    let crds = &Api::<CustomResourceDefinition>::all(client.clone());
+    let what = format!("CRD {name} to be Established and {group} {kind} discovered");
+    wait_for(&what, Duration::from_secs(30), || async move {
+        let crd = crds.get(name).await.ok()?;
+        let established = crd
+            .status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if !established {
+            return None;
+        }
+        let discovery = Discovery::new(client.clone()).run().await.ok()?;
+        let served = discovery
+            .groups()
+            .filter(|g| g.name() == group)
+            .flat_map(|g| g.recommended_resources())
+            .any(|(ar, _)| ar.kind == kind);
+        served.then_some(discovery)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_manifests_apply_and_pass_restricted_pod_security() {
     test_cluster::install_crypto_provider();
@@ -93,8 +127,7 @@ async fn base_manifests_apply_and_pass_restricted_pod_security() {
             .await
             .unwrap_or_else(|e| panic!("{} {name}: {e}", doc["kind"]));
         if doc["kind"] == "CustomResourceDefinition" {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            discovery = Discovery::new(client.clone()).run().await.unwrap();
+            discovery = established_and_discovered(&client, doc).await;
         }
     }
 
@@ -131,18 +164,27 @@ async fn base_manifests_apply_and_pass_restricted_pod_security() {
         .as_mut()
         .unwrap()
         .allow_privilege_escalation = Some(true);
-    assert!(
-        Api::<Pod>::namespaced(client.clone(), ns)
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &bad
-            )
-            .await
-            .is_err()
-    );
+    let refused = Api::<Pod>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &bad,
+        )
+        .await
+        .expect_err("a pod allowing privilege escalation must be refused");
+    match refused {
+        kube::Error::Api(e) => {
+            assert_eq!(e.code, 403, "{e:?}");
+            assert!(
+                e.message.contains("violates PodSecurity \"restricted"),
+                "refused by PodSecurity \"restricted\", not for another reason: {}",
+                e.message
+            );
+        }
+        other => panic!("expected a 403 from PodSecurity, got {other}"),
+    }
 
     // The installed webhook configuration has the shape the operator registers outside a cluster.
     let installed = Api::<MutatingWebhookConfiguration>::all(client.clone())

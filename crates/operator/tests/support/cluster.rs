@@ -1,0 +1,117 @@
+//! Pods, ModelValidations and Events on the test control plane.
+
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::events::v1::Event;
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use model_validation_operator::names::VERIFY_CONTAINER;
+use serde_json::{Value, json};
+use test_cluster::pod_runner::{PodRunner, RunnerConfig};
+
+/// A pod with `labels` whose app container mounts host dirs `data` at `/data` and `keys` at
+/// `/keys`.
+pub fn pod(name: &str, labels: Value, data: &Path, keys: &Path) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "app", "image": "app", "command": ["sleep", "30"], "volumeMounts": [
+                {"name": "data", "mountPath": "/data"}, {"name": "keys", "mountPath": "/keys"}]}],
+            "volumes": [
+                {"name": "data", "hostPath": {"path": data.to_str().unwrap()}},
+                {"name": "keys", "hostPath": {"path": keys.to_str().unwrap()}}]
+        }
+    }))
+    .unwrap()
+}
+
+/// Runs the pod like a kubelet and returns the verifier's (exit code, termination message) as
+/// written to the Pod's status. Checks first that the agent the pod runner runs is built and
+/// fresh ([`super::agent_binary`]).
+pub async fn run_verifier(client: &Client, ns: &str, name: &str) -> (i32, String) {
+    super::agent_binary();
+    let runner = PodRunner::new(client.clone(), RunnerConfig::default()).unwrap();
+    let mut run = runner.run(ns, name).await.unwrap();
+    run.stop_all();
+    let pod = Api::<Pod>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap();
+    let st = pod
+        .status
+        .unwrap()
+        .init_container_statuses
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == VERIFY_CONTAINER)
+        .expect("verifier status");
+    let t = st.state.unwrap().terminated.expect("verifier terminated");
+    (t.exit_code, t.message.unwrap_or_default())
+}
+
+/// Creates the pod (through the webhook), runs it, and returns the verifier's exit code.
+pub async fn create_and_run(client: &Client, ns: &str, p: Pod) -> (i32, String) {
+    let name = p.metadata.name.clone().unwrap();
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &p)
+        .await
+        .unwrap();
+    run_verifier(client, ns, &name).await
+}
+
+/// The ModelValidations of API `group` (`ml.sigstore.dev` or `rhtas.redhat.com`) in `ns`.
+pub fn mv_api(client: &Client, ns: &str, group: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk(group, "v1alpha1", "ModelValidation");
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(&gvk, "modelvalidations"),
+    )
+}
+
+/// Creates the ModelValidation `manifest` (of either API group) in `ns`.
+pub async fn create_mv(client: &Client, ns: &str, manifest: Value) -> Result<(), kube::Error> {
+    let group = manifest["apiVersion"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let obj: DynamicObject = serde_json::from_value(manifest).unwrap();
+    mv_api(client, ns, &group)
+        .create(&PostParams::default(), &obj)
+        .await
+        .map(|_| ())
+}
+
+/// The message the API server gave, for refusals.
+pub fn api_message(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message,
+        other => other.to_string(),
+    }
+}
+
+/// Every Event in `ns`.
+pub async fn events(client: &Client, ns: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+}
+
+/// The first Event with `reason` about the object `kind`/`name`.
+pub fn find_event<'a>(evs: &'a [Event], reason: &str, kind: &str, name: &str) -> Option<&'a Event> {
+    evs.iter().find(|e| {
+        e.reason.as_deref() == Some(reason)
+            && e.regarding
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
+    })
+}

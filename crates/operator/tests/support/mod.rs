@@ -1,0 +1,27 @@
+//! Test support shared by the operator's integration tests: each test file says `mod support;`.
+//!
+//! - [`Operator`]: the operator binary as a process against a test control plane, tied to the
+//!   test process so it never outlives it; [`shared_operator`] is one per test binary;
+//! - [`pod`], [`run_verifier`], [`create_mv`], [`events`]…: pods, ModelValidations and Events;
+//! - [`write_model`], [`sign`]: models on disk and their signatures;
+//! - [`TestWebhook`]: the webhook's TLS server in-process, on static [`Policies`];
+//! - re-exports of the workspace-wide helpers of [`test_cluster::support`].
+//!
+//! Every test binary compiles this module but uses only part of it: what one binary leaves
+//! unused is used by another, hence the allow (for items and for re-exports).
+#![allow(dead_code, unused_imports)]
+
+mod cluster;
+mod models;
+mod operator;
+mod webhook;
+
+pub use cluster::{
+    api_message, create_and_run, create_mv, events, find_event, mv_api, pod, run_verifier,
+};
+pub use models::{ec_key_signer, sign, signed_model_and_key, write_model};
+pub use operator::{AGENT_IMAGE, Operator, OperatorOptions, shared_operator};
+pub use test_cluster::support::{
+    HttpResponse, agent_binary, fixture, free_port, http_get, metric, wait_for,
+};
+pub use webhook::{NoPolicies, TestWebhook};
