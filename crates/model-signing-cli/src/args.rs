@@ -57,6 +57,17 @@ pub enum Output {
     Json,
 }
 
+/// How an error words its fix.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FixHints {
+    /// As this command's flags (`--allow_symlinks`).
+    #[default]
+    Cli,
+    /// As the fields of a ModelValidation (`spec.model.allowSymlinks: true`): the operator
+    /// passes this to its agent, whose users never see its flags.
+    ModelValidation,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Sign a model.
@@ -228,6 +239,10 @@ pub struct VerifyCommon {
     /// Write a one-line result to this file as well (e.g. /dev/termination-log in Kubernetes).
     #[arg(long = "result-file", value_name = "PATH")]
     pub result_file: Option<PathBuf>,
+    /// How errors word their fix: as flags (`cli`) or as ModelValidation fields
+    /// (`model-validation`, set by the operator for its agent). Hidden: an internal contract.
+    #[arg(long = "fix-hints", value_enum, default_value_t = FixHints::Cli, hide = true)]
+    pub fix_hints: FixHints,
     #[command(flatten)]
     pub watch: WatchArgs,
 }

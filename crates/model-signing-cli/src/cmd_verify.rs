@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use model_signing::bundle::read_signature_file;
 use model_signing::keys::PublicKey;
 use model_signing::serialize::HashOptions;
@@ -14,8 +14,9 @@ use model_signing::verify::{
 use model_signing::x509::Certificate;
 use serde_json::json;
 
-use crate::args::{VerifyCommon, VerifyMethod, VerifySigstoreArgs};
+use crate::args::{FixHints, VerifyCommon, VerifyMethod, VerifySigstoreArgs};
 use crate::cmd_sign::selection;
+use crate::fix::{Setting, Unreadable, render};
 use crate::progress::Bar;
 use crate::report::Outcome;
 
@@ -41,10 +42,10 @@ pub fn write_result_file(path: &Path, line: &str) {
 }
 
 /// The one-line outcome written to `--result-file` (and logged by watch mode).
-pub fn result_line(result: &Result<Outcome>) -> String {
+pub fn result_line(result: &Result<Outcome>, hints: FixHints) -> String {
     match result {
         Ok(o) => o.json["summary"].as_str().unwrap_or("verified").to_string(),
-        Err(e) => format!("verification failed: {e:#}"),
+        Err(e) => format!("verification failed: {}", render(e, hints)),
     }
 }
 
@@ -106,7 +107,7 @@ pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result
     let result = build_verifier(method, true)
         .and_then(|v| verify_inner(method.common(), v.as_ref(), jobs, show_progress));
     if let Some(path) = &method.common().result_file {
-        write_result_file(path, &result_line(&result));
+        write_result_file(path, &result_line(&result, method.common().fix_hints));
     }
     result
 }
@@ -126,8 +127,12 @@ pub fn build_verifier(
 ) -> Result<Box<dyn EnvelopeVerifier>> {
     Ok(match method {
         VerifyMethod::Key(a) => {
-            let pem = std::fs::read(&a.public_key)
-                .with_context(|| format!("cannot read public key {}", a.public_key.display()))?;
+            let pem = std::fs::read(&a.public_key).map_err(|source| Unreadable {
+                setting: Setting::PublicKey,
+                what: "public key",
+                path: a.public_key.clone(),
+                source,
+            })?;
             let name = a.public_key.display().to_string();
             let key = PublicKey::from_pem(&name, &pem).map_err(model_signing::Error::from)?;
             Box::new(KeyVerifier::new(key, name))
@@ -135,8 +140,12 @@ pub fn build_verifier(
         VerifyMethod::Certificate(a) => {
             let mut anchors = Vec::new();
             for p in &a.certificate_chain {
-                let pem = std::fs::read(p)
-                    .with_context(|| format!("cannot read CA certificate file {}", p.display()))?;
+                let pem = std::fs::read(p).map_err(|source| Unreadable {
+                    setting: Setting::CertificateAuthority,
+                    what: "CA certificate file",
+                    path: p.clone(),
+                    source,
+                })?;
                 anchors.extend(
                     Certificate::all_from_pem(&p.display().to_string(), &pem)
                         .map_err(model_signing::Error::from)?,

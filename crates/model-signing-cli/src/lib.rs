@@ -20,6 +20,7 @@ mod args;
 mod cmd_inspect;
 mod cmd_sign;
 mod cmd_verify;
+mod fix;
 mod paths;
 mod progress;
 mod report;
@@ -28,7 +29,7 @@ mod watch;
 use std::process::ExitCode;
 
 pub use args::{
-    Cli, Command, DigestArgs, HashArg, HashingArgs, InspectArgs, ModelArgs, Output,
+    Cli, Command, DigestArgs, FixHints, HashArg, HashingArgs, InspectArgs, ModelArgs, Output,
     SignCertificateArgs, SignCommon, SignKeyArgs, SignMethod, SignSigstoreArgs,
     VerifyCertificateArgs, VerifyCommon, VerifyKeyArgs, VerifyMethod, VerifySigstoreArgs,
     WatchArgs, insert_default_method,
@@ -47,6 +48,10 @@ pub fn run(cli: Cli) -> ExitCode {
     {
         return watch::run(m, cli.output, jobs, interval);
     }
+    let hints = match &cli.command {
+        Command::Verify(m) => m.common().fix_hints,
+        _ => FixHints::Cli,
+    };
     let (verb, result) = match &cli.command {
         Command::Sign(m) => (report::Verb::Sign, cmd_sign::sign(m, jobs, show_progress)),
         Command::Verify(m) => (
@@ -59,5 +64,5 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Command::Inspect(a) => (report::Verb::Inspect, cmd_inspect::inspect(a)),
     };
-    report::emit(cli.output, verb, result)
+    report::emit(cli.output, verb, hints, result)
 }

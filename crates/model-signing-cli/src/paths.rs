@@ -5,6 +5,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use model_signing::name::ModelPath;
 
+use crate::fix::{Setting, Unreadable};
+
 /// Lexically normalizes `p` (no file-system access): drops `.`, folds `..`.
 fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -59,8 +61,15 @@ fn relative_to(root: &Path, p: &Path) -> Option<ModelPath> {
 /// The model root a relative path is measured from: the directory itself (a single-file
 /// model has no inner paths).
 pub fn model_root(model: &Path) -> Result<PathBuf> {
-    std::fs::canonicalize(model)
-        .with_context(|| format!("cannot read model at {}", model.display()))
+    std::fs::canonicalize(model).map_err(|source| {
+        Unreadable {
+            setting: Setting::ModelPath,
+            what: "model at",
+            path: model.to_path_buf(),
+            source,
+        }
+        .into()
+    })
 }
 
 /// Resolves a user-given ignore path. Like the peer, a relative path is first taken from the

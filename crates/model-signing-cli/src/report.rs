@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::args::Output;
+use crate::args::{FixHints, Output};
+use crate::fix::render;
 
 /// Which command ran, for the peer's `<Verb> succeeded` / `<Verb> failed with error:` lines.
 #[derive(Clone, Copy)]
@@ -45,7 +46,12 @@ pub fn error_kind(e: &anyhow::Error) -> &'static str {
 }
 
 /// Prints the outcome and returns the exit code: 0 success, 1 failure.
-pub fn emit(output: Output, verb: Verb, result: anyhow::Result<Outcome>) -> ExitCode {
+pub fn emit(
+    output: Output,
+    verb: Verb,
+    hints: FixHints,
+    result: anyhow::Result<Outcome>,
+) -> ExitCode {
     match (output, result) {
         (Output::Text, Ok(o)) => {
             for w in &o.warnings {
@@ -57,9 +63,10 @@ pub fn emit(output: Output, verb: Verb, result: anyhow::Result<Outcome>) -> Exit
             ExitCode::SUCCESS
         }
         (Output::Text, Err(e)) => {
+            let e = render(&e, hints);
             match verb {
-                Verb::Sign | Verb::Verify => eprintln!("{} failed with error: {e:#}", verb.noun()),
-                Verb::Digest | Verb::Inspect => eprintln!("error: {e:#}"),
+                Verb::Sign | Verb::Verify => eprintln!("{} failed with error: {e}", verb.noun()),
+                Verb::Digest | Verb::Inspect => eprintln!("error: {e}"),
             }
             ExitCode::FAILURE
         }
@@ -74,7 +81,7 @@ pub fn emit(output: Output, verb: Verb, result: anyhow::Result<Outcome>) -> Exit
         (Output::Json, Err(e)) => {
             println!(
                 "{}",
-                json!({"ok": false, "error": {"kind": error_kind(&e), "message": format!("{e:#}")}})
+                json!({"ok": false, "error": {"kind": error_kind(&e), "message": render(&e, hints)}})
             );
             ExitCode::FAILURE
         }

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::args::{Output, VerifyMethod};
+use crate::args::{FixHints, Output, VerifyMethod};
 use crate::cmd_verify::{self, result_line, write_result_file};
+use crate::fix::render;
 use crate::report::{self, Outcome, Verb, error_kind};
 
 /// Where the endpoints are served without `--health-addr` or `--health-port`.
@@ -438,6 +439,7 @@ fn log_line(
     when: SystemTime,
     line: &str,
     result: &anyhow::Result<Outcome>,
+    hints: FixHints,
 ) -> String {
     let fields = match result {
         Ok(o) => {
@@ -450,7 +452,7 @@ fn log_line(
         Err(e) => json!({
             "event": "verification",
             "ok": false,
-            "error": {"kind": error_kind(e), "message": format!("{e:#}")},
+            "error": {"kind": error_kind(e), "message": render(e, hints)},
         }),
     };
     event(output, when, line, fields)
@@ -465,9 +467,9 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
     if let Err(e) = cmd_verify::build_verifier(method, true) {
         let result = Err(e);
         if let Some(p) = &common.result_file {
-            write_result_file(p, &result_line(&result));
+            write_result_file(p, &result_line(&result, common.fix_hints));
         }
-        return report::emit(output, Verb::Verify, result);
+        return report::emit(output, Verb::Verify, common.fix_hints, result);
     }
     let addr = w
         .health_addr
@@ -580,7 +582,7 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
         let result = cmd_verify::check(method, jobs);
         let took = started.elapsed();
         let when = SystemTime::now();
-        let line = result_line(&result);
+        let line = result_line(&result, common.fix_hints);
         {
             let _io = lock(&shared.io);
             if let Some(p) = &common.result_file {
@@ -594,7 +596,10 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
                 }
                 last_warnings.clone_from(&o.warnings);
             }
-            eprintln!("{}", log_line(output, when, &line, &result));
+            eprintln!(
+                "{}",
+                log_line(output, when, &line, &result, common.fix_hints)
+            );
             let mut s = lock(&shared.state);
             s.ready = result.is_ok();
             s.message = line;

@@ -1,41 +1,11 @@
 //! The `model-signing` command as a user meets it: exit codes, streams, messages, flags spelled
 //! both ways, JSON output, the result file.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_model-signing");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(FIXTURES).join(rel)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn model(dir: &Path) -> PathBuf {
-    let m = dir.join("model");
-    fs::create_dir_all(m.join("sub")).unwrap();
-    fs::write(m.join("weights.bin"), vec![3u8; 5000]).unwrap();
-    fs::write(m.join("config.json"), "{}").unwrap();
-    fs::write(m.join("sub/tok.json"), "[]").unwrap();
-    m
-}
+use support::{fixture, model, run, s, stderr, stdout};
 
 #[test]
 fn sign_then_verify_with_peer_and_hyphen_spellings() {
@@ -243,7 +213,7 @@ fn encrypted_keys_and_refused_key_types() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("is encrypted: pass its password with --password"),
+        stderr(&o).contains("is encrypted; pass its password with --password"),
         "{}",
         stderr(&o)
     );

@@ -1,4 +1,9 @@
-//! The one error type of the engine: each variant says what is wrong and what to do next.
+//! The one error type of the engine.
+//!
+//! Each variant says what is wrong and carries the data a caller needs to word the fix; no
+//! message names a command-line flag or a configuration field, because the engine does not know
+//! how it was invoked (the CLI words fixes as its flags, the operator's agent as ModelValidation
+//! fields).
 
 use crate::bundle::BundleError;
 use crate::keys::KeyError;
@@ -6,6 +11,7 @@ use crate::manifest::Mismatch;
 use crate::serialize::HashError;
 use crate::sigstore::SigstoreError;
 use crate::statement::StatementError;
+use crate::verify::SignatureMethod;
 use crate::x509::CertError;
 
 /// Everything that can make signing or verification fail.
@@ -38,8 +44,25 @@ pub enum Error {
     #[error("invalid signature: {0}")]
     BadSignature(String),
     /// The bundle was made with another method than the one used to verify it.
-    #[error("{0}")]
-    WrongMethod(String),
+    #[error("this signature was not made with {expected} but with {}", .found.map_or("no verification material at all".to_string(), |m| m.to_string()))]
+    WrongMethod {
+        /// The method of the verifier.
+        expected: SignatureMethod,
+        /// The method the signature was made with, if it names one.
+        found: Option<SignatureMethod>,
+    },
+    /// Certificate verification was asked for with no trusted CA: nothing is trusted by default.
+    #[error("no trusted CA given: nothing is trusted by default")]
+    NoTrustedCa,
+    /// The model contains a symlink, it was signed with symlinks allowed, and the verification
+    /// does not allow them.
+    #[error(
+        "'{path}' is a symlink and the model was signed with symlinks allowed, but this verification does not follow symlinks"
+    )]
+    SymlinkNotAllowed {
+        /// Model-relative path of the symlink.
+        path: String,
+    },
     /// The certificate given for signing does not belong to the private key.
     #[error(
         "the signing certificate's public key does not match the private key; pass the certificate issued for this key"
@@ -68,7 +91,9 @@ impl Error {
             Error::Mismatch(_) => "model_mismatch",
             Error::KeyMismatch(_) => "key_mismatch",
             Error::BadSignature(_) => "bad_signature",
-            Error::WrongMethod(_) => "wrong_method",
+            Error::WrongMethod { .. } => "wrong_method",
+            Error::NoTrustedCa => "usage",
+            Error::SymlinkNotAllowed { .. } => "usage",
             Error::CertificateKeyMismatch => "certificate_key_mismatch",
             Error::Usage(_) => "usage",
             Error::Sigstore(e) => e.kind(),

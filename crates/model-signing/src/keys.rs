@@ -35,6 +35,9 @@ pub enum KeyError {
     /// An encrypted key without a password, or a wrong password.
     #[error("{0}")]
     Password(String),
+    /// An encrypted key and no password given.
+    #[error("{0} is encrypted")]
+    Encrypted(String),
     /// Bad DER inside the PEM.
     #[error("{what}: malformed key ({detail})")]
     Malformed {
@@ -313,9 +316,7 @@ impl PrivateKey {
             "PRIVATE KEY" => (pkcs8_curve(what, &block.der)?, block.der.clone()),
             _ => {
                 let Some(password) = password else {
-                    return Err(KeyError::Password(format!(
-                        "{what} is encrypted: pass its password with --password"
-                    )));
+                    return Err(KeyError::Encrypted(what.to_string()));
                 };
                 let enc = pkcs8::EncryptedPrivateKeyInfo::from_der(&block.der)
                     .map_err(|e| malformed(&e))?;

@@ -144,7 +144,7 @@ impl fmt::Display for Mismatch {
         }
         if !self.extra.is_empty() {
             parts.push(format!(
-                "{} not covered by the signature: {} (re-sign the model, remove them, or verify with --ignore-paths or --ignore_unsigned_files)",
+                "{} not covered by the signature: {}",
                 plural(self.extra.len()),
                 self.extra.join(", ")
             ));

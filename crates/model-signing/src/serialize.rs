@@ -86,9 +86,7 @@ pub enum HashError {
     #[error("'{0}' changed size while it was being hashed; retry when nothing writes to the model")]
     Shrunk(String),
     /// A file name cannot be written in shard form (the peer splits shard names on ':').
-    #[error(
-        "'{0}' contains ':' and cannot be named in a shards manifest; rename it or use --method files"
-    )]
+    #[error("'{0}' contains ':' and cannot be named in a shards manifest")]
     ColonInShardName(String),
     /// Walking the model failed.
     #[error(transparent)]

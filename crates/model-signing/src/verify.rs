@@ -18,7 +18,7 @@ use crate::x509::{Certificate, verify_chain};
 
 /// Who signed, as established by a verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signer {
+pub enum VerifiedSigner {
     /// A public key, by its hint.
     Key {
         /// `hex(sha256(PEM SPKI))`.
@@ -46,14 +46,14 @@ pub enum Signer {
     },
 }
 
-impl std::fmt::Display for Signer {
+impl std::fmt::Display for VerifiedSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Signer::Key { hint } => write!(f, "public key {hint}"),
-            Signer::Certificate {
+            VerifiedSigner::Key { hint } => write!(f, "public key {hint}"),
+            VerifiedSigner::Certificate {
                 subject, anchor, ..
             } => write!(f, "certificate '{subject}' issued under '{anchor}'"),
-            Signer::Sigstore {
+            VerifiedSigner::Sigstore {
                 identity,
                 issuer,
                 root,
@@ -76,7 +76,7 @@ pub trait EnvelopeVerifier {
         bundle: &Bundle,
         raw: &[u8],
         payload: &[u8],
-    ) -> Result<(Signer, Vec<String>)>;
+    ) -> Result<(VerifiedSigner, Vec<String>)>;
 }
 
 /// Signature check shared by the key and certificate methods: PAE, then the v0.2.0 encoding.
@@ -93,20 +93,51 @@ fn check_dsse(key: &PublicKey, bundle: &Bundle, payload: &[u8], compat_sha256: b
     Err(Error::BadSignature("the envelope's signature does not verify with the signer's key: the signature file was altered, or signed by another key".into()))
 }
 
+/// How a signature was made, as its verification material shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureMethod {
+    /// A bare public key.
+    Key,
+    /// A private key with its X.509 certificate chain.
+    Certificate,
+    /// Keyless Sigstore (a Fulcio certificate).
+    Sigstore,
+}
+
+impl SignatureMethod {
+    /// The method the verification material shows, if any.
+    pub fn of(vm: &crate::bundle::VerificationMaterial) -> Option<Self> {
+        if vm.public_key.is_some() {
+            Some(SignatureMethod::Key)
+        } else if vm.x509_certificate_chain.is_some() {
+            Some(SignatureMethod::Certificate)
+        } else if vm.certificate.is_some() {
+            Some(SignatureMethod::Sigstore)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for SignatureMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignatureMethod::Key => "a public key",
+            SignatureMethod::Certificate => "a certificate chain",
+            SignatureMethod::Sigstore => "Sigstore",
+        })
+    }
+}
+
 /// The error for a bundle verified with the wrong method: says which method it was made with.
-pub(crate) fn wrong_method(vm: &crate::bundle::VerificationMaterial, expected: &str) -> Error {
-    let made_with = if vm.public_key.is_some() {
-        "a public key: use `verify key`"
-    } else if vm.x509_certificate_chain.is_some() {
-        "a certificate chain: use `verify certificate`"
-    } else if vm.certificate.is_some() {
-        "Sigstore: use `verify sigstore`"
-    } else {
-        "no verification material at all"
-    };
-    Error::WrongMethod(format!(
-        "this signature was not made with {expected} but with {made_with}"
-    ))
+pub(crate) fn wrong_method(
+    vm: &crate::bundle::VerificationMaterial,
+    expected: SignatureMethod,
+) -> Error {
+    Error::WrongMethod {
+        expected,
+        found: SignatureMethod::of(vm),
+    }
 }
 
 fn require_v03(bundle: &Bundle) -> Result<()> {
@@ -141,11 +172,11 @@ impl EnvelopeVerifier for KeyVerifier {
         bundle: &Bundle,
         _raw: &[u8],
         payload: &[u8],
-    ) -> Result<(Signer, Vec<String>)> {
+    ) -> Result<(VerifiedSigner, Vec<String>)> {
         require_v03(bundle)?;
         let vm = &bundle.verification_material;
         let Some(pk) = &vm.public_key else {
-            return Err(wrong_method(vm, "a public key"));
+            return Err(wrong_method(vm, SignatureMethod::Key));
         };
         let ours = self.key.hint();
         let mut warnings = Vec::new();
@@ -158,7 +189,7 @@ impl EnvelopeVerifier for KeyVerifier {
             _ => warnings.push("this signature uses the pre-1.1 key format (no key hint); re-sign the model to upgrade it".to_string()),
         }
         check_dsse(&self.key, bundle, payload, false)?;
-        Ok((Signer::Key { hint: ours }, warnings))
+        Ok((VerifiedSigner::Key { hint: ours }, warnings))
     }
 }
 
@@ -172,7 +203,7 @@ impl CertificateVerifier {
     /// Trusts exactly `anchors`, checking validity at `now`. An empty list trusts nothing.
     pub fn new(anchors: Vec<Certificate>, now: SystemTime) -> Result<Self> {
         if anchors.is_empty() {
-            return Err(Error::Usage("no trusted CA given: pass the root (or intermediate) CA certificates that may issue signing certificates with --certificate_chain; nothing is trusted by default".into()));
+            return Err(Error::NoTrustedCa);
         }
         Ok(CertificateVerifier { anchors, now })
     }
@@ -184,11 +215,11 @@ impl EnvelopeVerifier for CertificateVerifier {
         bundle: &Bundle,
         _raw: &[u8],
         payload: &[u8],
-    ) -> Result<(Signer, Vec<String>)> {
+    ) -> Result<(VerifiedSigner, Vec<String>)> {
         require_v03(bundle)?;
         let vm = &bundle.verification_material;
         let Some(chain) = &vm.x509_certificate_chain else {
-            return Err(wrong_method(vm, "a certificate chain"));
+            return Err(wrong_method(vm, SignatureMethod::Certificate));
         };
         let mut certs = Vec::with_capacity(chain.certificates.len());
         for (i, raw) in chain.certificates.iter().enumerate() {
@@ -206,7 +237,7 @@ impl EnvelopeVerifier for CertificateVerifier {
         check_dsse(&key, bundle, payload, true)?;
         let anchor = path.last().map(|c| c.subject()).unwrap_or_default();
         Ok((
-            Signer::Certificate {
+            VerifiedSigner::Certificate {
                 subject: leaf.subject(),
                 san: leaf.san(),
                 anchor,
@@ -236,7 +267,7 @@ pub struct VerifyOptions<'a> {
 #[derive(Debug)]
 pub struct VerifyReport {
     /// Who signed.
-    pub signer: Signer,
+    pub signer: VerifiedSigner,
     /// The signed manifest.
     pub manifest: SignedManifest,
     /// Bytes hashed.
@@ -328,10 +359,8 @@ fn local_resources(
 
 fn symlink_hint(e: walk::WalkError, manifest: &SignedManifest) -> Error {
     match e {
-        walk::WalkError::Symlink(p) if manifest.serialization.allow_symlinks => {
-            Error::Usage(format!(
-                "'{p}' is a symlink and the model was signed with symlinks allowed; verify with --allow_symlinks if you accept that"
-            ))
+        walk::WalkError::Symlink(path) if manifest.serialization.allow_symlinks => {
+            Error::SymlinkNotAllowed { path }
         }
         other => Error::Hash(other.into()),
     }

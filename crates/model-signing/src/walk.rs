@@ -78,12 +78,10 @@ pub enum WalkError {
         source: std::io::Error,
     },
     /// A symlink was met and symlinks are not allowed.
-    #[error("'{0}' is a symlink; symlinks are refused unless --allow_symlinks is given")]
+    #[error("'{0}' is a symlink and symlinks are not allowed")]
     Symlink(String),
     /// A FIFO, socket, device or broken symlink.
-    #[error(
-        "'{path}' is a {kind}, not a regular file or directory; remove it or add it to --ignore-paths"
-    )]
+    #[error("'{path}' is a {kind}, not a regular file or directory")]
     SpecialFile {
         /// Model-relative path.
         path: String,
@@ -91,9 +89,7 @@ pub enum WalkError {
         kind: &'static str,
     },
     /// A file name that is not UTF-8 cannot be written into a manifest.
-    #[error(
-        "'{0}' has a name that is not valid UTF-8; rename it or add its directory to --ignore-paths"
-    )]
+    #[error("'{0}' has a name that is not valid UTF-8")]
     NonUtf8(String),
     /// Reading a directory entry failed.
     #[error("cannot read '{path}': {source}")]

@@ -69,7 +69,7 @@ pub enum CertError {
     },
     /// No path to a given root.
     #[error(
-        "certificate '{subject}' was issued by '{issuer}', which is not one of the trusted CAs (--certificate_chain) and not in the signature's chain"
+        "certificate '{subject}' was issued by '{issuer}', which is not one of the trusted CAs and not in the signature's chain"
     )]
     UnknownIssuer {
         /// The certificate whose issuer was not found.

@@ -13,7 +13,8 @@ use model_signing::keys::{PrivateKey, PublicKey};
 use model_signing::name::ModelPath;
 use model_signing::statement::StatementError;
 use model_signing::verify::{
-    CertificateVerifier, EnvelopeVerifier, KeyVerifier, VerifyOptions, verify_model,
+    CertificateVerifier, EnvelopeVerifier, KeyVerifier, SignatureMethod, VerifyOptions,
+    verify_model,
 };
 use model_signing::x509::Certificate;
 
@@ -178,7 +179,17 @@ fn goldens_fail_with_the_wrong_key_or_ca() {
         &[],
     )
     .unwrap_err();
-    assert!(err.to_string().contains("use `verify key`"), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::WrongMethod {
+                expected: SignatureMethod::Certificate,
+                found: Some(SignatureMethod::Key)
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("but with a public key"), "{err}");
 }
 
 #[test]
@@ -210,7 +221,7 @@ fn oms_vectors_behave_as_their_folders_say() {
             e.to_string().contains("no dsseEnvelope")
         }),
         ("invalid/missing-tlog-entries.bundle.json", |e| {
-            matches!(e, Error::WrongMethod(_))
+            matches!(e, Error::WrongMethod { .. })
         }),
         ("invalid/missing-verification-material.bundle.json", |e| {
             e.to_string().contains("verificationMaterial")
@@ -392,7 +403,11 @@ fn symlink_sample_needs_allow_symlinks() {
     let v = key_verifier(&ps.join("ec-p256.pub.pem"));
     let bytes = read_signature_file(&ps.join("sym.sig")).unwrap();
     let err = verify_model(&m, &bytes, &v, &opts(&[])).unwrap_err();
-    assert!(err.to_string().contains("--allow_symlinks"), "{err}");
+    assert!(
+        // Signed with symlinks allowed: the error says so, with the link's path.
+        matches!(&err, Error::SymlinkNotAllowed { path } if path.starts_with("link")),
+        "{err}"
+    );
     let mut o = opts(&[]);
     o.allow_symlinks = true;
     let report = verify_model(&m, &bytes, &v, &o).unwrap();

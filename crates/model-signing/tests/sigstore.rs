@@ -8,7 +8,9 @@ use model_signing::name::ModelPath;
 use model_signing::sigstore::{
     Check, Matcher, SigstoreError, SigstorePolicy, SigstoreTrust, SigstoreVerifier,
 };
-use model_signing::verify::{Signer, VerifyOptions, VerifyReport, verify_model};
+use model_signing::verify::{
+    SignatureMethod, VerifiedSigner, VerifyOptions, VerifyReport, verify_model,
+};
 use model_signing::{Error, Result};
 use serde_json::Value;
 
@@ -122,7 +124,7 @@ fn four_goldens_verify_offline_with_the_embedded_production_root() {
     for dir in GOLDENS {
         let report = run(&golden(dir), &read_sig(dir), &v).unwrap_or_else(|e| panic!("{dir}: {e}"));
         match &report.signer {
-            Signer::Sigstore {
+            VerifiedSigner::Sigstore {
                 identity,
                 issuer,
                 root,
@@ -154,7 +156,7 @@ fn oms_sigstore_vector_verifies_against_the_v1_1_0_model() {
         &production(policy(IDENTITY, ISSUER)),
     )
     .unwrap();
-    assert!(matches!(report.signer, Signer::Sigstore { .. }));
+    assert!(matches!(report.signer, VerifiedSigner::Sigstore { .. }));
 }
 
 #[test]
@@ -180,7 +182,7 @@ fn the_peer_trust_config_and_a_plain_trusted_root_verify_too() {
     let v = SigstoreVerifier::new(trust, policy(IDENTITY, ISSUER)).unwrap();
     let report = run(&golden("v1.0.0-sigstore"), &read_sig("v1.0.0-sigstore"), &v).unwrap();
     match report.signer {
-        Signer::Sigstore { root, .. } => {
+        VerifiedSigner::Sigstore { root, .. } => {
             assert!(root.ends_with("offline-production-trust-config.json"))
         }
         other => panic!("{other:?}"),
@@ -548,7 +550,10 @@ fn staging_root_refuses_a_production_bundle() {
     // v1.1.0's RFC 3161 timestamp is checked first: its TSA is not in the staging root.
     assert_eq!(check, Check::Timestamp, "{msg}");
     assert!(msg.contains("embedded Sigstore staging root"), "{msg}");
-    assert!(msg.contains("--trust_config"), "{msg}");
+    assert!(
+        msg.contains("verify with that instance's trust root"),
+        "{msg}"
+    );
     // v1.0.0 has no timestamp: the production Rekor key is what staging lacks.
     let (check, msg) = failed_check(run(
         &golden("v1.0.0-sigstore"),
@@ -556,7 +561,10 @@ fn staging_root_refuses_a_production_bundle() {
         &v,
     ));
     assert_eq!(check, Check::UnknownLog, "{msg}");
-    assert!(msg.contains("--trust_config"), "{msg}");
+    assert!(
+        msg.contains("verify with that instance's trust root"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -591,8 +599,8 @@ fn github_actions_signature_verifies_and_reports_the_missing_file() {
 #[test]
 fn key_and_certificate_bundles_are_pointed_to_their_method() {
     for (dir, want) in [
-        ("v1.1.0-elliptic-key", "use `verify key`"),
-        ("v1.1.0-certificate", "use `verify certificate`"),
+        ("v1.1.0-elliptic-key", SignatureMethod::Key),
+        ("v1.1.0-certificate", SignatureMethod::Certificate),
     ] {
         let r = run(
             &golden(dir),
@@ -600,7 +608,11 @@ fn key_and_certificate_bundles_are_pointed_to_their_method() {
             &production(policy(IDENTITY, ISSUER)),
         );
         match r {
-            Err(Error::WrongMethod(m)) => assert!(m.contains(want), "{m}"),
+            // The CLI words the fix from `found` (`use \`verify key\``): see its fix module.
+            Err(Error::WrongMethod {
+                expected: SignatureMethod::Sigstore,
+                found: Some(found),
+            }) => assert_eq!(found, want, "{dir}"),
             other => panic!("{dir}: {other:?}"),
         }
     }

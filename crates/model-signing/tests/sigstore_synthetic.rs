@@ -17,7 +17,7 @@ use model_signing::hashing::{HashAlgorithm, sha256};
 use model_signing::manifest::{Method, Resource, Serialization};
 use model_signing::name::{ModelPath, ResourceName};
 use model_signing::sigstore::{Check, Matcher, SigstorePolicy, SigstoreTrust, SigstoreVerifier};
-use model_signing::verify::{Signer, VerifyOptions, verify_model};
+use model_signing::verify::{VerifiedSigner, VerifyOptions, verify_model};
 use model_signing::{Error, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -343,7 +343,7 @@ fn model(dir: &Path) -> Vec<u8> {
     model_signing::statement::build("model", &serialization, &resources)
 }
 
-fn verify(dir: &Path, sig: &[u8], v: &SigstoreVerifier) -> Result<Signer> {
+fn verify(dir: &Path, sig: &[u8], v: &SigstoreVerifier) -> Result<VerifiedSigner> {
     let opts = VerifyOptions {
         extra_ignore_paths: vec![ModelPath::parse("model.sig").unwrap()],
         ignore_git_paths: true,
@@ -352,7 +352,7 @@ fn verify(dir: &Path, sig: &[u8], v: &SigstoreVerifier) -> Result<Signer> {
     verify_model(dir, sig, v, &opts).map(|r| r.signer)
 }
 
-fn check_of(r: Result<Signer>) -> (Check, String) {
+fn check_of(r: Result<VerifiedSigner>) -> (Check, String) {
     match r {
         Err(Error::Sigstore(e)) => {
             let msg = e.to_string();
@@ -377,7 +377,7 @@ fn a_made_up_instance_verifies_end_to_end() {
     let t = now() - 3600;
     let sig = signed(&inst, d.path(), Leaf::fulcio(t - 60), t);
     let signer = verify(d.path(), &sig, &inst.verifier(EMAIL, ISSUER)).unwrap();
-    assert!(matches!(signer, Signer::Sigstore { ref identity, .. } if identity == EMAIL));
+    assert!(matches!(signer, VerifiedSigner::Sigstore { ref identity, .. } if identity == EMAIL));
 }
 
 #[test]

@@ -33,7 +33,7 @@ use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::manifest::root_digest;
 use crate::statement;
-use crate::verify::{EnvelopeVerifier, Signer};
+use crate::verify::{EnvelopeVerifier, VerifiedSigner};
 pub use identity::{CertIdentity, Matcher, San, cert_identity};
 pub use trust::SigstoreTrust;
 
@@ -128,10 +128,10 @@ impl Check {
                 "check that the file is the model's keyless signature (inspect it with `model-signing inspect`)"
             }
             Check::Timestamp => {
-                "if the model was signed with another Sigstore instance pass its root with --trust_config or --trusted_root (--use_staging for staging); a trust root without this timestamp authority cannot accept the signature (a timestamp that is present must verify); otherwise the timestamp was altered"
+                "if the model was signed with another Sigstore instance, verify with that instance's trust root; a trust root without this timestamp authority cannot accept the signature (a timestamp that is present must verify); otherwise the timestamp was altered"
             }
             Check::CertificateChain | Check::Sct | Check::UnknownLog => {
-                "if the model was signed with another Sigstore instance pass its root with --trust_config or --trusted_root (--use_staging for staging); if it was signed after this root was released, point at a newer trusted root (docs/sigstore.md); otherwise the certificate is not from a trusted Fulcio"
+                "if the model was signed with another Sigstore instance, verify with that instance's trust root; if it was signed after this root was released, point at a newer trusted root (docs/sigstore.md); otherwise the certificate is not from a trusted Fulcio"
             }
             Check::SigningTime => {
                 "a keyless certificate is valid for minutes only, so without a verified time inside that window the signature cannot be trusted: get the complete signature (with its log entry) from its publisher; if this machine's clock is wrong, fix it"
@@ -149,13 +149,38 @@ impl Check {
     }
 }
 
+/// The two kinds of Sigstore trust file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustFile {
+    /// A plain `trusted_root.json`.
+    TrustedRoot,
+    /// A ClientTrustConfig (a trusted root plus a signing config).
+    ClientTrustConfig,
+}
+
+impl TrustFile {
+    fn other(self) -> Self {
+        match self {
+            TrustFile::TrustedRoot => TrustFile::ClientTrustConfig,
+            TrustFile::ClientTrustConfig => TrustFile::TrustedRoot,
+        }
+    }
+}
+
+impl std::fmt::Display for TrustFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrustFile::TrustedRoot => "a plain trusted root",
+            TrustFile::ClientTrustConfig => "a ClientTrustConfig",
+        })
+    }
+}
+
 /// Why keyless verification failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SigstoreError {
     /// The trust root cannot be used.
-    #[error(
-        "Sigstore trust root {name}: {detail}; pass a valid trusted_root.json with --trusted_root or a ClientTrustConfig with --trust_config"
-    )]
+    #[error("Sigstore trust root {name}: {detail}")]
     TrustRoot {
         /// Embedded root name or file path.
         name: String,
@@ -172,9 +197,18 @@ pub enum SigstoreError {
         /// The trust root used.
         root: String,
     },
+    /// A trust file of the other kind was given: a ClientTrustConfig where a plain trusted root
+    /// was expected, or the reverse.
+    #[error("Sigstore trust root {name}: this is {found}, not {}", .found.other())]
+    WrongTrustFile {
+        /// The file.
+        name: String,
+        /// What it is.
+        found: TrustFile,
+    },
     /// No SAN matched the expected identity.
     #[error(
-        "identity mismatch: the signing certificate was issued to {}, expected {expected}; the identity must equal one of the certificate's SANs (email, URI or username) — check --identity, or use --identity-regexp to accept a family of identities",
+        "identity mismatch: the signing certificate was issued to {}, expected {expected}; the identity must equal one of the certificate's SANs (email, URI or username)",
         display_sans(.actual)
     )]
     Identity {
@@ -185,7 +219,7 @@ pub enum SigstoreError {
     },
     /// The OIDC issuer does not match.
     #[error(
-        "issuer mismatch: the signing certificate's OIDC issuer is {}, expected {expected}; issuers are compared exactly (a trailing slash matters) — check --identity_provider, or use --identity-provider-regexp",
+        "issuer mismatch: the signing certificate's OIDC issuer is {}, expected {expected}; issuers are compared exactly (a trailing slash matters)",
         .actual.as_deref().map(|a| format!("{a:?}")).unwrap_or_else(|| "absent (no extension 1.3.6.1.4.1.57264.1.8 or .1.1)".into())
     )]
     Issuer {
@@ -208,7 +242,9 @@ impl SigstoreError {
     /// Stable label (JSON `error.kind`).
     pub fn kind(&self) -> &'static str {
         match self {
-            SigstoreError::TrustRoot { .. } => "sigstore_trust_root",
+            SigstoreError::TrustRoot { .. } | SigstoreError::WrongTrustFile { .. } => {
+                "sigstore_trust_root"
+            }
             SigstoreError::Check { check, .. } => check.kind(),
             SigstoreError::Identity { .. } => "identity_mismatch",
             SigstoreError::Issuer { .. } => "issuer_mismatch",
@@ -338,7 +374,7 @@ fn parse_keyless(
     if vm.certificate.is_none() {
         return Err(crate::verify::wrong_method(
             vm,
-            "keyless with Sigstore (no Fulcio certificate)",
+            crate::verify::SignatureMethod::Sigstore,
         ));
     }
     if vm.tlog_entries.is_empty() {
@@ -459,7 +495,7 @@ impl EnvelopeVerifier for SigstoreVerifier {
         bundle: &Bundle,
         raw: &[u8],
         payload: &[u8],
-    ) -> Result<(Signer, Vec<String>)> {
+    ) -> Result<(VerifiedSigner, Vec<String>)> {
         let verified = verify_crypto(&self.verifier, &self.trust, bundle, raw, payload)?;
         let id = &verified.identity;
         let Some(matched) = id
@@ -484,7 +520,7 @@ impl EnvelopeVerifier for SigstoreVerifier {
             }
         };
         Ok((
-            Signer::Sigstore {
+            VerifiedSigner::Sigstore {
                 identity: matched.value().to_string(),
                 issuer,
                 root: self.trust.name().to_string(),

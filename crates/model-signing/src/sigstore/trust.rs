@@ -8,7 +8,7 @@ use sigstore_trust_root::{
     SIGSTORE_PRODUCTION_TRUSTED_ROOT, SIGSTORE_STAGING_TRUSTED_ROOT, TrustedRoot,
 };
 
-use super::SigstoreError;
+use super::{SigstoreError, TrustFile};
 
 /// `mediaType` of a ClientTrustConfig.
 pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
@@ -56,10 +56,10 @@ impl SigstoreTrust {
         let v: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| trust_err(name, format!("not valid JSON ({e})")))?;
         match v.get("mediaType").and_then(|m| m.as_str()) {
-            Some(CLIENT_TRUST_CONFIG_MEDIA_TYPE) => Err(trust_err(
-                name,
-                "this is a ClientTrustConfig, not a trusted root: pass it with --trust_config",
-            )),
+            Some(CLIENT_TRUST_CONFIG_MEDIA_TYPE) => Err(SigstoreError::WrongTrustFile {
+                name: name.to_string(),
+                found: TrustFile::ClientTrustConfig,
+            }),
             Some(m) if m.starts_with(TRUSTED_ROOT_MEDIA_TYPE_PREFIX) => Self::from_value(name, v),
             Some(m) => Err(trust_err(
                 name,
@@ -81,10 +81,10 @@ impl SigstoreTrust {
         match v.get("mediaType").and_then(|m| m.as_str()) {
             Some(CLIENT_TRUST_CONFIG_MEDIA_TYPE) => {}
             Some(m) if m.starts_with(TRUSTED_ROOT_MEDIA_TYPE_PREFIX) => {
-                return Err(trust_err(
-                    name,
-                    "this is a plain trusted root, not a ClientTrustConfig: pass it with --trusted_root",
-                ));
+                return Err(SigstoreError::WrongTrustFile {
+                    name: name.to_string(),
+                    found: TrustFile::TrustedRoot,
+                });
             }
             other => {
                 return Err(trust_err(
@@ -214,7 +214,16 @@ mod tests {
     fn trust_config_and_trusted_root_are_not_confused() {
         let root = SIGSTORE_PRODUCTION_TRUSTED_ROOT;
         let e = SigstoreTrust::from_trust_config_json("r.json", root).unwrap_err();
-        assert!(e.to_string().contains("pass it with --trusted_root"), "{e}");
+        assert!(
+            matches!(
+                e,
+                SigstoreError::WrongTrustFile {
+                    found: TrustFile::TrustedRoot,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(SigstoreTrust::from_trusted_root_json("r.json", root).is_ok());
 
         let cfg = format!(
@@ -222,7 +231,16 @@ mod tests {
         );
         assert!(SigstoreTrust::from_trust_config_json("c.json", &cfg).is_ok());
         let e = SigstoreTrust::from_trusted_root_json("c.json", &cfg).unwrap_err();
-        assert!(e.to_string().contains("pass it with --trust_config"), "{e}");
+        assert!(
+            matches!(
+                e,
+                SigstoreError::WrongTrustFile {
+                    found: TrustFile::ClientTrustConfig,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

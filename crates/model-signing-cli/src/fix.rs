@@ -1,0 +1,377 @@
+//! Wording errors for their reader.
+//!
+//! The engine's errors are typed: they say what is wrong and carry the data, never a flag. This
+//! module renders an error chain once (each cause once) and adds what to change, in the words of
+//! whoever configured the verification: this command's flags, or the fields of a
+//! ModelValidation when the operator runs this command as its agent (`--fix-hints
+//! model-validation`).
+
+use std::path::PathBuf;
+
+use model_signing::Error;
+use model_signing::keys::KeyError;
+use model_signing::serialize::HashError;
+use model_signing::sigstore::{Check, SigstoreError, TrustFile};
+use model_signing::verify::SignatureMethod;
+use model_signing::walk::{GIT_PATHS, WalkError};
+use model_signing::x509::CertError;
+
+use crate::args::FixHints;
+
+/// Something the user configures, named per [`FixHints`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    AllowSymlinks,
+    IgnoreUnsignedFiles,
+    IgnorePaths,
+    IgnoreGitPaths,
+    Method(SignatureMethod),
+    SignaturePath,
+    ModelPath,
+    PublicKey,
+    CertificateAuthority,
+    Identity,
+    Issuer,
+    TrustRoot,
+}
+
+impl Setting {
+    /// The flag or ModelValidation field (with the value to set, for switches).
+    pub fn name(self, hints: FixHints) -> &'static str {
+        use Setting::*;
+        use SignatureMethod as M;
+        match hints {
+            FixHints::Cli => match self {
+                AllowSymlinks => "--allow_symlinks",
+                IgnoreUnsignedFiles => "--ignore_unsigned_files",
+                IgnorePaths => "--ignore-paths",
+                IgnoreGitPaths => "--ignore-git-paths/--no-ignore-git-paths",
+                Method(M::Key) => "`verify key`",
+                Method(M::Certificate) => "`verify certificate`",
+                Method(M::Sigstore) => "`verify sigstore`",
+                SignaturePath => "--signature",
+                ModelPath => "MODEL_PATH",
+                PublicKey => "--public_key",
+                CertificateAuthority => "--certificate_chain",
+                Identity => "--identity, or use --identity-regexp to accept a family of identities",
+                Issuer => "--identity_provider, or use --identity-provider-regexp",
+                TrustRoot => "--trust_config or --trusted_root (--use_staging for staging)",
+            },
+            FixHints::ModelValidation => match self {
+                AllowSymlinks => "spec.model.allowSymlinks: true",
+                IgnoreUnsignedFiles => "spec.model.ignoreUnsignedFiles: true",
+                IgnorePaths => "spec.model.ignorePaths",
+                IgnoreGitPaths => "spec.model.ignoreGitPaths",
+                Method(M::Key) => "spec.config.publicKeyConfig",
+                Method(M::Certificate) => "spec.config.pkiConfig",
+                Method(M::Sigstore) => "spec.config.sigstoreConfig",
+                SignaturePath => "spec.model.signaturePath",
+                ModelPath => "spec.model.path",
+                PublicKey => "spec.config.publicKeyConfig.keyPath",
+                CertificateAuthority => "spec.config.pkiConfig.certificateAuthority",
+                Identity => "spec.config.sigstoreConfig.certificateIdentity",
+                Issuer => "spec.config.sigstoreConfig.certificateOidcIssuer",
+                TrustRoot => "spec.config.clientTrustConfig.trustConfigPath",
+            },
+        }
+    }
+
+    /// "pass --flag" for the CLI, "set field" for a ModelValidation.
+    fn set(self, hints: FixHints) -> String {
+        match (hints, self) {
+            (FixHints::Cli, Setting::Method(_)) => format!("use {}", self.name(hints)),
+            (FixHints::Cli, _) => format!("pass {}", self.name(hints)),
+            (FixHints::ModelValidation, _) => format!("set {}", self.name(hints)),
+        }
+    }
+}
+
+/// A file named by a setting that cannot be read (the CLI's own inputs; the engine reports its
+/// own, e.g. the signature).
+#[derive(Debug)]
+pub struct Unreadable {
+    /// The setting that names the file.
+    pub setting: Setting,
+    /// What the file is, e.g. "public key".
+    pub what: &'static str,
+    /// The path given.
+    pub path: PathBuf,
+    /// The cause.
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read {} {}", self.what, self.path.display())
+    }
+}
+
+impl std::error::Error for Unreadable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The error and its causes, each once (a cause that an outer message already quotes is not
+/// repeated), then what to change.
+pub fn render(e: &anyhow::Error, hints: FixHints) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if c.is_empty() || text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    let fix = e.chain().find_map(|c| {
+        if let Some(u) = c.downcast_ref::<Unreadable>() {
+            return Some(format!("check {}", u.setting.name(hints)));
+        }
+        if let Some(k) = c.downcast_ref::<KeyError>() {
+            // Signing reports key errors without the engine's umbrella type.
+            return key_fix(k);
+        }
+        c.downcast_ref::<Error>().and_then(|e| engine_fix(e, hints))
+    });
+    if let Some(fix) = fix {
+        text.push_str("; ");
+        text.push_str(&fix);
+    }
+    text
+}
+
+/// What to change for an engine error, if the user can change something.
+fn engine_fix(e: &Error, hints: FixHints) -> Option<String> {
+    use Setting::*;
+    let name = |s: Setting| s.name(hints);
+    Some(match e {
+        Error::WrongMethod { found: Some(m), .. } => Method(*m).set(hints),
+        Error::WrongMethod { found: None, .. } => format!(
+            "check that {} names the model's signature",
+            name(SignaturePath)
+        ),
+        Error::NoTrustedCa => format!(
+            "{} with the root (or intermediate) CA certificates that may issue signing certificates",
+            CertificateAuthority.set(hints)
+        ),
+        Error::SymlinkNotAllowed { .. } => {
+            format!("{} if you accept that", AllowSymlinks.set(hints))
+        }
+        Error::Hash(h) => hash_fix(h, hints)?,
+        Error::Mismatch(m) if !m.extra.is_empty() => {
+            let mut fix = format!(
+                "re-sign the model, remove them, or {} or {}",
+                match hints {
+                    FixHints::Cli => format!("verify with {}", name(IgnorePaths)),
+                    FixHints::ModelValidation => IgnorePaths.set(hints),
+                },
+                name(IgnoreUnsignedFiles)
+            );
+            let git = m.extra.iter().any(|p| {
+                GIT_PATHS
+                    .iter()
+                    .any(|g| p == g || p.starts_with(&format!("{g}/")))
+            });
+            if git {
+                fix.push_str(&format!(" (git files: {})", name(IgnoreGitPaths)));
+            }
+            fix
+        }
+        Error::Bundle(model_signing::bundle::BundleError::Io { .. }) => {
+            format!("check {}", name(SignaturePath))
+        }
+        Error::Certificate(CertError::UnknownIssuer { .. }) => format!(
+            "trust the CA that issued it with {}",
+            name(CertificateAuthority)
+        ),
+        Error::Key(k) => key_fix(k)?,
+        Error::Sigstore(s) => sigstore_fix(s, hints)?,
+        _ => return None,
+    })
+}
+
+/// Only signing reads private keys, so the wording is always the CLI's.
+fn key_fix(e: &KeyError) -> Option<String> {
+    match e {
+        KeyError::Encrypted(_) => Some("pass its password with --password".into()),
+        _ => None,
+    }
+}
+
+fn hash_fix(e: &HashError, hints: FixHints) -> Option<String> {
+    use Setting::*;
+    Some(match e {
+        HashError::Walk(WalkError::Symlink(_)) => {
+            format!("{} to follow symlinks", AllowSymlinks.set(hints))
+        }
+        HashError::Walk(WalkError::SpecialFile { .. }) => {
+            format!("remove it or add it to {}", IgnorePaths.name(hints))
+        }
+        HashError::Walk(WalkError::NonUtf8(_)) => format!(
+            "rename it or add its directory to {}",
+            IgnorePaths.name(hints)
+        ),
+        HashError::Walk(WalkError::Model { .. }) => format!("check {}", ModelPath.name(hints)),
+        // Signing only, where the CLI's flags are the only wording.
+        HashError::ColonInShardName(_) => "rename it, or sign whole files (no --shard-size)".into(),
+        _ => return None,
+    })
+}
+
+fn sigstore_fix(e: &SigstoreError, hints: FixHints) -> Option<String> {
+    use Setting::*;
+    Some(match (e, hints) {
+        (SigstoreError::TrustRoot { .. }, FixHints::Cli) => {
+            "pass a valid trusted_root.json with --trusted_root or a ClientTrustConfig with --trust_config".into()
+        }
+        (SigstoreError::TrustRoot { .. }, FixHints::ModelValidation) => {
+            format!("{} to a valid ClientTrustConfig", TrustRoot.set(hints))
+        }
+        (SigstoreError::WrongTrustFile { found, .. }, FixHints::Cli) => match found {
+            TrustFile::ClientTrustConfig => "pass it with --trust_config".into(),
+            TrustFile::TrustedRoot => "pass it with --trusted_root".into(),
+        },
+        (SigstoreError::WrongTrustFile { .. }, FixHints::ModelValidation) => format!(
+            "{} must name a ClientTrustConfig",
+            TrustRoot.name(hints)
+        ),
+        (
+            SigstoreError::Check {
+                check: Check::Timestamp | Check::CertificateChain | Check::Sct | Check::UnknownLog,
+                ..
+            },
+            _,
+        ) => format!("the trust root is chosen with {}", TrustRoot.name(hints)),
+        (SigstoreError::Identity { .. }, _) => format!("check {}", Identity.name(hints)),
+        (SigstoreError::Issuer { .. }, _) => format!("check {}", Issuer.name(hints)),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(e: Error) -> (String, String) {
+        let e = anyhow::Error::from(e);
+        (
+            render(&e, FixHints::Cli),
+            render(&e, FixHints::ModelValidation),
+        )
+    }
+
+    #[test]
+    fn wrong_method_points_to_the_method_it_was_made_with() {
+        for (found, cli, mv) in [
+            (
+                SignatureMethod::Key,
+                "use `verify key`",
+                "set spec.config.publicKeyConfig",
+            ),
+            (
+                SignatureMethod::Certificate,
+                "use `verify certificate`",
+                "set spec.config.pkiConfig",
+            ),
+            (
+                SignatureMethod::Sigstore,
+                "use `verify sigstore`",
+                "set spec.config.sigstoreConfig",
+            ),
+        ] {
+            let (c, m) = both(Error::WrongMethod {
+                expected: SignatureMethod::Key,
+                found: Some(found),
+            });
+            assert!(c.ends_with(cli), "{c}");
+            assert!(m.ends_with(mv), "{m}");
+        }
+    }
+
+    #[test]
+    fn trust_files_of_the_other_kind_name_the_right_flag() {
+        let (c, m) = both(Error::Sigstore(SigstoreError::WrongTrustFile {
+            name: "r.json".into(),
+            found: TrustFile::TrustedRoot,
+        }));
+        assert!(c.contains("pass it with --trusted_root"), "{c}");
+        assert!(
+            m.contains("spec.config.clientTrustConfig.trustConfigPath"),
+            "{m}"
+        );
+        let (c, _) = both(Error::Sigstore(SigstoreError::WrongTrustFile {
+            name: "c.json".into(),
+            found: TrustFile::ClientTrustConfig,
+        }));
+        assert!(c.contains("pass it with --trust_config"), "{c}");
+    }
+
+    #[test]
+    fn a_root_without_the_signers_log_or_timestamp_names_the_trust_flags() {
+        for check in [Check::Timestamp, Check::UnknownLog] {
+            let (c, m) = both(Error::Sigstore(SigstoreError::Check {
+                check,
+                detail: "d".into(),
+                root: "embedded Sigstore staging root".into(),
+            }));
+            assert!(c.contains("--trust_config"), "{c}");
+            assert!(
+                m.contains("spec.config.clientTrustConfig.trustConfigPath"),
+                "{m}"
+            );
+            assert!(!m.contains("--"), "{m}");
+        }
+    }
+
+    #[test]
+    fn identity_and_issuer_name_their_settings() {
+        let (c, m) = both(Error::Sigstore(SigstoreError::Identity {
+            expected: "a".into(),
+            actual: vec!["b".into()],
+        }));
+        assert!(
+            c.contains("check --identity, or use --identity-regexp"),
+            "{c}"
+        );
+        assert!(
+            m.contains("spec.config.sigstoreConfig.certificateIdentity"),
+            "{m}"
+        );
+        let (c, m) = both(Error::Sigstore(SigstoreError::Issuer {
+            expected: "a".into(),
+            actual: None,
+        }));
+        assert!(c.contains("check --identity_provider"), "{c}");
+        assert!(
+            m.contains("spec.config.sigstoreConfig.certificateOidcIssuer"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_cause_quoted_by_its_error_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = io.to_string();
+        let e = anyhow::Error::from(Unreadable {
+            setting: Setting::PublicKey,
+            what: "public key",
+            path: "k.pub".into(),
+            source: io,
+        });
+        let c = render(&e, FixHints::Cli);
+        assert_eq!(
+            c,
+            format!("cannot read public key k.pub: {text}; check --public_key")
+        );
+        let m = render(&e, FixHints::ModelValidation);
+        assert!(
+            m.ends_with("check spec.config.publicKeyConfig.keyPath"),
+            "{m}"
+        );
+        let e = e.context(format!("outer: {text}"));
+        assert_eq!(render(&e, FixHints::Cli).matches(&text).count(), 1);
+    }
+}
