@@ -11,7 +11,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use crate::crd::{ModelValidation, legacy};
-use crate::webhook::{FoundPolicy, IGNORE_NAMESPACE_LABEL, Policies};
+use crate::names::{IGNORE_NAMESPACE_LABEL, LEGACY_LABEL};
+use crate::webhook::{FoundPolicy, Policies};
 
 /// Reflector-backed [`Policies`].
 #[derive(Clone)]
@@ -72,7 +73,7 @@ impl ClusterCache {
                 Some(store)
             }
             Err(e) => {
-                tracing::info!(error = %e, "rhtas.redhat.com ModelValidation API not served; pods labelled {} will find no ModelValidation of that API", crate::webhook::LEGACY_LABEL);
+                tracing::info!(error = %e, "rhtas.redhat.com ModelValidation API not served; pods labelled {} will find no ModelValidation of that API", LEGACY_LABEL);
                 None
             }
         };

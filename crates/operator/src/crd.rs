@@ -298,16 +298,164 @@ pub mod legacy {
     }
 }
 
-/// The verification method of a spec, as the status and the agent name it.
-pub fn auth_method(config: &ValidationConfig) -> &'static str {
-    if config.sigstore_config.is_some() {
-        "sigstore"
-    } else if config.public_key_config.is_some() {
-        "public-key"
-    } else if config.pki_config.is_some() {
-        "pki"
-    } else {
-        "unknown"
+/// The one verification method a spec declares, with its inputs: the only place that decides
+/// which method applies. Admission, injection, the agent's arguments, status and metrics all
+/// take it from [`ValidationConfig::method`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method<'a> {
+    /// Keyless: a Sigstore identity, its OIDC issuer, and optionally a private deployment's
+    /// trust configuration.
+    Sigstore {
+        /// `sigstoreConfig.certificateIdentity`.
+        identity: &'a str,
+        /// `sigstoreConfig.certificateOidcIssuer`.
+        issuer: &'a str,
+        /// `clientTrustConfig.trustConfigPath`.
+        trust_config: Option<&'a str>,
+    },
+    /// A public key (`publicKeyConfig.keyPath`).
+    PublicKey {
+        /// Path of the PEM key in the pod.
+        key_path: &'a str,
+    },
+    /// A certificate chain to a CA (`pkiConfig.certificateAuthority`).
+    Certificate {
+        /// Path of the PEM CA certificate(s) in the pod.
+        ca_path: &'a str,
+    },
+}
+
+impl Method<'_> {
+    /// The method as status (`status.authMethod`) and metrics (`method` label) name it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Method::Sigstore { .. } => "sigstore",
+            Method::PublicKey { .. } => "public-key",
+            Method::Certificate { .. } => "pki",
+        }
+    }
+}
+
+/// Why a spec cannot be used, worded in the ModelValidation's own fields.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// None of the three methods is set.
+    #[error(
+        "spec.config names no verification method: set exactly one of sigstoreConfig, pkiConfig or publicKeyConfig"
+    )]
+    NoMethod,
+    /// More than one method is set.
+    #[error(
+        "spec.config names more than one verification method: keep exactly one of sigstoreConfig, pkiConfig or publicKeyConfig"
+    )]
+    SeveralMethods,
+    /// A path in the pod is not absolute.
+    #[error("{field} {path:?} is not an absolute path inside the pod: make it absolute")]
+    RelativePath {
+        /// The field, e.g. `spec.model.path`.
+        field: &'static str,
+        /// Its value.
+        path: String,
+    },
+}
+
+impl SpecError {
+    /// The `Ready` condition's reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SpecError::NoMethod => "NoMethod",
+            SpecError::SeveralMethods => "SeveralMethods",
+            SpecError::RelativePath { .. } => "RelativePath",
+        }
+    }
+}
+
+impl ValidationConfig {
+    /// The one method this configuration declares.
+    pub fn method(&self) -> Result<Method<'_>, SpecError> {
+        let trust_config = self
+            .client_trust_config
+            .as_ref()
+            .map(|t| t.trust_config_path.as_str());
+        let mut found = [
+            self.sigstore_config.as_ref().map(|s| Method::Sigstore {
+                identity: &s.certificate_identity,
+                issuer: &s.certificate_oidc_issuer,
+                trust_config,
+            }),
+            self.public_key_config.as_ref().map(|k| Method::PublicKey {
+                key_path: &k.key_path,
+            }),
+            self.pki_config.as_ref().map(|p| Method::Certificate {
+                ca_path: &p.certificate_authority,
+            }),
+        ]
+        .into_iter()
+        .flatten();
+        match (found.next(), found.next()) {
+            (None, _) => Err(SpecError::NoMethod),
+            (Some(m), None) => Ok(m),
+            (Some(_), Some(_)) => Err(SpecError::SeveralMethods),
+        }
+    }
+}
+
+/// A file the verifier reads, named by the spec field that declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpecPath<'a> {
+    /// The field, e.g. `spec.config.publicKeyConfig.keyPath`.
+    pub field: &'static str,
+    /// The absolute path in the pod.
+    pub path: &'a str,
+}
+
+impl ModelValidationSpec {
+    /// Every file the verifier must read, in a fixed order: model, signature, then the trust
+    /// material the configuration names. The paths are not checked here; see [`Self::check`].
+    pub fn file_paths(&self) -> Vec<SpecPath<'_>> {
+        let c = &self.config;
+        let mut v = vec![
+            SpecPath {
+                field: "spec.model.path",
+                path: &self.model.path,
+            },
+            SpecPath {
+                field: "spec.model.signaturePath",
+                path: &self.model.signature_path,
+            },
+        ];
+        if let Some(k) = &c.public_key_config {
+            v.push(SpecPath {
+                field: "spec.config.publicKeyConfig.keyPath",
+                path: &k.key_path,
+            });
+        }
+        if let Some(p) = &c.pki_config {
+            v.push(SpecPath {
+                field: "spec.config.pkiConfig.certificateAuthority",
+                path: &p.certificate_authority,
+            });
+        }
+        if let Some(t) = &c.client_trust_config {
+            v.push(SpecPath {
+                field: "spec.config.clientTrustConfig.trustConfigPath",
+                path: &t.trust_config_path,
+            });
+        }
+        v
+    }
+
+    /// Whether the spec can work at all: exactly one method, and every path absolute. The
+    /// CRD's CEL rules enforce both for `ml.sigstore.dev`; the first API has no such rules.
+    pub fn check(&self) -> Result<Method<'_>, SpecError> {
+        let method = self.config.method()?;
+        if let Some(p) = self.file_paths().iter().find(|p| !p.path.starts_with('/')) {
+            return Err(SpecError::RelativePath {
+                field: p.field,
+                path: p.path.to_string(),
+            });
+        }
+        Ok(method)
     }
 }
 
@@ -332,6 +480,9 @@ pub fn config_hash(spec: &ModelValidationSpec) -> String {
 /// The CRD manifests, as written to `deploy/crds/`.
 pub fn crd_yaml() -> Vec<(&'static str, String)> {
     use kube::CustomResourceExt;
+    // A CRD generated from our own types is plain data (strings, maps, lists): YAML encoding
+    // cannot fail, and `make crds` would show it at once if it did.
+    #[allow(clippy::expect_used)]
     let render = |crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition| {
         serde_saphyr::to_string(&crd).expect("a CRD always serializes to YAML")
     };

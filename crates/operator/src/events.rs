@@ -11,11 +11,10 @@ use kube::Client;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::status::truncate;
+use crate::text::truncate;
+use crate::names::FIELD_MANAGER;
 use crate::crd::ModelValidation;
 
-/// The reporting controller of every event.
-pub const REPORTER: &str = "model-validation-operator";
 /// Events carry at most this many bytes of note (the API allows 1 kB).
 pub const MAX_NOTE: usize = 1000;
 
@@ -24,7 +23,7 @@ pub fn recorder(client: Client, instance: Option<String>) -> Recorder {
     Recorder::new(
         client,
         Reporter {
-            controller: REPORTER.into(),
+            controller: FIELD_MANAGER.into(),
             instance,
         },
     )

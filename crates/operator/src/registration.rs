@@ -12,10 +12,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 
-use crate::webhook::{IGNORE_NAMESPACE_LABEL, LABEL, LEGACY_LABEL};
-
-/// Field manager for server-side apply.
-pub const FIELD_MANAGER: &str = "model-validation-operator";
+pub use crate::names::FIELD_MANAGER;
+use crate::names::{IGNORE_NAMESPACE_LABEL, LABEL, LEGACY_LABEL};
 
 fn selector(key: &str, op: &str, values: Option<Vec<String>>) -> LabelSelectorRequirement {
     LabelSelectorRequirement {

@@ -242,6 +242,26 @@ impl CertDir {
         self.last = Some(pair);
         Ok(Some(key))
     }
+
+    /// Re-reads the directory every `every` and swaps a changed certificate into `resolver`,
+    /// keeping the current one when the directory cannot be read. Runs until the process ends
+    /// (a cert-manager rotation must reach a long-running replica); the counterpart of
+    /// `certs::SelfManaged::maintain`.
+    pub async fn maintain(mut self, resolver: Arc<Resolver>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            match self.poll() {
+                Ok(Some(k)) => {
+                    resolver.set(k);
+                    tracing::info!("serving certificate reloaded from the certificate directory");
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reload the certificate directory; keeping the current certificate")
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

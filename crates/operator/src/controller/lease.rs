@@ -32,16 +32,19 @@ pub fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// Acquires the lease, runs the controller while holding it, stops it when the lease is lost,
+/// Acquires the lease, runs `work` while holding it, stops it when the lease is lost,
 /// and tries again; until `shutdown` completes, when the lease is released.
-/// `metrics.leader` is 1 while this replica runs the controller.
-pub async fn run(
+/// `metrics.leader` is 1 while this replica runs `work`.
+pub async fn hold<W>(
     client: Client,
     namespace: String,
     identity: String,
     metrics: Arc<Metrics>,
     shutdown: impl Future,
-) {
+    work: impl Fn() -> W,
+) where
+    W: Future<Output = ()>,
+{
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let built = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
@@ -83,7 +86,7 @@ pub async fn run(
             let stop = tokio::select! {
                 _ = &mut shutdown => true,
                 _ = async { let _ = leading.wait_for(|l| !*l).await; } => false,
-                _ = super::run_controller(client.clone(), metrics.clone(), identity.clone()) => false,
+                _ = work() => false,
             };
             metrics.leader.set(0);
             if stop {

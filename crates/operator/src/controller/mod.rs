@@ -5,7 +5,6 @@
 //! Pods carrying only the first API's label `validation.rhtas.redhat.com/ml=true` are not
 //! watched (the watch selects `validation.ml.sigstore.dev/ml`), so they appear in no status.
 
-pub mod events;
 pub mod lease;
 pub mod status;
 pub mod tracker;
@@ -25,11 +24,11 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
-pub use lease::run;
 
-use crate::crd::{ModelValidation, auth_method};
+use crate::crd::ModelValidation;
 use crate::metrics::{Metrics, ReconcileLabels, VerificationLabels};
-use crate::webhook::LABEL;
+use crate::events;
+use crate::names::LABEL;
 use tracker::Tracker;
 
 /// A reconcile failure.
@@ -60,7 +59,7 @@ pub struct Context {
 fn slim(pod: &mut Pod) {
     pod.metadata.managed_fields = None;
     if let Some(a) = pod.metadata.annotations.as_mut() {
-        a.retain(|k, _| k.starts_with("validation.ml.sigstore.dev/"));
+        a.retain(|k, _| k.starts_with(crate::names::annotations::PREFIX));
     }
     if let Some(spec) = pod.spec.as_mut() {
         let names_only = |cs: &mut Vec<k8s_openapi::api::core::v1::Container>| {
@@ -142,20 +141,24 @@ async fn reconcile_inner(mv: &ModelValidation, ctx: &Context) -> Result<Action, 
         .collect();
 
     // Report each finished verification once: metrics, and Events.
-    let method = auth_method(&mv.spec.config);
+    // A spec without exactly one method injects nothing (admission refuses its pods), so a
+    // finished run under it came from an older spec: it is reported, but not counted by method.
+    let method = mv.spec.config.method().ok().map(|m| m.label());
     for pod in &pods {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         for run in status::runs(pod) {
             if !ctx.tracker.first_report(&uid, &run) {
                 continue;
             }
-            ctx.metrics
-                .verifications
-                .get_or_create(&VerificationLabels {
-                    method: method.into(),
-                    result: if run.verified { "verified" } else { "failed" }.into(),
-                })
-                .inc();
+            if let Some(method) = method {
+                ctx.metrics
+                    .verifications
+                    .get_or_create(&VerificationLabels {
+                        method: method.into(),
+                        result: if run.verified { "verified" } else { "failed" }.into(),
+                    })
+                    .inc();
+            }
             let published = if run.verified {
                 events::verified(&ctx.recorder, pod, mv, &run.message).await
             } else {
@@ -203,6 +206,27 @@ fn error_policy(mv: Arc<ModelValidation>, _err: &Error, ctx: Arc<Context>) -> Ac
     let delay = Duration::from_millis(500u64.saturating_mul(1 << (*n - 1).min(10)))
         .min(Duration::from_secs(300));
     Action::requeue(delay)
+}
+
+/// Runs the status controller while this replica holds the leader Lease in `namespace`, until
+/// `shutdown` completes (then the Lease is released). `metrics.leader` is 1 while it runs.
+pub async fn run(
+    client: Client,
+    namespace: String,
+    identity: String,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future,
+) {
+    let work = || run_controller(client.clone(), metrics.clone(), identity.clone());
+    lease::hold(
+        client.clone(),
+        namespace.clone(),
+        identity.clone(),
+        metrics.clone(),
+        shutdown,
+        work,
+    )
+    .await;
 }
 
 /// Runs the controller until the future is dropped (leadership lost) — it never ends by itself.

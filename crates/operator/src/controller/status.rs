@@ -6,13 +6,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::Value;
 
 use crate::crd::{
-    ModelValidationSpec, ModelValidationStatus, PodTrackingInfo, VerificationFailure, auth_method,
-    config_hash,
+    ModelValidationSpec, ModelValidationStatus, PodTrackingInfo, VerificationFailure, config_hash,
 };
-use crate::webhook::inject::{CONTAINER_NAME, annotations};
+use crate::names::VERIFY_CONTAINER;
+use crate::text::truncate;
+use crate::names::annotations::{CONFIG_HASH, INJECTED_BY};
 
-/// Pod annotation with the [`config_hash`] of the spec the pod was injected under.
-pub const CONFIG_HASH: &str = "validation.ml.sigstore.dev/config-hash";
 /// At most this many pods are listed in each of the status lists (the counts stay exact), so
 /// a ModelValidation with thousands of pods stays far below the object size limit.
 pub const MAX_LISTED: usize = 100;
@@ -34,13 +33,13 @@ pub fn injection(pod: &Pod, mv_name: &str, hash: &str) -> Injection {
         s.init_containers
             .iter()
             .flatten()
-            .any(|c| c.name == CONTAINER_NAME)
+            .any(|c| c.name == VERIFY_CONTAINER)
     });
     if !has_container {
         return Injection::Uninjected;
     }
     let ann = pod.metadata.annotations.as_ref();
-    let by = ann.and_then(|a| a.get(annotations::INJECTED_BY));
+    let by = ann.and_then(|a| a.get(INJECTED_BY));
     let pod_hash = ann.and_then(|a| a.get(CONFIG_HASH));
     match (by, pod_hash) {
         (Some(b), _) if b != mv_name => Injection::Orphaned,
@@ -70,7 +69,7 @@ pub fn runs(pod: &Pod) -> Vec<Run> {
         s.init_container_statuses
             .iter()
             .flatten()
-            .find(|c| c.name == CONTAINER_NAME)
+            .find(|c| c.name == VERIFY_CONTAINER)
     }) else {
         return vec![];
     };
@@ -99,69 +98,20 @@ pub fn outcome(pod: &Pod) -> Option<Run> {
     runs(pod).pop()
 }
 
-/// `Ready`: whether the spec can work at all, and what to fix when it cannot.
+/// `Ready`: whether the spec can work at all (status, reason, message), and what to fix when
+/// it cannot.
 pub fn ready(spec: &ModelValidationSpec) -> (bool, &'static str, String) {
-    let c = &spec.config;
-    let methods = [
-        c.sigstore_config.is_some(),
-        c.pki_config.is_some(),
-        c.public_key_config.is_some(),
-    ]
-    .iter()
-    .filter(|m| **m)
-    .count();
-    if methods == 0 {
-        return (
-            false,
-            "NoMethod",
-            "spec.config names no verification method: set exactly one of sigstoreConfig, pkiConfig or publicKeyConfig".into(),
-        );
-    }
-    if methods > 1 {
-        return (
-            false,
-            "SeveralMethods",
-            "spec.config names more than one verification method: keep exactly one of sigstoreConfig, pkiConfig or publicKeyConfig".into(),
-        );
-    }
-    let mut paths = vec![
-        ("model.path", spec.model.path.as_str()),
-        ("model.signaturePath", spec.model.signature_path.as_str()),
-    ];
-    if let Some(k) = &c.public_key_config {
-        paths.push(("config.publicKeyConfig.keyPath", k.key_path.as_str()));
-    }
-    if let Some(p) = &c.pki_config {
-        paths.push((
-            "config.pkiConfig.certificateAuthority",
-            p.certificate_authority.as_str(),
-        ));
-    }
-    if let Some(t) = &c.client_trust_config {
-        paths.push((
-            "config.clientTrustConfig.trustConfigPath",
-            t.trust_config_path.as_str(),
-        ));
-    }
-    for (field, p) in paths {
-        if !p.starts_with('/') {
-            return (
-                false,
-                "RelativePath",
-                format!(
-                    "spec.{field} {p:?} is not an absolute path inside the pod: make it absolute"
-                ),
-            );
-        }
-    }
-    (
-        true,
-        "Valid",
-        format!(
-            "pods labelled with this name are verified by {} before they start",
-            auth_method(c)
+    match spec.check() {
+        Ok(method) => (
+            true,
+            "Valid",
+            format!(
+                "pods labelled with this name are verified by {} before they start",
+                method.label()
+            ),
         ),
-    )
+        Err(e) => (false, e.reason(), e.to_string()),
+    }
 }
 
 fn tracking(pod: &Pod) -> PodTrackingInfo {
@@ -200,7 +150,7 @@ pub fn compute(
             last_transition_time,
         }],
         observed_generation: generation,
-        auth_method: Some(auth_method(&spec.config).to_string()),
+        auth_method: spec.config.method().ok().map(|m| m.label().to_string()),
         last_updated: previous.and_then(|p| p.last_updated.clone()),
         last_failure: previous.and_then(|p| p.last_failure.clone()),
         ..Default::default()
@@ -259,18 +209,6 @@ pub fn same(a: &ModelValidationStatus, b: &ModelValidationStatus) -> bool {
     let mut a = a.clone();
     a.last_updated = b.last_updated.clone();
     a == *b
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary, with `…` when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// A JSON merge patch (RFC 7386) turning `old` into `new`: changed keys carry their new value,

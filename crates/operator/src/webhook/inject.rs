@@ -1,4 +1,4 @@
-//! Building the verification init container from a ModelValidation spec and the pod.
+//! Building the verification containers from a ModelValidation spec and the pod.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +8,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::crd::ModelValidationSpec;
-
-/// Name of the injected init container.
-pub const CONTAINER_NAME: &str = "model-validation";
-/// Where Kubernetes reads the termination message from.
-pub const TERMINATION_LOG: &str = "/dev/termination-log";
+use crate::agent::{Invocation, Options, TERMINATION_LOG, Watch};
+use crate::crd::{Method, ModelValidationSpec};
+use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER, annotations};
 
 /// Operator-wide settings for injection.
 #[derive(Clone, Debug)]
@@ -40,39 +37,10 @@ impl Default for InjectConfig {
     }
 }
 
-/// Name of the continuous-validation sidecar.
-pub const WATCH_CONTAINER_NAME: &str = "model-validation-watch";
 /// Default port of the sidecar's health endpoints.
 pub const DEFAULT_WATCH_PORT: u16 = 9099;
 /// Re-verification interval when a ModelValidation enables continuous validation without one.
 pub const DEFAULT_INTERVAL: &str = "5m";
-
-/// Effective verification options after merging pod annotations (which may only tighten).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Extra ignore paths.
-    pub ignore_paths: Vec<String>,
-    /// Leave out git paths.
-    pub ignore_git_paths: bool,
-    /// Tolerate unsigned files.
-    pub ignore_unsigned_files: bool,
-    /// Follow symlinks.
-    pub allow_symlinks: bool,
-}
-
-/// Annotation keys a pod author may use to tighten verification.
-pub mod annotations {
-    /// `"false"` makes git paths part of the check.
-    pub const IGNORE_GIT_PATHS: &str = "validation.ml.sigstore.dev/ignore-git-paths";
-    /// `"false"` requires every file to be signed.
-    pub const IGNORE_UNSIGNED_FILES: &str = "validation.ml.sigstore.dev/ignore-unsigned-files";
-    /// `"false"` refuses symlinks.
-    pub const ALLOW_SYMLINKS: &str = "validation.ml.sigstore.dev/allow-symlinks";
-    /// Extra ignore paths: never honoured (they would loosen).
-    pub const IGNORE_PATHS: &str = "validation.ml.sigstore.dev/ignore-paths";
-    /// Set on injected pods: which ModelValidation applied.
-    pub const INJECTED_BY: &str = "validation.ml.sigstore.dev/injected-by";
-}
 
 /// Merges the spec's options with the pod's annotations. An annotation may turn a looser
 /// setting stricter, never the reverse; ignored attempts are returned as warnings.
@@ -111,81 +79,6 @@ pub fn effective_options(
     (o, warnings)
 }
 
-/// The `model-signing` arguments for a spec.
-pub fn agent_args(spec: &ModelValidationSpec, opts: &Options) -> Vec<String> {
-    let c = &spec.config;
-    let mut args = vec!["verify".to_string()];
-    if let Some(s) = &c.sigstore_config {
-        args.extend([
-            "sigstore".into(),
-            "--identity".into(),
-            s.certificate_identity.clone(),
-            "--identity_provider".into(),
-            s.certificate_oidc_issuer.clone(),
-        ]);
-        if let Some(t) = &c.client_trust_config {
-            args.extend(["--trust_config".into(), t.trust_config_path.clone()]);
-        }
-    } else if let Some(k) = &c.public_key_config {
-        args.extend(["key".into(), "--public_key".into(), k.key_path.clone()]);
-    } else if let Some(p) = &c.pki_config {
-        args.extend([
-            "certificate".into(),
-            "--certificate_chain".into(),
-            p.certificate_authority.clone(),
-        ]);
-    }
-    args.extend(["--signature".into(), spec.model.signature_path.clone()]);
-    for p in &opts.ignore_paths {
-        args.extend(["--ignore-paths".into(), p.clone()]);
-    }
-    args.push(
-        if opts.ignore_git_paths {
-            "--ignore-git-paths"
-        } else {
-            "--no-ignore-git-paths"
-        }
-        .into(),
-    );
-    if opts.ignore_unsigned_files {
-        args.push("--ignore_unsigned_files".into());
-    }
-    if opts.allow_symlinks {
-        args.push("--allow_symlinks".into());
-    }
-    args.extend([
-        "--result-file".into(),
-        TERMINATION_LOG.into(),
-        spec.model.path.clone(),
-    ]);
-    args
-}
-
-/// Files the verifier must read.
-pub fn needed_paths(spec: &ModelValidationSpec) -> Vec<(&'static str, String)> {
-    let c = &spec.config;
-    let mut v = vec![
-        ("model.path", spec.model.path.clone()),
-        ("model.signaturePath", spec.model.signature_path.clone()),
-    ];
-    if let Some(k) = &c.public_key_config {
-        v.push(("publicKeyConfig.keyPath", k.key_path.clone()));
-    }
-    if let Some(p) = &c.pki_config {
-        v.push((
-            "pkiConfig.certificateAuthority",
-            p.certificate_authority.clone(),
-        ));
-    }
-    if let Some(t) = &c.client_trust_config {
-        v.push((
-            "clientTrustConfig.trustConfigPath",
-            t.trust_config_path.clone(),
-        ));
-    }
-    v
-}
-
 fn covers(mount_path: &str, path: &str) -> bool {
     let m = mount_path.trim_end_matches('/');
     path == m || (path.starts_with(m) && path.as_bytes().get(m.len()) == Some(&b'/'))
@@ -205,10 +98,10 @@ pub fn mounts_for(pod: &Pod, spec: &ModelValidationSpec) -> Result<Vec<VolumeMou
         .flat_map(|c| c.volume_mounts.iter().flatten())
         .collect();
     let mut chosen: Vec<VolumeMount> = Vec::new();
-    for (field, path) in needed_paths(spec) {
+    for crate::crd::SpecPath { field, path } in spec.file_paths() {
         let best = all
             .iter()
-            .filter(|m| m.mount_path != "/" && covers(&m.mount_path, &path))
+            .filter(|m| m.mount_path != "/" && covers(&m.mount_path, path))
             .max_by_key(|m| m.mount_path.trim_end_matches('/').len());
         let Some(m) = best else {
             return Err(format!(
@@ -270,15 +163,32 @@ pub fn restricted_security_context() -> SecurityContext {
     }
 }
 
+/// The agent's invocation for a spec (`watch`: for the sidecar).
+fn invocation<'a>(
+    spec: &'a ModelValidationSpec,
+    method: Method<'a>,
+    opts: &'a Options,
+    watch: Option<Watch>,
+) -> Invocation<'a> {
+    Invocation {
+        method,
+        model_path: &spec.model.path,
+        signature_path: &spec.model.signature_path,
+        options: opts,
+        watch,
+    }
+}
+
 /// The init container to inject.
 pub fn verification_container(
     cfg: &InjectConfig,
     spec: &ModelValidationSpec,
+    method: Method<'_>,
     opts: &Options,
     mounts: Vec<VolumeMount>,
 ) -> Container {
     Container {
-        name: CONTAINER_NAME.into(),
+        name: VERIFY_CONTAINER.into(),
         image: Some(cfg.agent_image.clone()),
         image_pull_policy: Some(
             spec.image_pull_policy
@@ -286,7 +196,7 @@ pub fn verification_container(
                 .unwrap_or_else(|| cfg.default_pull_policy.clone()),
         ),
         // No command: the agent image's entrypoint is `model-signing`.
-        args: Some(agent_args(spec, opts)),
+        args: Some(invocation(spec, method, opts, None).args()),
         volume_mounts: Some(mounts),
         resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
         security_context: Some(restricted_security_context()),
@@ -301,6 +211,7 @@ pub fn verification_container(
 pub fn watch_container(
     cfg: &InjectConfig,
     spec: &ModelValidationSpec,
+    method: Method<'_>,
     opts: &Options,
     mounts: Vec<VolumeMount>,
 ) -> Option<Container> {
@@ -312,15 +223,10 @@ pub fn watch_container(
         .clone()
         .filter(|i| !i.is_empty())
         .unwrap_or_else(|| DEFAULT_INTERVAL.into());
-    let mut args = agent_args(spec, opts);
-    let model = args.pop().expect("agent_args ends with the model path");
-    args.extend([
-        "--interval".into(),
+    let watch = Watch {
         interval,
-        "--health-addr".into(),
-        format!("0.0.0.0:{}", cfg.watch_port),
-        model,
-    ]);
+        health_port: cfg.watch_port,
+    };
     let probe = |path: &str, period: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -331,9 +237,9 @@ pub fn watch_container(
         failure_threshold: Some(1),
         ..Default::default()
     };
-    let mut c = verification_container(cfg, spec, opts, mounts);
-    c.name = WATCH_CONTAINER_NAME.into();
-    c.args = Some(args);
+    let mut c = verification_container(cfg, spec, method, opts, mounts);
+    c.name = WATCH_CONTAINER.into();
+    c.args = Some(invocation(spec, method, opts, Some(watch)).args());
     c.readiness_probe = Some(probe("/readyz", 5));
     c.liveness_probe = Some(Probe {
         failure_threshold: Some(3),

@@ -12,14 +12,8 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
 use crate::crd::ModelValidationSpec;
-use inject::{CONTAINER_NAME, InjectConfig, annotations};
-
-/// Pod label naming the ModelValidation (in the pod's namespace) that applies.
-pub const LABEL: &str = "validation.ml.sigstore.dev/ml";
-/// The first published API's pod label: `"true"` means "the one ModelValidation here".
-pub const LEGACY_LABEL: &str = "validation.rhtas.redhat.com/ml";
-/// Namespace label that switches injection off for a namespace.
-pub const IGNORE_NAMESPACE_LABEL: &str = "validation.ml.sigstore.dev/ignore";
+use crate::names::{LABEL, LEGACY_LABEL, VERIFY_CONTAINER, WATCH_CONTAINER, annotations};
+use inject::InjectConfig;
 
 /// A ModelValidation found for a pod, with where it came from (for messages).
 #[derive(Clone, Debug)]
@@ -55,38 +49,88 @@ pub struct AdmitConfig {
     pub operator_namespace: String,
 }
 
-/// The decision for one AdmissionRequest.
+/// What the webhook decided for one AdmissionRequest, before it is rendered as an
+/// `AdmissionResponse` (see [`Decision::respond`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Admit as it is: not a pod we verify, or already injected exactly as required.
+    Unchanged,
+    /// Refuse, saying what to change.
+    Deny {
+        /// The message the user sees.
+        message: String,
+        /// The `ml.sigstore.dev` ModelValidation the pod names, when it exists: the refusal is
+        /// recorded as an Event on it.
+        policy: Option<String>,
+    },
+    /// Admit with the verification container(s) added.
+    Inject {
+        /// The JSON patch that adds them.
+        patch: json_patch::Patch,
+        /// Admission warnings (annotations that were ignored).
+        warnings: Vec<String>,
+        /// The method of the injected verifier (its metrics label).
+        method: &'static str,
+    },
+}
+
+impl Decision {
+    fn deny(message: impl Into<String>) -> Decision {
+        Decision::Deny {
+            message: message.into(),
+            policy: None,
+        }
+    }
+
+    /// The `result` label of the admission metrics: `unchanged`, `denied` or `injected`.
+    pub fn result_label(&self) -> &'static str {
+        match self {
+            Decision::Unchanged => "unchanged",
+            Decision::Deny { .. } => "denied",
+            Decision::Inject { .. } => "injected",
+        }
+    }
+
+    /// The answer to the API server.
+    pub fn respond<T: kube::Resource>(self, req: &AdmissionRequest<T>) -> AdmissionResponse {
+        let resp = AdmissionResponse::from(req);
+        match self {
+            Decision::Unchanged => resp,
+            Decision::Deny { message, .. } => resp.deny(message),
+            Decision::Inject {
+                patch, warnings, ..
+            } => match resp.with_patch(patch) {
+                Ok(mut r) => {
+                    if !warnings.is_empty() {
+                        r.warnings = Some(warnings);
+                    }
+                    r
+                }
+                Err(e) => {
+                    AdmissionResponse::invalid(format!("internal error: cannot encode the patch: {e}"))
+                }
+            },
+        }
+    }
+}
+
+/// The answer for one AdmissionRequest ([`decide`], rendered).
 pub fn admit(
     req: &AdmissionRequest<Pod>,
     policies: &dyn Policies,
     cfg: &AdmitConfig,
 ) -> AdmissionResponse {
-    decide(req, policies, cfg).0
+    decide(req, policies, cfg).respond(req)
 }
 
-/// [`admit`], also returning the method of the verifier it injected (for metrics).
-pub fn decide(
-    req: &AdmissionRequest<Pod>,
-    policies: &dyn Policies,
-    cfg: &AdmitConfig,
-) -> (AdmissionResponse, Option<&'static str>) {
-    let mut method = None;
-    let resp = decide_inner(req, policies, cfg, &mut method);
-    (resp, method)
-}
-
-fn decide_inner(
-    req: &AdmissionRequest<Pod>,
-    policies: &dyn Policies,
-    cfg: &AdmitConfig,
-    method: &mut Option<&'static str>,
-) -> AdmissionResponse {
-    let resp = AdmissionResponse::from(req);
+/// The decision for one AdmissionRequest: a pure function of the request, the cluster view and
+/// the settings.
+pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitConfig) -> Decision {
     if req.operation != Operation::Create {
-        return resp;
+        return Decision::Unchanged;
     }
     let Some(pod) = req.object.as_ref() else {
-        return resp.deny("the admission request carries no pod");
+        return Decision::deny("the admission request carries no pod");
     };
     let namespace = req
         .namespace
@@ -97,22 +141,22 @@ fn decide_inner(
     let wants = labels.get(LABEL).cloned();
     let wants_legacy = labels.get(LEGACY_LABEL).is_some_and(|v| v == "true");
     if wants.is_none() && !wants_legacy {
-        return resp;
+        return Decision::Unchanged;
     }
     if namespace == cfg.operator_namespace || policies.namespace_ignored(&namespace) {
-        return resp;
+        return Decision::Unchanged;
     }
     if !policies.synced() {
-        return resp.deny("model-validation-operator is starting and has not loaded the ModelValidations yet; retry in a few seconds");
+        return Decision::deny("model-validation-operator is starting and has not loaded the ModelValidations yet; retry in a few seconds");
     }
-    let policy = match (wants, wants_legacy) {
+    let (policy, named) = match (wants, wants_legacy) {
         (Some(name), _) if name.is_empty() => {
-            return resp.deny(format!("pod label {LABEL} is empty: set it to the name of a ModelValidation in namespace {namespace}"));
+            return Decision::deny(format!("pod label {LABEL} is empty: set it to the name of a ModelValidation in namespace {namespace}"));
         }
         (Some(name), _) => match policies.get(&namespace, &name) {
-            Some(p) => p,
+            Some(p) => (p, true),
             None => {
-                return resp.deny(format!(
+                return Decision::deny(format!(
                     "ModelValidation {name:?} not found in namespace {namespace:?}: create it, or fix the pod label {LABEL}={name}; pods that must be verified cannot start without it"
                 ));
             }
@@ -120,13 +164,13 @@ fn decide_inner(
         (None, _) => {
             let mut all = policies.in_namespace(&namespace);
             match all.len() {
-                1 => all.remove(0),
+                1 => (all.remove(0), false),
                 0 => {
-                    return resp.deny(format!("pod label {LEGACY_LABEL}=true asks for the ModelValidation of namespace {namespace:?}, but there is none: create one"));
+                    return Decision::deny(format!("pod label {LEGACY_LABEL}=true asks for the ModelValidation of namespace {namespace:?}, but there is none: create one"));
                 }
                 n => {
                     let names: Vec<String> = all.iter().map(|p| p.display.clone()).collect();
-                    return resp.deny(format!(
+                    return Decision::deny(format!(
                         "pod label {LEGACY_LABEL}=true asks for the one ModelValidation of namespace {namespace:?}, but there are {n} ({}): label the pod {LABEL}=<name> instead",
                         names.join(", ")
                     ));
@@ -134,40 +178,44 @@ fn decide_inner(
             }
         }
     };
-    let resp = mutate(resp, pod, &policy, cfg);
-    if resp.patch.is_some() {
-        *method = Some(crate::crd::auth_method(&policy.spec.config));
+    match mutate(pod, &policy, cfg) {
+        Decision::Deny { message, .. } => Decision::Deny {
+            message,
+            // Only a pod naming an `ml.sigstore.dev` ModelValidation gets its refusal recorded there.
+            policy: named.then(|| policy.name.clone()),
+        },
+        d => d,
     }
-    resp
 }
 
-fn mutate(
-    resp: AdmissionResponse,
-    pod: &Pod,
-    policy: &FoundPolicy,
-    cfg: &AdmitConfig,
-) -> AdmissionResponse {
+/// The injection for a pod that `policy` applies to.
+fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
+    let cannot = |e: &dyn std::fmt::Display| {
+        Decision::deny(format!(
+            "cannot verify this pod's model with {}: {e}",
+            policy.display
+        ))
+    };
+    let method = match policy.spec.check() {
+        Ok(m) => m,
+        Err(e) => return cannot(&e),
+    };
     let annotations_in = pod.metadata.annotations.clone().unwrap_or_default();
-    let (opts, mut warnings) = inject::effective_options(&policy.spec, &annotations_in);
+    let (opts, warnings) = inject::effective_options(&policy.spec, &annotations_in);
     let mounts = match inject::mounts_for(pod, &policy.spec) {
         Ok(m) => m,
-        Err(e) => {
-            return resp.deny(format!(
-                "cannot verify this pod's model with {}: {e}",
-                policy.display
-            ));
-        }
+        Err(e) => return cannot(&e),
     };
     let container =
-        inject::verification_container(&cfg.inject, &policy.spec, &opts, mounts.clone());
-    let watcher = inject::watch_container(&cfg.inject, &policy.spec, &opts, mounts);
+        inject::verification_container(&cfg.inject, &policy.spec, method, &opts, mounts.clone());
+    let watcher = inject::watch_container(&cfg.inject, &policy.spec, method, &opts, mounts);
     let pod_spec = pod.spec.clone().unwrap_or_default();
     let existing: Vec<&Container> = pod_spec
         .init_containers
         .iter()
         .flatten()
         .chain(pod_spec.containers.iter())
-        .filter(|c| c.name == CONTAINER_NAME || c.name == inject::WATCH_CONTAINER_NAME)
+        .filter(|c| c.name == VERIFY_CONTAINER || c.name == WATCH_CONTAINER)
         .collect();
     if !existing.is_empty() {
         // Already injected (a re-invocation, or a copy of an injected pod): only an exact match
@@ -180,11 +228,11 @@ fn mutate(
             Some(w) => inits.contains(w),
         };
         if one_shot_ok && watch_ok && existing.len() == 1 + usize::from(watcher.is_some()) {
-            return resp;
+            return Decision::Unchanged;
         }
-        return resp.deny(format!(
-            "the pod already has a container named {CONTAINER_NAME:?} or {:?} that is not the one {} requires; remove it and let the operator inject it",
-            inject::WATCH_CONTAINER_NAME, policy.display
+        return Decision::deny(format!(
+            "the pod already has a container named {VERIFY_CONTAINER:?} or {WATCH_CONTAINER:?} that is not the one {} requires; remove it and let the operator inject it",
+            policy.display
         ));
     }
     let mut patched = pod.clone();
@@ -202,28 +250,18 @@ fn mutate(
         .get_or_insert_with(BTreeMap::new);
     annotations.insert(annotations::INJECTED_BY.into(), policy.name.clone());
     annotations.insert(
-        crate::controller::status::CONFIG_HASH.into(),
+        annotations::CONFIG_HASH.into(),
         crate::crd::config_hash(&policy.spec),
     );
     let (Ok(before), Ok(after)) = (serde_json::to_value(pod), serde_json::to_value(&patched))
     else {
-        return resp.deny("internal error: cannot serialize the pod");
+        return Decision::deny("internal error: cannot serialize the pod");
     };
-    let patch = json_patch::diff(&before, &after);
-    let mut resp = match resp.with_patch(patch) {
-        Ok(r) => r,
-        Err(e) => {
-            return AdmissionResponse::invalid(format!(
-                "internal error: cannot encode the patch: {e}"
-            ));
-        }
-    };
-    if !warnings.is_empty() {
-        resp.warnings
-            .get_or_insert_with(Vec::new)
-            .append(&mut warnings);
+    Decision::Inject {
+        patch: json_patch::diff(&before, &after),
+        warnings,
+        method: method.label(),
     }
-    resp
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::{AdmitConfig, Policies, decide};
+use super::{AdmitConfig, Decision, Policies, decide};
 use crate::metrics::{MethodLabels, Metrics};
 
 /// Shared state of the handlers.
@@ -58,36 +58,34 @@ async fn mutate(
             return Json(encode(resp.into_review()));
         }
     };
-    let (resp, injected) = decide(&req, state.policies.as_ref(), &state.config);
-    let result = if !resp.allowed {
-        "denied"
-    } else if resp.patch.is_some() {
-        "injected"
-    } else {
-        "unchanged"
-    };
+    let decision = decide(&req, state.policies.as_ref(), &state.config);
     state
         .metrics
-        .admission(result, started.elapsed().as_secs_f64());
-    if !resp.allowed && !req.dry_run {
-        report_denial(&state, &req, &resp.result.message);
+        .admission(decision.result_label(), started.elapsed().as_secs_f64());
+    match &decision {
+        Decision::Inject { method, .. } => {
+            state
+                .metrics
+                .injections
+                .get_or_create(&MethodLabels {
+                    method: (*method).into(),
+                })
+                .inc();
+        }
+        Decision::Deny {
+            message,
+            policy: Some(policy),
+        } if !req.dry_run => report_denial(&state, &req, policy, message),
+        _ => {}
     }
-    if let Some(method) = injected {
-        state
-            .metrics
-            .injections
-            .get_or_create(&MethodLabels {
-                method: method.into(),
-            })
-            .inc();
-    }
+    let result = decision.result_label();
+    let resp = decision.respond(&req);
     tracing::info!(
         uid = %req.uid,
         namespace = req.namespace.as_deref().unwrap_or(""),
         name = %req.name,
         operation = ?req.operation,
-        allowed = resp.allowed,
-        patched = resp.patch.is_some(),
+        result,
         message = %resp.result.message,
         micros = started.elapsed().as_micros() as u64,
         "admission"
@@ -95,27 +93,15 @@ async fn mutate(
     Json(encode(resp.into_review()))
 }
 
-/// Records a `PodDenied` Event on the ModelValidation the pod names, when it exists (a denied
-/// pod never exists, so there is nothing else to attach it to). Fire and forget: the admission
-/// answer never waits on it.
-fn report_denial(state: &AppState, req: &AdmissionRequest<Pod>, message: &str) {
+/// Records a `PodDenied` Event on the ModelValidation `policy` that the refused pod names (a
+/// denied pod never exists, so there is nothing else to attach it to). Fire and forget: the
+/// admission answer never waits on it.
+fn report_denial(state: &AppState, req: &AdmissionRequest<Pod>, policy: &str, message: &str) {
     let (Some(client), Some(pod)) = (state.events.clone(), req.object.as_ref()) else {
         return;
     };
     let namespace = req.namespace.clone().unwrap_or_default();
-    let Some(mv) = pod
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(super::LABEL))
-        .filter(|n| !n.is_empty())
-    else {
-        return;
-    };
-    if state.policies.get(&namespace, mv).is_none() {
-        return;
-    }
-    let mv_ref = crate::controller::events::mv_reference(&namespace, mv, None);
+    let mv_ref = crate::events::mv_reference(&namespace, policy, None);
     let pod_name = pod
         .metadata
         .name
@@ -124,9 +110,7 @@ fn report_denial(state: &AppState, req: &AdmissionRequest<Pod>, message: &str) {
         .unwrap_or_default();
     let message = message.to_string();
     tokio::spawn(async move {
-        if let Err(e) =
-            crate::controller::events::pod_denied(client, mv_ref, &pod_name, &message).await
-        {
+        if let Err(e) = crate::events::pod_denied(client, mv_ref, &pod_name, &message).await {
             tracing::warn!(error = %e, "cannot record the PodDenied event");
         }
     });

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::inject::InjectConfig;
 use super::*;
+use crate::test_support::key_spec;
 use crate::crd::{
     ModelSpec, ModelValidationSpec, PublicKeyConfig, SigstoreConfig, ValidationConfig,
 };
@@ -61,23 +62,6 @@ fn cfg() -> AdmitConfig {
             ..Default::default()
         },
         operator_namespace: "mvo-system".into(),
-    }
-}
-
-fn key_spec() -> ModelValidationSpec {
-    ModelValidationSpec {
-        model: ModelSpec {
-            path: "/data/model".into(),
-            signature_path: "/data/model.sig".into(),
-            ..Default::default()
-        },
-        config: ValidationConfig {
-            public_key_config: Some(PublicKeyConfig {
-                key_path: "/keys/pub.pem".into(),
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
     }
 }
 
@@ -161,6 +145,8 @@ fn labelled_pod_gets_a_restricted_read_only_verifier() {
             "--signature",
             "/data/model.sig",
             "--ignore-git-paths",
+            "--fix-hints",
+            "model-validation",
             "--result-file",
             "/dev/termination-log",
             "/data/model"

@@ -1,24 +1,9 @@
 use super::*;
-use crate::crd::{ModelSpec, PkiConfig, PublicKeyConfig, ValidationConfig};
+use crate::names::annotations;
+use crate::crd::{PkiConfig, ValidationConfig};
+use crate::test_support::key_spec as spec;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
-
-fn spec() -> ModelValidationSpec {
-    ModelValidationSpec {
-        model: ModelSpec {
-            path: "/data/model".into(),
-            signature_path: "/data/model.sig".into(),
-            ..Default::default()
-        },
-        config: ValidationConfig {
-            public_key_config: Some(PublicKeyConfig {
-                key_path: "/keys/pub.pem".into(),
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
 
 fn t(s: &str) -> Time {
     Time(s.parse::<Timestamp>().unwrap())
@@ -174,7 +159,7 @@ fn specs_that_cannot_work_are_not_ready() {
         ("False", "NoMethod")
     );
     assert!(c.message.contains("exactly one of"), "{}", c.message);
-    assert_eq!(st.auth_method.as_deref(), Some("unknown"));
+    assert_eq!(st.auth_method, None, "no method, no authMethod");
 
     let mut s = spec();
     s.config.pki_config = Some(PkiConfig {
@@ -226,12 +211,4 @@ fn merge_patch_nulls_removed_fields() {
         merge_patch(&old, &new),
         json!({"list": null, "obj": {"y": null}})
     );
-}
-
-#[test]
-fn truncation_is_on_a_char_boundary() {
-    assert_eq!(truncate("abc", 10), "abc");
-    let s = "é".repeat(100);
-    let out = truncate(&s, 11);
-    assert!(out.len() <= 11 && out.ends_with('…'), "{out}");
 }

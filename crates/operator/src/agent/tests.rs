@@ -1,0 +1,206 @@
+//! The operator→agent contract, checked against the agent's own command line: every rendering
+//! of an [`Invocation`] is parsed with `model_signing_cli::Cli` and read back field by field.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use model_signing_cli::{Cli, Command, VerifyMethod, insert_default_method};
+
+use super::*;
+
+fn parse(args: &[String]) -> Cli {
+    let argv = std::iter::once("model-signing".to_string())
+        .chain(args.iter().cloned())
+        .map(Into::into)
+        .collect();
+    Cli::try_parse_from(insert_default_method(argv))
+        .unwrap_or_else(|e| panic!("the agent refuses {args:?}:\n{e}"))
+}
+
+fn methods() -> Vec<Method<'static>> {
+    vec![
+        Method::PublicKey {
+            key_path: "/keys/pub.pem",
+        },
+        Method::Certificate {
+            ca_path: "/keys/ca.pem",
+        },
+        Method::Sigstore {
+            identity: "someone@example.com",
+            issuer: "https://accounts.example.com",
+            trust_config: None,
+        },
+        Method::Sigstore {
+            identity: "someone@example.com",
+            issuer: "https://accounts.example.com",
+            trust_config: Some("/trust/config.json"),
+        },
+    ]
+}
+
+fn all_options() -> Vec<Options> {
+    let mut out = Vec::new();
+    for ignore_paths in [vec![], vec!["cache".to_string(), "/data/model/logs".to_string()]] {
+        for bits in 0..8u8 {
+            out.push(Options {
+                ignore_paths: ignore_paths.clone(),
+                ignore_git_paths: bits & 1 != 0,
+                ignore_unsigned_files: bits & 2 != 0,
+                allow_symlinks: bits & 4 != 0,
+            });
+        }
+    }
+    out
+}
+
+/// Checks that the agent reads back exactly what the invocation says.
+fn assert_round_trip(inv: &Invocation<'_>) {
+    let args = inv.args();
+    let cli = parse(&args);
+    let Command::Verify(verify) = &cli.command else {
+        panic!("not a verify command: {args:?}");
+    };
+    match (&inv.method, verify) {
+        (Method::PublicKey { key_path }, VerifyMethod::Key(k)) => {
+            assert_eq!(k.public_key, Path::new(key_path));
+        }
+        (Method::Certificate { ca_path }, VerifyMethod::Certificate(c)) => {
+            assert_eq!(c.certificate_chain, vec![Path::new(ca_path).to_path_buf()]);
+        }
+        (
+            Method::Sigstore {
+                identity,
+                issuer,
+                trust_config,
+            },
+            VerifyMethod::Sigstore(s),
+        ) => {
+            assert_eq!(s.identity.as_deref(), Some(*identity));
+            assert_eq!(s.identity_provider.as_deref(), Some(*issuer));
+            assert_eq!(s.trust_config.as_deref(), trust_config.map(Path::new));
+            assert_eq!((s.identity_regexp.as_deref(), s.use_staging), (None, false));
+        }
+        (m, v) => panic!("method {m:?} became {v:?}"),
+    }
+    let c = verify.common();
+    let o = inv.options;
+    assert_eq!(c.model.model_path, Path::new(inv.model_path), "{args:?}");
+    assert_eq!(c.signature, Path::new(inv.signature_path), "{args:?}");
+    let ignore: Vec<&Path> = o.ignore_paths.iter().map(Path::new).collect();
+    let parsed: Vec<&Path> = c.model.ignore_paths.iter().map(|p| p.as_path()).collect();
+    assert_eq!(parsed, ignore, "{args:?}");
+    // Git paths: exactly one of the pair is set, the one the options ask for.
+    assert_eq!(
+        (c.model.ignore_git_paths, c.model.no_ignore_git_paths),
+        (o.ignore_git_paths, !o.ignore_git_paths),
+        "{args:?}"
+    );
+    assert_eq!(c.ignore_unsigned_files, o.ignore_unsigned_files, "{args:?}");
+    assert_eq!(c.model.allow_symlinks, o.allow_symlinks, "{args:?}");
+    assert_eq!(c.result_file.as_deref(), Some(Path::new(TERMINATION_LOG)));
+    assert_eq!(format!("{:?}", c.fix_hints), "ModelValidation", "{args:?}");
+    match &inv.watch {
+        None => {
+            assert_eq!(c.watch.interval, None, "{args:?}");
+            assert_eq!(c.watch.health_addr, None, "{args:?}");
+        }
+        Some(w) => {
+            let expected = model_signing_cli_interval(&w.interval);
+            assert_eq!(c.watch.interval, Some(expected), "{args:?}");
+            assert_eq!(
+                c.watch.health_addr,
+                Some(std::net::SocketAddr::from(([0, 0, 0, 0], w.health_port))),
+                "{args:?}"
+            );
+        }
+    }
+}
+
+/// The intervals used below, as durations.
+fn model_signing_cli_interval(s: &str) -> Duration {
+    match s {
+        "5m" => Duration::from_secs(300),
+        "1h30m" => Duration::from_secs(5400),
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+#[test]
+fn every_method_and_option_combination_parses_as_the_agent_reads_it() {
+    let mut checked = 0;
+    for method in methods() {
+        for options in all_options() {
+            for watch in [
+                None,
+                Some(Watch {
+                    interval: "5m".into(),
+                    health_port: 9099,
+                }),
+                Some(Watch {
+                    interval: "1h30m".into(),
+                    health_port: 8080,
+                }),
+            ] {
+                assert_round_trip(&Invocation {
+                    method,
+                    model_path: "/data/model",
+                    signature_path: "/data/model.sig",
+                    options: &options,
+                    watch,
+                });
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 16 * 3);
+}
+
+#[test]
+fn a_loose_spec_emits_the_loosening_flags_and_a_strict_one_does_not() {
+    let loose = Options {
+        ignore_paths: vec!["cache".into()],
+        ignore_git_paths: true,
+        ignore_unsigned_files: true,
+        allow_symlinks: true,
+    };
+    let strict = Options {
+        ignore_paths: vec![],
+        ignore_git_paths: false,
+        ignore_unsigned_files: false,
+        allow_symlinks: false,
+    };
+    let args = |options: &Options| {
+        Invocation {
+            method: Method::PublicKey {
+                key_path: "/keys/pub.pem",
+            },
+            model_path: "/data/model",
+            signature_path: "/data/model.sig",
+            options,
+            watch: None,
+        }
+        .args()
+    };
+    let loose = args(&loose);
+    for flag in [
+        "--ignore_unsigned_files",
+        "--allow_symlinks",
+        "--ignore-git-paths",
+        "--ignore-paths",
+    ] {
+        assert!(loose.iter().any(|a| a == flag), "{flag} missing: {loose:?}");
+    }
+    let strict = args(&strict);
+    for flag in [
+        "--ignore_unsigned_files",
+        "--allow_symlinks",
+        "--ignore-git-paths",
+        "--ignore-paths",
+    ] {
+        assert!(!strict.iter().any(|a| a == flag), "{flag} present: {strict:?}");
+    }
+    assert!(strict.iter().any(|a| a == "--no-ignore-git-paths"));
+    // The model path is last, so that an option can never be read as the model.
+    assert_eq!(strict.last().map(String::as_str), Some("/data/model"));
+}

@@ -1,0 +1,418 @@
+//! The operator's command line, and [`Args::run`]: the wiring of cache, webhook, status
+//! controller, certificates and admin server under one shutdown token.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use model_validation_operator::admin::{self, Readiness};
+use model_validation_operator::cache::ClusterCache;
+use model_validation_operator::certs::SelfManaged;
+use model_validation_operator::metrics::Metrics;
+use model_validation_operator::tls::{self, CertDir, Resolver};
+use model_validation_operator::webhook::inject::{DEFAULT_WATCH_PORT, InjectConfig};
+use model_validation_operator::webhook::server::{AppState, router, serve_tls};
+use model_validation_operator::webhook::{AdmitConfig, Policies};
+use model_validation_operator::{bootstrap, controller, registration};
+use tokio_util::sync::CancellationToken;
+
+/// The default verification agent image; its entrypoint is `model-signing`.
+pub const DEFAULT_AGENT_IMAGE: &str = "ghcr.io/model-validation-operator/model-signing:v0.1.0";
+
+/// Pull policy of the injected agent.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "PascalCase")]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when the node lacks the image.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+impl PullPolicy {
+    /// As a pod spec spells it.
+    fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// How the continuous-validation sidecar is injected.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SidecarMode {
+    /// A regular container when the API server is older than 1.28 (no native sidecars).
+    Auto,
+    /// Always a regular container.
+    Always,
+    /// Always a native sidecar (init container with `restartPolicy: Always`).
+    Never,
+}
+
+/// Log format.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Text,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "model-validation-operator",
+    version,
+    about = "Only signed, untampered ML models run: admission webhook for pods labelled validation.ml.sigstore.dev/ml=<ModelValidation>"
+)]
+pub struct Args {
+    /// Image of the verification agent injected into pods.
+    #[arg(long, env = "MVO_AGENT_IMAGE", default_value = DEFAULT_AGENT_IMAGE)]
+    agent_image: String,
+    /// Pull policy of the agent unless a ModelValidation sets one.
+    #[arg(long, env = "MVO_AGENT_PULL_POLICY", value_enum, default_value_t = PullPolicy::IfNotPresent)]
+    agent_pull_policy: PullPolicy,
+    /// The operator's namespace (never injected; holds the webhook CA Secret).
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "model-validation-operator-system"
+    )]
+    namespace: String,
+    /// Address of the HTTPS webhook server.
+    #[arg(long, env = "MVO_WEBHOOK_ADDR", default_value = "0.0.0.0:9443")]
+    webhook_addr: SocketAddr,
+    /// Address of /healthz, /readyz and /metrics (plain HTTP).
+    #[arg(long, env = "MVO_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    health_addr: SocketAddr,
+    /// Take the serving certificate from this directory (tls.crt, tls.key; e.g. cert-manager)
+    /// instead of managing one; it is re-read when it changes.
+    #[arg(long, env = "MVO_CERT_DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Secret holding the self-managed webhook CA.
+    #[arg(
+        long,
+        env = "MVO_TLS_SECRET",
+        default_value = "model-validation-operator-webhook-ca"
+    )]
+    tls_secret: String,
+    /// Name of the MutatingWebhookConfiguration whose caBundle the operator maintains.
+    #[arg(
+        long,
+        env = "MVO_WEBHOOK_CONFIG",
+        default_value = "model-validation-operator"
+    )]
+    webhook_config: String,
+    /// Service name of the webhook (for the serving certificate's DNS names).
+    #[arg(
+        long,
+        env = "MVO_SERVICE_NAME",
+        default_value = "model-validation-webhook"
+    )]
+    service_name: String,
+    /// Outside a cluster: register the webhook by this URL (e.g. https://127.0.0.1:9443)
+    /// instead of by Service.
+    #[arg(long, env = "MVO_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Port of the continuous-validation sidecar's /readyz and /healthz inside pods.
+    #[arg(long, env = "MVO_WATCH_PORT", default_value_t = DEFAULT_WATCH_PORT)]
+    watch_port: u16,
+    /// Continuous-validation sidecar as a regular container: `auto` (when the API server is
+    /// older than 1.28, which has no native sidecars), `always` or `never`.
+    #[arg(long, env = "MVO_LEGACY_SIDECAR", value_enum, default_value_t = SidecarMode::Auto)]
+    legacy_sidecar: SidecarMode,
+    /// Install the CRDs at start (outside a cluster; in a cluster they come from deploy/).
+    #[arg(long)]
+    install_crds: bool,
+    /// How often to check the serving certificate and the caBundle.
+    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    cert_check_interval: u64,
+    /// Log format.
+    #[arg(long, env = "MVO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+    /// Serve the webhook only: do not take part in leader election nor run the status
+    /// controller (ModelValidation status, Events, verification metrics).
+    #[arg(long, env = "MVO_DISABLE_CONTROLLER")]
+    disable_controller: bool,
+}
+
+/// How the webhook's serving certificate is kept.
+enum CertSource {
+    /// `--cert-dir`.
+    Dir(PathBuf),
+    /// Our own CA in a Secret.
+    SelfManaged {
+        manager: SelfManaged,
+        webhook_url: Option<String>,
+        webhook_config: String,
+    },
+}
+
+impl Args {
+    /// Runs the operator until SIGTERM or Ctrl-C, then drains and stops.
+    pub async fn run(self) -> Result<()> {
+        // Every field is taken here, so a flag that nothing uses does not compile.
+        let Args {
+            agent_image,
+            agent_pull_policy,
+            namespace,
+            webhook_addr,
+            health_addr,
+            cert_dir,
+            tls_secret,
+            webhook_config,
+            service_name,
+            webhook_url,
+            watch_port,
+            legacy_sidecar,
+            install_crds,
+            cert_check_interval,
+            log_format,
+            disable_controller,
+        } = self;
+        init_logging(log_format);
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = kube::Client::try_default()
+            .await
+            .context("cannot reach the Kubernetes API: set KUBECONFIG, or run in a cluster")?;
+        if install_crds {
+            bootstrap::install_crds(&client).await?;
+        }
+        if webhook_url.is_some() {
+            bootstrap::ensure_namespace(&client, &namespace).await?;
+        }
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+        let cache = ClusterCache::start(client.clone()).await;
+        let policies: Arc<dyn Policies + Send + Sync> = Arc::new(cache);
+        let metrics = Metrics::new();
+        let readiness = Arc::new(Readiness::default());
+
+        // Admin server first, so that liveness answers while the rest starts.
+        let admin_listener = tokio::net::TcpListener::bind(health_addr)
+            .await
+            .with_context(|| format!("cannot listen on {health_addr}"))?;
+        let admin = tokio::spawn(admin::serve(
+            admin_listener,
+            admin::router(metrics.clone(), readiness.clone(), policies.clone()),
+            shutdown.clone(),
+        ));
+
+        // Status controller: only the holder of the Lease runs it; it releases the Lease at
+        // shutdown.
+        let controller = (!disable_controller).then(|| {
+            tokio::spawn(controller::run(
+                client.clone(),
+                namespace.clone(),
+                controller::lease::default_identity(),
+                metrics.clone(),
+                shutdown.clone().cancelled_owned(),
+            ))
+        });
+
+        let certs = match cert_dir {
+            Some(dir) => CertSource::Dir(dir),
+            None => CertSource::SelfManaged {
+                manager: self_managed(&namespace, &service_name, tls_secret, webhook_url.as_deref()),
+                webhook_url,
+                webhook_config,
+            },
+        };
+        let resolver = start_tls(
+            &client,
+            certs,
+            &metrics,
+            &namespace,
+            Duration::from_secs(cert_check_interval),
+        )
+        .await?;
+        let config = AdmitConfig {
+            inject: InjectConfig {
+                agent_image: agent_image.clone(),
+                default_pull_policy: agent_pull_policy.as_str().into(),
+                watch_port,
+                legacy_sidecar: legacy_sidecar_wanted(&client, legacy_sidecar).await,
+            },
+            operator_namespace: namespace,
+        };
+        let app = router(Arc::new(AppState {
+            policies,
+            config,
+            metrics,
+            events: Some(client),
+        }));
+        let tls_config = Arc::new(tls::server_config(resolver)?);
+        let listener = tokio::net::TcpListener::bind(webhook_addr)
+            .await
+            .with_context(|| format!("cannot listen on {webhook_addr}"))?;
+        readiness.set_webhook_serving(true);
+        tracing::info!(addr = %webhook_addr, agent_image = %agent_image, "webhook serving");
+        let stop = shutdown.clone();
+        let not_ready = readiness.clone();
+        serve_tls(listener, tls_config, app, async move {
+            stop.cancelled().await;
+            not_ready.set_webhook_serving(false);
+        })
+        .await;
+
+        if let Some(c) = controller {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c).await;
+        }
+        match admin.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the admin server failed"),
+            Err(e) => tracing::error!(error = %e, "the admin server task failed"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().flatten_event(true).init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C. Without a SIGTERM handler the process could not drain,
+/// so failing to install one cancels at once rather than running undrainable.
+async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            tracing::info!("shutting down");
+        }
+        Err(e) => tracing::error!(error = %e, "cannot handle SIGTERM; shutting down"),
+    }
+    token.cancel();
+}
+
+/// The self-managed CA's settings: DNS names of the Service, and loopback plus the
+/// `--webhook-url` host when it is an IP address.
+fn self_managed(
+    namespace: &str,
+    service: &str,
+    secret_name: String,
+    webhook_url: Option<&str>,
+) -> SelfManaged {
+    let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
+    if let Some(url) = webhook_url
+        && let Some(host) = url.trim_start_matches("https://").split([':', '/']).next()
+        && let Ok(ip) = host.parse()
+    {
+        ips.push(ip);
+    }
+    SelfManaged {
+        namespace: namespace.into(),
+        secret_name,
+        dns_names: vec![
+            format!("{service}.{namespace}.svc"),
+            format!("{service}.{namespace}.svc.cluster.local"),
+            "localhost".into(),
+        ],
+        ips,
+        lifetime: tls::SERVING_LIFETIME,
+    }
+}
+
+/// Loads the first serving certificate and starts keeping it fresh.
+async fn start_tls(
+    client: &kube::Client,
+    certs: CertSource,
+    metrics: &Metrics,
+    namespace: &str,
+    every: Duration,
+) -> Result<Arc<Resolver>> {
+    match certs {
+        CertSource::Dir(dir) => {
+            let mut watched = CertDir::new(&dir);
+            let key = watched
+                .poll()?
+                .with_context(|| format!("the certificate directory {} is empty", dir.display()))?;
+            let resolver = Resolver::with_expiry_gauge(key, metrics.certificate_expiry.clone());
+            tokio::spawn(watched.maintain(resolver.clone(), Duration::from_secs(10)));
+            Ok(resolver)
+        }
+        CertSource::SelfManaged {
+            manager,
+            webhook_url,
+            webhook_config,
+        } => {
+            let ca = manager.load_or_create_ca(client).await?;
+            if let Some(url) = &webhook_url {
+                registration::register_url(client, &webhook_config, url, &ca.cert_pem, namespace)
+                    .await?;
+            }
+            let (key, pem) = manager.issue(&ca)?;
+            let resolver = Resolver::with_expiry_gauge(key, metrics.certificate_expiry.clone());
+            tokio::spawn(manager.maintain(
+                client.clone(),
+                ca,
+                resolver.clone(),
+                pem,
+                Some(webhook_config),
+                every,
+            ));
+            Ok(resolver)
+        }
+    }
+}
+
+/// Whether the sidecar must be a regular container.
+async fn legacy_sidecar_wanted(client: &kube::Client, mode: SidecarMode) -> bool {
+    match mode {
+        SidecarMode::Always => true,
+        SidecarMode::Never => false,
+        SidecarMode::Auto => match client.apiserver_version().await {
+            Ok(v) => {
+                let minor: u32 = v.minor.trim_end_matches('+').parse().unwrap_or(u32::MAX);
+                v.major == "1" && minor < 28
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the API server version; assuming native sidecars");
+                false
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_enums_keep_their_spellings() {
+        let a = Args::try_parse_from([
+            "mvo",
+            "--agent-pull-policy",
+            "Always",
+            "--legacy-sidecar",
+            "always",
+        ])
+        .unwrap();
+        assert_eq!(a.agent_pull_policy, PullPolicy::Always);
+        assert_eq!(a.legacy_sidecar, SidecarMode::Always);
+        let d = Args::try_parse_from(["mvo"]).unwrap();
+        assert_eq!(d.agent_pull_policy.as_str(), "IfNotPresent");
+        assert_eq!(d.legacy_sidecar, SidecarMode::Auto);
+        assert!(Args::try_parse_from(["mvo", "--agent-pull-policy", "Sometimes"]).is_err());
+        assert!(Args::try_parse_from(["mvo", "--legacy-sidecar", "maybe"]).is_err());
+    }
+}
