@@ -15,6 +15,7 @@
 //! assert!(matches!(cli.command, Command::Verify(VerifyMethod::Key(_))));
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod args;
 mod cmd_inspect;

@@ -2,6 +2,7 @@
 //! `model-signing` 1.1.1 command. Also the verification agent of model-validation-operator.
 //! Everything but argument parsing lives in the library ([`model_signing_cli::run`]).
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 use std::process::ExitCode;
 

@@ -35,6 +35,9 @@ pub enum KeyError {
     /// An encrypted key without a password, or a wrong password.
     #[error("{0}")]
     Password(String),
+    /// The crypto library could not sign (no usable random source).
+    #[error("ECDSA signing failed: the system's random source is not usable")]
+    Sign,
     /// An encrypted key and no password given.
     #[error("{0} is encrypted")]
     Encrypted(String),
@@ -168,7 +171,8 @@ pub fn to_pem(label: &str, der: &[u8]) -> String {
     let b64 = crate::bundle::encode_base64(der);
     let mut s = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        // Base64 is ASCII, so the conversion is lossless.
+        s.push_str(&String::from_utf8_lossy(chunk));
         s.push('\n');
     }
     s.push_str(&format!("-----END {label}-----\n"));
@@ -340,12 +344,13 @@ impl PrivateKey {
     }
 
     /// A DER ECDSA signature over `message` with the curve's hash.
-    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.pair
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        // With a key that loaded, this fails only if the system's random source does.
+        let sig = self
+            .pair
             .sign(&SystemRandom::new(), message)
-            .expect("ECDSA signing with a valid key cannot fail")
-            .as_ref()
-            .to_vec()
+            .map_err(|_| KeyError::Sign)?;
+        Ok(sig.as_ref().to_vec())
     }
 }
 
@@ -398,7 +403,7 @@ mod tests {
                 PrivateKey::from_pem("k", to_pem("PRIVATE KEY", doc.as_ref()).as_bytes(), None)
                     .unwrap();
             assert_eq!(key.public_key().curve(), curve);
-            let sig = key.sign(b"msg");
+            let sig = key.sign(b"msg").unwrap();
             assert!(key.public_key().verify(b"msg", &sig));
             assert!(!key.public_key().verify(b"msh", &sig));
         }

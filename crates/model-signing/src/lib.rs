@@ -13,6 +13,7 @@
 //!
 //! Nothing here depends on Kubernetes.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bundle;
 pub mod dsse;

@@ -22,7 +22,7 @@ pub trait Signer {
     /// What goes into `verificationMaterial`.
     fn verification_material(&self) -> VerificationMaterial;
     /// A DER signature over `message`.
-    fn sign(&self, message: &[u8]) -> Vec<u8>;
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
 }
 
 /// The `key` method: an EC private key; the bundle names its public key by hint.
@@ -48,8 +48,8 @@ impl Signer for KeySigner {
         }
     }
 
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.key.sign(message)
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.key.sign(message)?)
     }
 }
 
@@ -91,8 +91,8 @@ impl Signer for CertificateSigner {
         }
     }
 
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.key.sign(message)
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.key.sign(message)?)
     }
 }
 
@@ -147,7 +147,7 @@ pub fn sign_model(
         ignore_paths: selection.recorded_ignore_paths(),
     };
     let payload = statement::build(&model_name(model), &serialization, &serialized.resources);
-    let sig = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload));
+    let sig = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload))?;
     let mut material = signer.verification_material();
     material.tlog_entries = Vec::new();
     let bundle = Bundle {

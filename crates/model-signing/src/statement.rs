@@ -341,6 +341,9 @@ struct OutResource {
 }
 
 /// Writes the statement for a manifest (resources must already be sorted).
+// serde_json fails only on a map with non-string keys or a failing `Serialize` impl; the
+// statement is derived structs of strings, numbers and vectors, so its `expect` cannot fire.
+#[allow(clippy::expect_used)]
 pub fn build(model_name: &str, serialization: &Serialization, resources: &[Resource]) -> Vec<u8> {
     let algorithm = serialization.resource_algorithm();
     let statement = OutStatement {

@@ -463,7 +463,7 @@ pub fn verify_chain<'a>(
     leaf.check_critical_extensions()?;
     leaf.check_time(now)?;
     let mut path = vec![leaf];
-    extend(&mut path, intermediates, anchors, now)?;
+    extend(leaf, &mut path, intermediates, anchors, now)?;
     let signer =
         leaf.key_usage().is_some_and(|ku| ku.digital_signature()) || leaf.has_code_signing_eku();
     if !signer {
@@ -472,13 +472,14 @@ pub fn verify_chain<'a>(
     Ok(path)
 }
 
+/// Extends `path`, whose last certificate is `current`, to a trusted anchor.
 fn extend<'a>(
+    current: &'a Certificate,
     path: &mut Vec<&'a Certificate>,
     intermediates: &'a [Certificate],
     anchors: &'a [Certificate],
     now: SystemTime,
 ) -> Result<(), CertError> {
-    let current = *path.last().expect("path starts with the leaf");
     if anchors.contains(current) {
         return Ok(());
     }
@@ -512,7 +513,7 @@ fn extend<'a>(
             }
             Ok(()) => {
                 path.push(candidate);
-                match extend(path, intermediates, anchors, now) {
+                match extend(candidate, path, intermediates, anchors, now) {
                     Ok(()) => return Ok(()),
                     Err(e) => {
                         path.pop();

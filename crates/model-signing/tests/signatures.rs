@@ -438,7 +438,7 @@ fn signing_key() -> PrivateKey {
 
 fn bundle_for(payload: &[u8], payload_type: &str) -> Vec<u8> {
     let key = signing_key();
-    let sig = key.sign(&pae(payload_type, payload));
+    let sig = key.sign(&pae(payload_type, payload)).unwrap();
     serde_json::to_vec(&serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
         "verificationMaterial": {"publicKey": {"hint": key.public_key().hint()}, "tlogEntries": []},
