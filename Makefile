@@ -36,7 +36,7 @@ testbin:
 	@bash hack/testbin/build.sh
 
 test: lint peer-venv release testbin
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --no-fail-fast
 
 # A long-lived local control plane (etcd + kube-apiserver + pod runner) for the
 # demo and kubectl; its kubeconfig is target/local-cluster/kubeconfig.

@@ -220,7 +220,12 @@ impl Args {
         let certs = match cert_dir {
             Some(dir) => CertSource::Dir(dir),
             None => CertSource::SelfManaged {
-                manager: self_managed(&namespace, &service_name, tls_secret, webhook_url.as_deref()),
+                manager: self_managed(
+                    &namespace,
+                    &service_name,
+                    tls_secret,
+                    webhook_url.as_deref(),
+                ),
                 webhook_url,
                 webhook_config,
             },

@@ -51,13 +51,7 @@ pub async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
     let ns = Namespace {
         metadata: kube::api::ObjectMeta {
             name: Some(name.into()),
-            labels: Some(
-                [(
-                    IGNORE_NAMESPACE_LABEL.to_string(),
-                    "true".to_string(),
-                )]
-                .into(),
-            ),
+            labels: Some([(IGNORE_NAMESPACE_LABEL.to_string(), "true".to_string())].into()),
             ..Default::default()
         },
         ..Default::default()
@@ -71,4 +65,3 @@ pub async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<()> {
     .with_context(|| format!("cannot create namespace {name}"))?;
     Ok(())
 }
-

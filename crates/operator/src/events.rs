@@ -11,9 +11,9 @@ use kube::Client;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use crate::text::truncate;
-use crate::names::FIELD_MANAGER;
 use crate::crd::ModelValidation;
+use crate::names::FIELD_MANAGER;
+use crate::text::truncate;
 
 /// Events carry at most this many bytes of note (the API allows 1 kB).
 pub const MAX_NOTE: usize = 1000;

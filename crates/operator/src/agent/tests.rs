@@ -41,7 +41,10 @@ fn methods() -> Vec<Method<'static>> {
 
 fn all_options() -> Vec<Options> {
     let mut out = Vec::new();
-    for ignore_paths in [vec![], vec!["cache".to_string(), "/data/model/logs".to_string()]] {
+    for ignore_paths in [
+        vec![],
+        vec!["cache".to_string(), "/data/model/logs".to_string()],
+    ] {
         for bits in 0..8u8 {
             out.push(Options {
                 ignore_paths: ignore_paths.clone(),
@@ -198,7 +201,10 @@ fn a_loose_spec_emits_the_loosening_flags_and_a_strict_one_does_not() {
         "--ignore-git-paths",
         "--ignore-paths",
     ] {
-        assert!(!strict.iter().any(|a| a == flag), "{flag} present: {strict:?}");
+        assert!(
+            !strict.iter().any(|a| a == flag),
+            "{flag} present: {strict:?}"
+        );
     }
     assert!(strict.iter().any(|a| a == "--no-ignore-git-paths"));
     // The model path is last, so that an option can never be read as the model.

@@ -24,10 +24,9 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
-
 use crate::crd::ModelValidation;
-use crate::metrics::{Metrics, ReconcileLabels, VerificationLabels};
 use crate::events;
+use crate::metrics::{Metrics, ReconcileLabels, VerificationLabels};
 use crate::names::LABEL;
 use tracker::Tracker;
 

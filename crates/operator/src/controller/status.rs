@@ -9,8 +9,8 @@ use crate::crd::{
     ModelValidationSpec, ModelValidationStatus, PodTrackingInfo, VerificationFailure, config_hash,
 };
 use crate::names::VERIFY_CONTAINER;
-use crate::text::truncate;
 use crate::names::annotations::{CONFIG_HASH, INJECTED_BY};
+use crate::text::truncate;
 
 /// At most this many pods are listed in each of the status lists (the counts stay exact), so
 /// a ModelValidation with thousands of pods stays far below the object size limit.

@@ -106,9 +106,9 @@ impl Decision {
                     }
                     r
                 }
-                Err(e) => {
-                    AdmissionResponse::invalid(format!("internal error: cannot encode the patch: {e}"))
-                }
+                Err(e) => AdmissionResponse::invalid(format!(
+                    "internal error: cannot encode the patch: {e}"
+                )),
             },
         }
     }
@@ -147,11 +147,15 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
         return Decision::Unchanged;
     }
     if !policies.synced() {
-        return Decision::deny("model-validation-operator is starting and has not loaded the ModelValidations yet; retry in a few seconds");
+        return Decision::deny(
+            "model-validation-operator is starting and has not loaded the ModelValidations yet; retry in a few seconds",
+        );
     }
     let (policy, named) = match (wants, wants_legacy) {
         (Some(name), _) if name.is_empty() => {
-            return Decision::deny(format!("pod label {LABEL} is empty: set it to the name of a ModelValidation in namespace {namespace}"));
+            return Decision::deny(format!(
+                "pod label {LABEL} is empty: set it to the name of a ModelValidation in namespace {namespace}"
+            ));
         }
         (Some(name), _) => match policies.get(&namespace, &name) {
             Some(p) => (p, true),
@@ -166,7 +170,9 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
             match all.len() {
                 1 => (all.remove(0), false),
                 0 => {
-                    return Decision::deny(format!("pod label {LEGACY_LABEL}=true asks for the ModelValidation of namespace {namespace:?}, but there is none: create one"));
+                    return Decision::deny(format!(
+                        "pod label {LEGACY_LABEL}=true asks for the ModelValidation of namespace {namespace:?}, but there is none: create one"
+                    ));
                 }
                 n => {
                     let names: Vec<String> = all.iter().map(|p| p.display.clone()).collect();

@@ -6,10 +6,8 @@ use serde_json::{Value, json};
 
 use super::inject::InjectConfig;
 use super::*;
+use crate::crd::{ModelValidationSpec, SigstoreConfig, ValidationConfig};
 use crate::test_support::key_spec;
-use crate::crd::{
-    ModelSpec, ModelValidationSpec, PublicKeyConfig, SigstoreConfig, ValidationConfig,
-};
 
 #[derive(Default)]
 struct Memory {
@@ -425,4 +423,73 @@ fn legacy_sidecar_is_a_regular_container_and_look_alikes_are_denied() {
         denial(&admit(&review("CREATE", fake), &policies, &cfg()))
             .contains("model-validation-watch")
     );
+}
+
+#[test]
+fn decisions_carry_the_method_and_the_policy_to_report_on() {
+    let policies = Memory::default().with("team", "mv", key_spec());
+    let ok = pod(json!({LABEL: "mv"}), json!({}), json!([]));
+    let d = decide(&review("CREATE", ok), &policies, &cfg());
+    assert_eq!(d.result_label(), "injected");
+    assert!(
+        matches!(
+            d,
+            Decision::Inject {
+                method: "public-key",
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+
+    // A refusal for a pod naming an existing ModelValidation names it, so that the server can
+    // record the Event there without looking it up again; a missing one names nothing.
+    let mut unmounted = pod(json!({LABEL: "mv"}), json!({}), json!([]));
+    unmounted["spec"]["containers"][0]["volumeMounts"] = json!([]);
+    let d = decide(&review("CREATE", unmounted), &policies, &cfg());
+    assert_eq!(d.result_label(), "denied");
+    assert!(
+        matches!(&d, Decision::Deny { policy: Some(p), .. } if p == "mv"),
+        "{d:?}"
+    );
+    let missing = pod(json!({LABEL: "nope"}), json!({}), json!([]));
+    let d = decide(&review("CREATE", missing), &policies, &cfg());
+    assert!(matches!(d, Decision::Deny { policy: None, .. }), "{d:?}");
+
+    let other = pod(json!({"app": "x"}), json!({}), json!([]));
+    let d = decide(&review("CREATE", other), &policies, &cfg());
+    assert_eq!((d.result_label(), d), ("unchanged", Decision::Unchanged));
+}
+
+#[test]
+fn a_spec_without_exactly_one_method_or_with_a_relative_path_is_refused_naming_the_field() {
+    // The first API has no CEL rules, so such specs reach the webhook; they must not inject a
+    // verifier that cannot work.
+    let mut none = key_spec();
+    none.config = ValidationConfig::default();
+    let mut relative = key_spec();
+    relative.model.signature_path = "model.sig".into();
+    let p = pod(json!({LEGACY_LABEL: "true"}), json!({}), json!([]));
+    for (spec, expected) in [
+        (none, "spec.config names no verification method"),
+        (
+            relative,
+            "spec.model.signaturePath \"model.sig\" is not an absolute path",
+        ),
+    ] {
+        let policies = Memory::default().with("team", "legacy", spec);
+        let d = decide(&review("CREATE", p.clone()), &policies, &cfg());
+        let Decision::Deny { message, policy } = d else {
+            panic!("not denied: {d:?}");
+        };
+        assert!(message.contains(expected), "{message}");
+        assert!(message.contains("ModelValidation team/legacy"), "{message}");
+        assert_eq!(
+            policy, None,
+            "the first API's label names no ModelValidation"
+        );
+    }
+    // Its passing twin: the same pod under a valid spec is injected.
+    let valid = Memory::default().with("team", "legacy", key_spec());
+    injected(&p, &admit(&review("CREATE", p.clone()), &valid, &cfg()));
 }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::names::annotations;
 use crate::crd::{PkiConfig, ValidationConfig};
+use crate::names::annotations;
 use crate::test_support::key_spec as spec;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
