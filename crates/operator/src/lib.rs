@@ -1,5 +1,18 @@
 //! model-validation-operator: the `ModelValidation` API, the pod admission webhook that injects
-//! the verification init container, its TLS, and the operator's wiring.
+//! the verification init container, its TLS, the status controller and metrics.
+//!
+//! Where things are decided:
+//! - [`crd`]: the API types; [`crd::ValidationConfig::method`] is the one place that decides the
+//!   verification method, [`crd::ModelValidationSpec::file_paths`] the files the verifier reads.
+//! - [`webhook::decide`]: the pure admission decision, a [`webhook::Decision`];
+//!   [`webhook::server`] renders it, counts it and records refusals as Events ([`events`]).
+//! - [`agent::Invocation`]: the typed operator→agent contract that renders the injected
+//!   container's `model-signing` arguments.
+//! - [`names`]: every label, annotation, container name and the field manager.
+//! - [`controller`]: ModelValidation status, verification Events and metrics, under a Lease.
+//! - [`admin`], [`certs`], [`tls`], [`cache`], [`registration`], [`bootstrap`]: the edges
+//!   (HTTP, certificates, watch caches, webhook registration, local setup); the binary's
+//!   `args.rs` wires them under one shutdown token.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
