@@ -161,11 +161,11 @@ pub struct SignCommon {
     pub signature: PathBuf,
 }
 
+/// The signing key of `sign key` and `sign certificate`.
 #[derive(Args, Debug)]
-pub struct SignKeyArgs {
-    #[command(flatten)]
-    pub common: SignCommon,
-    /// EC private key (PEM: SEC1, PKCS#8, or encrypted PKCS#8 with --password).
+pub struct PrivateKeyArgs {
+    /// EC private key (PEM: SEC1, PKCS#8, or encrypted PKCS#8 with --password); for `sign
+    /// certificate`, the key of the signing certificate.
     #[arg(long = "private_key", alias = "private-key", value_name = "PATH")]
     pub private_key: PathBuf,
     /// Password of an encrypted private key.
@@ -179,20 +179,19 @@ pub struct SignKeyArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct SignKeyArgs {
+    #[command(flatten)]
+    pub common: SignCommon,
+    #[command(flatten)]
+    pub key: PrivateKeyArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct SignCertificateArgs {
     #[command(flatten)]
     pub common: SignCommon,
-    /// EC private key of the signing certificate.
-    #[arg(long = "private_key", alias = "private-key", value_name = "PATH")]
-    pub private_key: PathBuf,
-    /// Password of an encrypted private key.
-    #[arg(
-        long,
-        value_name = "PASSWORD",
-        env = "MODEL_SIGNING_KEY_PASSWORD",
-        hide_env_values = true
-    )]
-    pub password: Option<String>,
+    #[command(flatten)]
+    pub key: PrivateKeyArgs,
     /// The signing (leaf) certificate, PEM.
     #[arg(
         long = "signing_certificate",
@@ -254,7 +253,7 @@ const WATCH: &str = "Watch mode";
 pub struct WatchArgs {
     /// Do not exit: verify again every DURATION (30s, 5m, 1h30m, 1.5h; a plain number is
     /// seconds; at least 1s) and serve /healthz, /readyz and /metrics.
-    #[arg(long, help_heading = WATCH, value_name = "DURATION", value_parser = crate::watch::parse_interval)]
+    #[arg(long, help_heading = WATCH, value_name = "DURATION", value_parser = crate::duration::parse_interval)]
     pub interval: Option<Duration>,
     /// Where to serve /healthz, /readyz, /ready and /metrics (plain HTTP) [default: 0.0.0.0:8080].
     #[arg(
@@ -286,7 +285,7 @@ pub struct WatchArgs {
         alias = "stuck_after",
         value_name = "DURATION",
         requires = "interval",
-        value_parser = crate::watch::parse_interval
+        value_parser = crate::duration::parse_interval
     )]
     pub stuck_after: Option<Duration>,
 }

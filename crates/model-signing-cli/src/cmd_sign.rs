@@ -9,35 +9,13 @@ use model_signing::keys::PrivateKey;
 use model_signing::manifest::{Method, root_digest};
 use model_signing::serialize::{HashOptions, serialize_model};
 use model_signing::sign::{CertificateSigner, KeySigner, Signer, sign_model};
-use model_signing::walk::Selection;
 use model_signing::x509::Certificate;
 use serde_json::json;
 
-use crate::args::{DigestArgs, HashArg, HashingArgs, ModelArgs, SignCommon, SignMethod};
-use crate::paths;
+use crate::args::{DigestArgs, HashArg, HashingArgs, PrivateKeyArgs, SignCommon, SignMethod};
 use crate::progress::Bar;
 use crate::report::Outcome;
-
-/// The files selection from the flags; `signature` is left out when it lies inside the model.
-pub fn selection(model: &ModelArgs, signature: Option<&Path>) -> Result<Selection> {
-    let root = paths::model_root(&model.model_path)?;
-    let mut ignore_paths = Vec::new();
-    if root.is_dir() {
-        for p in &model.ignore_paths {
-            ignore_paths.push(paths::ignore_path(&root, p)?);
-        }
-        if let Some(sig) = signature.and_then(|s| paths::signature_inside(&root, s)) {
-            ignore_paths.push(sig);
-        }
-    }
-    ignore_paths.sort();
-    ignore_paths.dedup();
-    Ok(Selection {
-        ignore_paths,
-        ignore_git_paths: !model.no_ignore_git_paths,
-        allow_symlinks: model.allow_symlinks,
-    })
-}
+use crate::selection::selection;
 
 fn hashing(h: &HashingArgs) -> (Method, HashAlgorithm) {
     let alg = match h.hash {
@@ -67,11 +45,11 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
-fn load_private_key(path: &Path, password: Option<&str>) -> Result<PrivateKey> {
+fn load_private_key(k: &PrivateKeyArgs) -> Result<PrivateKey> {
     Ok(PrivateKey::from_pem(
-        &path.display().to_string(),
-        &read(path, "private key")?,
-        password.map(str::as_bytes),
+        &k.private_key.display().to_string(),
+        &read(&k.private_key, "private key")?,
+        k.password.as_deref().map(str::as_bytes),
     )?)
 }
 
@@ -129,11 +107,11 @@ fn run_sign(
 pub fn sign(method: &SignMethod, jobs: usize, show_progress: bool) -> Result<Outcome> {
     match method {
         SignMethod::Key(a) => {
-            let signer = KeySigner::new(load_private_key(&a.private_key, a.password.as_deref())?);
+            let signer = KeySigner::new(load_private_key(&a.key)?);
             run_sign(&a.common, &signer, jobs, show_progress)
         }
         SignMethod::Certificate(a) => {
-            let key = load_private_key(&a.private_key, a.password.as_deref())?;
+            let key = load_private_key(&a.key)?;
             let mut leaf = load_certificates(std::slice::from_ref(&a.signing_certificate))?;
             let leaf = leaf.remove(0);
             let signer =

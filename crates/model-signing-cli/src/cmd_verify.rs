@@ -15,10 +15,10 @@ use model_signing::x509::Certificate;
 use serde_json::json;
 
 use crate::args::{FixHints, VerifyCommon, VerifyMethod, VerifySigstoreArgs};
-use crate::cmd_sign::selection;
 use crate::fix::{Setting, Unreadable, render};
 use crate::progress::Bar;
 use crate::report::Outcome;
+use crate::selection::selection;
 
 /// Kubernetes keeps at most 4096 bytes of a termination message.
 const RESULT_FILE_LIMIT: usize = 4096;

@@ -21,17 +21,19 @@ mod args;
 mod cmd_inspect;
 mod cmd_sign;
 mod cmd_verify;
+mod duration;
 mod fix;
 mod paths;
 mod progress;
 mod report;
+mod selection;
 mod watch;
 
 use std::process::ExitCode;
 
 pub use args::{
     Cli, Command, DigestArgs, FixHints, HashArg, HashingArgs, InspectArgs, ModelArgs, Output,
-    SignCertificateArgs, SignCommon, SignKeyArgs, SignMethod, SignSigstoreArgs,
+    PrivateKeyArgs, SignCertificateArgs, SignCommon, SignKeyArgs, SignMethod, SignSigstoreArgs,
     VerifyCertificateArgs, VerifyCommon, VerifyKeyArgs, VerifyMethod, VerifySigstoreArgs,
     WatchArgs, insert_default_method,
 };

@@ -189,6 +189,42 @@ impl Envelope {
     }
 }
 
+/// How a signature was made, as its verification material shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureMethod {
+    /// A bare public key.
+    Key,
+    /// A private key with its X.509 certificate chain.
+    Certificate,
+    /// Keyless Sigstore (a Fulcio certificate).
+    Sigstore,
+}
+
+impl SignatureMethod {
+    /// The method the verification material shows, if any.
+    pub fn of(vm: &VerificationMaterial) -> Option<Self> {
+        if vm.public_key.is_some() {
+            Some(SignatureMethod::Key)
+        } else if vm.x509_certificate_chain.is_some() {
+            Some(SignatureMethod::Certificate)
+        } else if vm.certificate.is_some() {
+            Some(SignatureMethod::Sigstore)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for SignatureMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignatureMethod::Key => "a public key",
+            SignatureMethod::Certificate => "a certificate chain",
+            SignatureMethod::Sigstore => "Sigstore",
+        })
+    }
+}
+
 /// Reads a signature file, refusing anything larger than [`MAX_BUNDLE_BYTES`] without reading it.
 pub fn read_signature_file(path: &Path) -> Result<Vec<u8>, BundleError> {
     let io = |source| BundleError::Io {

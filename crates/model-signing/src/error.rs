@@ -5,13 +5,12 @@
 //! how it was invoked (the CLI words fixes as its flags, the operator's agent as ModelValidation
 //! fields).
 
-use crate::bundle::BundleError;
+use crate::bundle::{BundleError, SignatureMethod};
 use crate::keys::KeyError;
 use crate::manifest::Mismatch;
 use crate::serialize::HashError;
 use crate::sigstore::SigstoreError;
 use crate::statement::StatementError;
-use crate::verify::SignatureMethod;
 use crate::x509::CertError;
 
 /// Everything that can make signing or verification fail.

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::SystemTime;
 
+pub use crate::bundle::SignatureMethod;
 use crate::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle};
 use crate::dsse::{IN_TOTO_PAYLOAD_TYPE, pae, pae_compat};
 use crate::error::{Error, Result};
@@ -91,42 +92,6 @@ fn check_dsse(key: &PublicKey, bundle: &Bundle, payload: &[u8], compat_sha256: b
         return Ok(());
     }
     Err(Error::BadSignature("the envelope's signature does not verify with the signer's key: the signature file was altered, or signed by another key".into()))
-}
-
-/// How a signature was made, as its verification material shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureMethod {
-    /// A bare public key.
-    Key,
-    /// A private key with its X.509 certificate chain.
-    Certificate,
-    /// Keyless Sigstore (a Fulcio certificate).
-    Sigstore,
-}
-
-impl SignatureMethod {
-    /// The method the verification material shows, if any.
-    pub fn of(vm: &crate::bundle::VerificationMaterial) -> Option<Self> {
-        if vm.public_key.is_some() {
-            Some(SignatureMethod::Key)
-        } else if vm.x509_certificate_chain.is_some() {
-            Some(SignatureMethod::Certificate)
-        } else if vm.certificate.is_some() {
-            Some(SignatureMethod::Sigstore)
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Display for SignatureMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SignatureMethod::Key => "a public key",
-            SignatureMethod::Certificate => "a certificate chain",
-            SignatureMethod::Sigstore => "Sigstore",
-        })
-    }
 }
 
 /// The error for a bundle verified with the wrong method: says which method it was made with.
