@@ -1,14 +1,18 @@
 //! Property tests: no input makes the parsers panic, and valid names round-trip.
 
+mod support;
+
+use std::sync::LazyLock;
+
 use model_signing::bundle::Bundle;
 use model_signing::name::{ModelPath, ResourceName};
 use model_signing::statement;
 use proptest::prelude::*;
 
-const SAMPLE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/peer-samples/api-shards-sha256-4096.sig"
-));
+/// A real bundle written by the peer.
+static SAMPLE: LazyLock<String> = LazyLock::new(|| {
+    std::fs::read_to_string(support::fixture("peer-samples/api-shards-sha256-4096.sig")).unwrap()
+});
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]

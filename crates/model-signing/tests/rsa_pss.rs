@@ -2,24 +2,13 @@
 //! PSS with a salt length other than the hash's fails closed. Certificates are made with the
 //! `openssl` command.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::SystemTime;
 
 use model_signing::x509::{Certificate, verify_chain};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command is needed for this test");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::openssl;
 
 fn chain(dir: &Path, salt: &str) -> (Certificate, Certificate) {
     let salt_opt = format!("rsa_pss_saltlen:{salt}");

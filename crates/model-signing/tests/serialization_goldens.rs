@@ -1,6 +1,8 @@
 //! The peer's serialization and payload goldens (model-transparency `tests/_serialization` and
 //! `tests/_signing/testdata/signing/TestPayload`), rebuilt from the same fixture models.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,10 +14,10 @@ use model_signing::statement;
 use model_signing::walk::Selection;
 use serde_json::Value;
 
-const GOLDENS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/model-transparency/tests"
-);
+/// The peer's serialization and payload goldens.
+fn goldens() -> PathBuf {
+    support::fixture("model-transparency/tests")
+}
 
 /// Builds the models of upstream's `tests/conftest.py` under `dir`; returns (fixture, path).
 fn fixture_models(dir: &Path) -> Vec<(&'static str, PathBuf)> {
@@ -113,7 +115,10 @@ fn serialization_goldens_match() {
             ),
         ];
         for (dir, golden, method) in cases {
-            let path = format!("{GOLDENS}/_serialization/testdata/{dir}/TestSerializer/{golden}");
+            let path = format!(
+                "{}/_serialization/testdata/{dir}/TestSerializer/{golden}",
+                goldens().display()
+            );
             let Ok(expected) = fs::read_to_string(&path) else {
                 continue;
             };
@@ -148,7 +153,10 @@ fn payload_goldens_match_our_statements() {
             ),
             ("_small_shards", Method::Shards { shard_size: 8 }),
         ] {
-            let path = format!("{GOLDENS}/_signing/testdata/signing/TestPayload/{name}{suffix}");
+            let path = format!(
+                "{}/_signing/testdata/signing/TestPayload/{name}{suffix}",
+                goldens().display()
+            );
             let golden: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
             let serialization = Serialization {
                 method,

@@ -2,9 +2,10 @@
 //! behave as their folders say; the peer's samples verify; adversarial bundles are refused with
 //! a clear error.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use model_signing::bundle::{Bundle, BundleError, encode_base64, read_signature_file};
 use model_signing::dsse::{IN_TOTO_PAYLOAD_TYPE, pae};
@@ -17,16 +18,7 @@ use model_signing::verify::{
     verify_model,
 };
 use model_signing::x509::Certificate;
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(FIXTURES).join(rel)
-}
-
-fn mt(rel: &str) -> PathBuf {
-    fixture(&format!("model-transparency/scripts/tests/{rel}"))
-}
+use support::{fixture, fixture_time, mt};
 
 fn key_verifier(pem: &Path) -> KeyVerifier {
     KeyVerifier::new(
@@ -40,7 +32,8 @@ fn cert_verifier(pems: &[PathBuf]) -> CertificateVerifier {
         .iter()
         .flat_map(|p| Certificate::all_from_pem("ca", &fs::read(p).unwrap()).unwrap())
         .collect();
-    CertificateVerifier::new(anchors, SystemTime::now()).unwrap()
+    // At a fixed time: the peer-samples leaves expire on 2027-11-24.
+    CertificateVerifier::new(anchors, fixture_time()).unwrap()
 }
 
 fn opts(ignore: &[&str]) -> VerifyOptions<'static> {

@@ -1,7 +1,9 @@
 //! Offline keyless (Sigstore) verification against real production signatures, and one negative
 //! test per check: each tampering must fail with the error of exactly that check.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use base64::Engine as _;
 use model_signing::name::ModelPath;
@@ -13,6 +15,7 @@ use model_signing::verify::{
 };
 use model_signing::{Error, Result};
 use serde_json::Value;
+use support::{fixture, mt as golden};
 
 const IDENTITY: &str = "stefanb@us.ibm.com";
 const ISSUER: &str = "https://sigstore.verify.ibm.com/oauth2";
@@ -24,19 +27,6 @@ const GOLDENS: [&str; 4] = [
     "v1.0.1-sigstore",
     "v1.1.0-sigstore",
 ];
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
-}
-
-fn golden(name: &str) -> PathBuf {
-    fixtures()
-        .join("model-transparency/scripts/tests")
-        .join(name)
-}
 
 fn policy(identity: &str, issuer: &str) -> SigstorePolicy {
     SigstorePolicy {
@@ -146,9 +136,9 @@ fn four_goldens_verify_offline_with_the_embedded_production_root() {
 
 #[test]
 fn oms_sigstore_vector_verifies_against_the_v1_1_0_model() {
-    let sig = std::fs::read(
-        fixtures().join("model-signing-spec/test-vectors/v1.0/valid/sigstore.bundle.json"),
-    )
+    let sig = std::fs::read(fixture(
+        "model-signing-spec/test-vectors/v1.0/valid/sigstore.bundle.json",
+    ))
     .unwrap();
     let report = run(
         &golden("v1.1.0-sigstore"),
@@ -161,10 +151,9 @@ fn oms_sigstore_vector_verifies_against_the_v1_1_0_model() {
 
 #[test]
 fn oms_vector_without_tlog_entries_is_refused() {
-    let sig = std::fs::read(
-        fixtures()
-            .join("model-signing-spec/test-vectors/v1.0/invalid/missing-tlog-entries.bundle.json"),
-    )
+    let sig = std::fs::read(fixture(
+        "model-signing-spec/test-vectors/v1.0/invalid/missing-tlog-entries.bundle.json",
+    ))
     .unwrap();
     let (check, msg) = failed_check(run(
         &golden("v1.1.0-sigstore"),
@@ -177,7 +166,7 @@ fn oms_vector_without_tlog_entries_is_refused() {
 
 #[test]
 fn the_peer_trust_config_and_a_plain_trusted_root_verify_too() {
-    let cfg = fixtures().join("peer-samples/offline-production-trust-config.json");
+    let cfg = fixture("peer-samples/offline-production-trust-config.json");
     let trust = SigstoreTrust::trust_config_file(&cfg).unwrap();
     let v = SigstoreVerifier::new(trust, policy(IDENTITY, ISSUER)).unwrap();
     let report = run(&golden("v1.0.0-sigstore"), &read_sig("v1.0.0-sigstore"), &v).unwrap();
@@ -569,11 +558,11 @@ fn staging_root_refuses_a_production_bundle() {
 
 #[test]
 fn github_actions_signature_verifies_and_reports_the_missing_file() {
-    let sig = std::fs::read(
-        fixtures().join("upstream-operator/related/varodrig-fork/demo/signed_model/model.sig"),
-    )
+    let sig = std::fs::read(fixture(
+        "upstream-operator/related/varodrig-fork/demo/signed_model/model.sig",
+    ))
     .unwrap();
-    let model = fixtures().join("upstream-operator/testdata/tensorflow_saved_model");
+    let model = fixture("upstream-operator/testdata/tensorflow_saved_model");
     let r = run(&model, &sig, &production(policy(GH_IDENTITY, GH_ISSUER)));
     match r {
         Err(Error::Mismatch(m)) => {
@@ -681,8 +670,7 @@ fn sigstore_trust_root_json() -> &'static str {
     static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ROOT.get_or_init(|| {
         let cfg: Value = serde_json::from_slice(
-            &std::fs::read(fixtures().join("peer-samples/offline-production-trust-config.json"))
-                .unwrap(),
+            &std::fs::read(fixture("peer-samples/offline-production-trust-config.json")).unwrap(),
         )
         .unwrap();
         cfg["trustedRoot"].to_string()

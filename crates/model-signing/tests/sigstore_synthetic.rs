@@ -6,6 +6,8 @@
 //! the codeSigning usage or from another CA, and identities carried only as a Fulcio username
 //! otherName or an issuer only in the legacy extension.
 
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,45 @@
+//! Helpers shared by the engine's integration tests: fixture paths, the fixed verification
+//! time of the fixture certificates, and the `openssl` command.
+// Each test file compiles this module into its own binary and uses only part of it: unused
+// helpers there are expected, not dead.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+/// The shared, read-only fixtures (read in place, never copied into the repository).
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+
+/// A fixture by its path under [`FIXTURES`].
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(FIXTURES).join(rel)
+}
+
+/// A file of the peer's test tree (`model-transparency/scripts/tests`): golden models,
+/// signatures and keys.
+pub fn mt(rel: &str) -> PathBuf {
+    fixture(&format!("model-transparency/scripts/tests/{rel}"))
+}
+
+/// 2027-05-01T00:00:00Z: inside the validity of every fixture certificate that a test expects
+/// to be valid (peer-samples leaves 2026-11-24..2027-11-24, model-transparency 2025..2035), and
+/// still after `leaf-expired` and before `leaf-future`. Tests verify those certificates at this
+/// time, not now, so that they do not start failing when the leaves expire.
+pub fn fixture_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_809_129_600)
+}
+
+/// Runs `openssl` in `dir`; a missing command or a failure fails the test.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is needed for this test");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
