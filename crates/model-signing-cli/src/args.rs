@@ -324,6 +324,10 @@ pub struct VerifyCertificateArgs {
     /// Print the SHA-256 fingerprints of the certificates involved.
     #[arg(long = "log_fingerprints", alias = "log-fingerprints")]
     pub log_fingerprints: bool,
+    /// Test only: check certificate validity at this Unix time instead of now, so that tests of
+    /// fixture certificates do not start failing when those expire. Hidden; not for production.
+    #[arg(long = "at-time", value_name = "UNIX_SECONDS", hide = true)]
+    pub at_time: Option<u64>,
 }
 
 #[derive(Args, Debug)]

@@ -160,7 +160,10 @@ pub fn build_verifier(
                     );
                 }
             }
-            Box::new(CertificateVerifier::new(anchors, SystemTime::now())?)
+            let at = a.at_time.map_or_else(SystemTime::now, |secs| {
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+            });
+            Box::new(CertificateVerifier::new(anchors, at)?)
         }
         VerifyMethod::Sigstore(a) => Box::new(sigstore_verifier(a)?),
     })

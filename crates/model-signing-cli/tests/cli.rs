@@ -5,7 +5,7 @@ mod support;
 
 use std::fs;
 
-use support::{fixture, model, run, s, stderr, stdout};
+use support::{AT_TIME, fixture, model, run, s, stderr, stdout};
 
 #[test]
 fn sign_then_verify_with_peer_and_hyphen_spellings() {
@@ -160,16 +160,32 @@ fn certificate_method_needs_trust_and_a_matching_key() {
         s(&pki.join("int-ca.cert.pem")),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = run(&[
-        "verify",
-        "certificate",
-        s(&m),
-        "--signature",
-        s(&sig),
-        "--certificate-chain",
-        s(&pki.join("root-ca.cert.pem")),
-    ]);
+    let root = pki.join("root-ca.cert.pem");
+    let verify_at = |at: &str| {
+        run(&[
+            "verify",
+            "certificate",
+            s(&m),
+            "--signature",
+            s(&sig),
+            "--certificate-chain",
+            s(&root),
+            "--at-time",
+            at,
+        ])
+    };
+    let o = verify_at(AT_TIME);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The verification time matters: after the leaf's notAfter (2027-11-24) the same
+    // verification fails as expired, before its notBefore (2026-11-24) as not yet valid.
+    for (at, why) in [
+        ("1830000000", "expired"),
+        ("1790000000", "not valid before"),
+    ] {
+        let o = verify_at(at);
+        assert_eq!(o.status.code(), Some(1), "{at}");
+        assert!(stderr(&o).contains(why), "{at}: {}", stderr(&o));
+    }
     let o = run(&["verify", "certificate", s(&m), "--signature", s(&sig)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(

@@ -9,19 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use support::{fixture, model, run, s, stderr, stdout};
-
-/// Signs `m` with the peer-samples key, signature outside the model; `extra` adds sign flags.
-fn sign(m: &Path, extra: &[&str]) -> PathBuf {
-    let sig = m.with_extension("sig");
-    let key = fixture("peer-samples/ec-p256.priv.pem");
-    let mut args = vec!["sign", "key", s(m), "--private_key", s(&key), "--signature"];
-    args.push(s(&sig));
-    args.extend_from_slice(extra);
-    let o = run(&args);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    sig
-}
+use support::{fixture, model, run, s, sign_with_key, stderr, stdout};
 
 /// `verify <method...> m --signature sig` with `extra` flags; returns the output and the
 /// result file's line.
@@ -70,7 +58,7 @@ const MV: [&str; 2] = ["--fix-hints", "model-validation"];
 fn model_with_symlink(dir: &Path) -> (PathBuf, PathBuf) {
     let m = model(dir);
     std::os::unix::fs::symlink("weights.bin", m.join("link.bin")).unwrap();
-    let sig = sign(&m, &["--allow_symlinks"]);
+    let sig = sign_with_key(&m, &["--allow_symlinks"]);
     (m, sig)
 }
 
@@ -116,7 +104,7 @@ fn symlink_allowed_passes_in_both_wordings() {
 fn unsigned_file_names_the_flags_or_the_fields() {
     let d = tempfile::tempdir().unwrap();
     let m = model(d.path());
-    let sig = sign(&m, &[]);
+    let sig = sign_with_key(&m, &[]);
     fs::write(m.join("extra.bin"), "new").unwrap();
     let (o, line) = verify_key(&m, &sig, &[]);
     refused(
@@ -144,7 +132,7 @@ fn unsigned_file_names_the_flags_or_the_fields() {
     // ignored, else the recorded ignore paths would leave it out).
     let d = tempfile::tempdir().unwrap();
     let m = model(d.path());
-    let sig = sign(&m, &["--no-ignore-git-paths"]);
+    let sig = sign_with_key(&m, &["--no-ignore-git-paths"]);
     fs::write(m.join(".gitignore"), "x").unwrap();
     let (o, line) = verify_key(&m, &sig, &["--no-ignore-git-paths"]);
     refused(
@@ -161,7 +149,7 @@ fn unsigned_file_names_the_flags_or_the_fields() {
 fn unsigned_file_tolerated_passes_in_both_wordings() {
     let d = tempfile::tempdir().unwrap();
     let m = model(d.path());
-    let sig = sign(&m, &[]);
+    let sig = sign_with_key(&m, &[]);
     fs::write(m.join("extra.bin"), "new").unwrap();
     let (o, line) = verify_key(&m, &sig, &["--ignore_unsigned_files"]);
     passed(&o, &line);
@@ -184,7 +172,7 @@ fn verify_as_certificate(m: &Path, sig: &Path, extra: &[&str]) -> (Output, Strin
 fn wrong_method_names_the_command_or_the_config() {
     let d = tempfile::tempdir().unwrap();
     let m = model(d.path());
-    let sig = sign(&m, &[]);
+    let sig = sign_with_key(&m, &[]);
     let (o, line) = verify_as_certificate(&m, &sig, &[]);
     refused(
         &o,
@@ -244,7 +232,7 @@ fn missing_signature_names_the_flag_or_the_field_and_its_cause_once() {
 fn right_method_and_present_signature_pass_in_both_wordings() {
     let d = tempfile::tempdir().unwrap();
     let m = model(d.path());
-    let sig = sign(&m, &[]);
+    let sig = sign_with_key(&m, &[]);
     let (o, line) = verify_key(&m, &sig, &[]);
     passed(&o, &line);
     let (o, line) = verify_key(&m, &sig, &MV);

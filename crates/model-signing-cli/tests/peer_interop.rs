@@ -15,12 +15,15 @@
 //! `python -m model_signing` as a real process. Every test works in its own temporary directory
 //! and makes its own keys and test PKI (with the `cryptography` package of the peer's venv).
 
+mod support;
+
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
+use support::{BIN, peer_python};
 
 // ---------------------------------------------------------------------------------------------
 // Command lines
@@ -42,29 +45,6 @@ fn argv(template: &str, values: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
 
 // ---------------------------------------------------------------------------------------------
 // The peer
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The peer venv's interpreter: `MODEL_SIGNING_PEER_PYTHON`, else `target/peer-venv/bin/python`.
-fn peer_python() -> PathBuf {
-    let (python, source) = match std::env::var_os("MODEL_SIGNING_PEER_PYTHON") {
-        Some(p) if !p.is_empty() => (PathBuf::from(p), "MODEL_SIGNING_PEER_PYTHON"),
-        _ => (
-            repo_root().join("target/peer-venv/bin/python"),
-            "the default location",
-        ),
-    };
-    assert!(
-        python.exists(),
-        "the Python peer (model-signing 1.1.1) is not installed: {} (from {source}) does not \
-         exist. Run `make peer-venv` (`make test` does it), or point MODEL_SIGNING_PEER_PYTHON at \
-         a Python with model-signing==1.1.1 and pyopenssl.",
-        python.display()
-    );
-    python
-}
 
 /// Operations for one peer process; `tests/peer/batch.py` documents each.
 #[derive(Default)]
@@ -189,7 +169,7 @@ fn ours(args: Vec<OsString>) -> Run {
 }
 
 fn ours_env(args: Vec<OsString>, env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_model-signing"));
+    let mut cmd = Command::new(BIN);
     cmd.args(args).env_remove("MODEL_SIGNING_KEY_PASSWORD");
     cmd.envs(env.iter().copied());
     Run::of(cmd.output().expect("cannot run model-signing"))

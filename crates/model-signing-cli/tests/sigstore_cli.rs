@@ -2,39 +2,16 @@
 //! operator's init container) runs them: offline, peer and hyphen flag spellings, exit codes,
 //! messages that name the failed check, JSON kinds.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
+use support::{fixture, golden, json, run, s, stderr};
 
-const BIN: &str = env!("CARGO_BIN_EXE_model-signing");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
 const IDENTITY: &str = "stefanb@us.ibm.com";
 const ISSUER: &str = "https://sigstore.verify.ibm.com/oauth2";
-
-fn golden(name: &str) -> PathBuf {
-    Path::new(FIXTURES)
-        .join("model-transparency/scripts/tests")
-        .join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
-}
 
 /// `verify sigstore` on a golden, with extra flags.
 fn verify(dir: &str, extra: &[&str]) -> Output {
@@ -76,7 +53,7 @@ fn every_golden_verifies_with_peer_spellings() {
 
 #[test]
 fn hyphen_spellings_and_json_report_the_root_and_log_key() {
-    let cfg = Path::new(FIXTURES).join("peer-samples/offline-production-trust-config.json");
+    let cfg = fixture("peer-samples/offline-production-trust-config.json");
     let m = golden("v1.1.0-sigstore");
     let sig = m.join("model.sig");
     let o = run(&[
@@ -301,9 +278,8 @@ fn missing_identity_or_issuer_or_two_roots_are_usage_errors() {
 
 #[test]
 fn github_actions_signature_reports_the_missing_file_by_name() {
-    let sig = Path::new(FIXTURES)
-        .join("upstream-operator/related/varodrig-fork/demo/signed_model/model.sig");
-    let m = Path::new(FIXTURES).join("upstream-operator/testdata/tensorflow_saved_model");
+    let sig = fixture("upstream-operator/related/varodrig-fork/demo/signed_model/model.sig");
+    let m = fixture("upstream-operator/testdata/tensorflow_saved_model");
     let o = run(&[
         "--output",
         "json",
@@ -331,8 +307,7 @@ fn github_actions_signature_reports_the_missing_file_by_name() {
 
 #[test]
 fn inspect_shows_identity_issuer_root_and_log_key() {
-    let sig = Path::new(FIXTURES)
-        .join("upstream-operator/related/varodrig-fork/demo/signed_model/model.sig");
+    let sig = fixture("upstream-operator/related/varodrig-fork/demo/signed_model/model.sig");
     let o = run(&["inspect", s(&sig)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);

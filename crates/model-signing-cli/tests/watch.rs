@@ -1,54 +1,24 @@
 //! Watch mode (`verify ... --interval`), with real processes: readiness follows the model in
 //! both directions, liveness stays up, metrics count, SIGTERM exits 0, bad flags exit 2.
 
+mod support;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_model-signing");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(FIXTURES).join(rel)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
+use support::{BIN, fixture, free_port, get, model, run, s, sign_with_key};
 
 /// A model signed with the P-256 fixture key; returns (model, signature).
 fn signed_model(dir: &Path) -> (PathBuf, PathBuf) {
-    let m = dir.join("model");
-    fs::create_dir_all(m.join("sub")).unwrap();
+    let m = model(dir);
     fs::write(m.join("weights.bin"), vec![7u8; 100_000]).unwrap();
-    fs::write(m.join("config.json"), "{}").unwrap();
-    fs::write(m.join("sub/tok.json"), "[]").unwrap();
-    let sig = dir.join("model.sig");
-    let key = fixture("peer-samples/ec-p256.priv.pem");
-    let o = run(&[
-        "sign",
-        "key",
-        s(&m),
-        "--private_key",
-        s(&key),
-        "--signature",
-        s(&sig),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let sig = sign_with_key(&m, &[]);
     (m, sig)
 }
 
@@ -132,26 +102,6 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-/// GET `path`: (status, body).
-fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    c.set_read_timeout(Some(Duration::from_secs(5)))?;
-    c.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        c,
-        "GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    c.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
 }
 
 /// Polls `path` until `want` holds, for at most `within`; returns the last (status, body).
@@ -353,11 +303,7 @@ fn skip_initial_starts_ready_with_upstream_spellings() {
     let d = tempfile::tempdir().unwrap();
     let (m, sig) = signed_model(d.path());
     // A free port for upstream's --health-port (which listens on all interfaces).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let pubkey = fixture("peer-samples/ec-p256.pub.pem");
     let mut agent = Agent::start(&[
         "verify",

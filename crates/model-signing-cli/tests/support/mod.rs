@@ -1,11 +1,16 @@
-//! Helpers shared by this crate's integration tests: the binary, fixtures, streams, models.
+//! Helpers shared by this crate's integration tests: the binary, fixtures, streams, models,
+//! HTTP, and the Python peer.
 // Each test file compiles this module into its own binary and uses only part of it: unused
 // helpers there are expected, not dead.
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The `model-signing` binary built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_model-signing");
@@ -45,4 +50,113 @@ pub fn model(dir: &Path) -> PathBuf {
     fs::write(m.join("config.json"), "{}").unwrap();
     fs::write(m.join("sub/tok.json"), "[]").unwrap();
     m
+}
+
+/// A model of the peer's test tree (`model-transparency/scripts/tests/NAME`), with its
+/// `model.sig`.
+pub fn golden(name: &str) -> PathBuf {
+    fixture("model-transparency/scripts/tests").join(name)
+}
+
+/// Signs `m` with the peer-samples P-256 key into `m.sig` beside it (outside the model), with
+/// `extra` sign flags; returns the signature path.
+pub fn sign_with_key(m: &Path, extra: &[&str]) -> PathBuf {
+    let sig = m.with_extension("sig");
+    let key = fixture("peer-samples/ec-p256.priv.pem");
+    let mut args = vec!["sign", "key", s(m), "--private_key", s(&key), "--signature"];
+    args.push(s(&sig));
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    sig
+}
+
+/// Standard output parsed as one JSON value.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// `--at-time` for `verify certificate` on the peer-samples PKI: 2027-05-01T00:00:00Z, inside
+/// the validity of its leaves (2026-11-24..2027-11-24), so that these tests do not start
+/// failing when the leaves expire.
+pub const AT_TIME: &str = "1809129600";
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET `path` over plain HTTP/1.1: (status, body).
+pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    c.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    c.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
+/// The version of the peer that these tests are written against.
+pub const PEER_VERSION: &str = "1.1.1";
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The peer venv's interpreter: `MODEL_SIGNING_PEER_PYTHON`, else `target/peer-venv/bin/python`.
+/// Fails (never skips) when it is missing or its `model-signing` is not exactly
+/// [`PEER_VERSION`]; the version is checked once per test binary.
+pub fn peer_python() -> PathBuf {
+    static CHECKED: OnceLock<PathBuf> = OnceLock::new();
+    CHECKED.get_or_init(find_peer_python).clone()
+}
+
+fn find_peer_python() -> PathBuf {
+    let (python, source) = match std::env::var_os("MODEL_SIGNING_PEER_PYTHON") {
+        Some(p) if !p.is_empty() => (PathBuf::from(p), "MODEL_SIGNING_PEER_PYTHON"),
+        _ => (
+            repo_root().join("target/peer-venv/bin/python"),
+            "the default location",
+        ),
+    };
+    assert!(
+        python.exists(),
+        "the Python peer (model-signing {PEER_VERSION}) is not installed: {} (from {source}) does \
+         not exist. Run `make peer-venv` (`make test` does it), or point MODEL_SIGNING_PEER_PYTHON \
+         at a Python with model-signing=={PEER_VERSION} and pyopenssl.",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('model-signing'))",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the peer's Python {}: {e}", python.display()));
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && version == PEER_VERSION,
+        "the peer at {} (from {source}) has model-signing {:?}, not {PEER_VERSION}: these tests \
+         compare against {PEER_VERSION} exactly; rebuild it with `make peer-venv`. {}",
+        python.display(),
+        version,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    python
 }
