@@ -9,7 +9,7 @@ use crate::bundle::{BundleError, SignatureMethod};
 use crate::keys::KeyError;
 use crate::manifest::Mismatch;
 use crate::serialize::HashError;
-use crate::sigstore::SigstoreError;
+use crate::sigstore::error::SigstoreError;
 use crate::statement::StatementError;
 use crate::x509::CertError;
 

@@ -12,6 +12,11 @@
 //! computes a manifest on its own (for `digest`), and [`bundle`] parses signature files.
 //!
 //! Nothing here depends on Kubernetes.
+//!
+//! Errors ([`Error`]) are typed and carry data (a wrong method says which method the signature was
+//! made with, a refused symlink its path); no message names a command-line flag or a
+//! configuration field. Callers word the fix: the CLI as its flags, the operator's agent as
+//! ModelValidation fields.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 

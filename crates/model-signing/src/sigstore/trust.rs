@@ -8,7 +8,7 @@ use sigstore_trust_root::{
     SIGSTORE_PRODUCTION_TRUSTED_ROOT, SIGSTORE_STAGING_TRUSTED_ROOT, TrustedRoot,
 };
 
-use super::{SigstoreError, TrustFile};
+use super::error::{SigstoreError, TrustFile};
 
 /// `mediaType` of a ClientTrustConfig.
 pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
