@@ -13,13 +13,22 @@ const NOT_IN_BINARY: [&str; 4] = ["tests", "benches", "examples", "target"];
 
 /// The workspace root (the directory holding the top `Cargo.toml`).
 pub fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // crates/test-cluster -> the workspace; `ancestors` keeps paths free of `..` for messages.
+    manifest
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| manifest.join("../.."), Path::to_path_buf)
 }
 
 /// The shared, read-only fixtures: the `shared/fixtures` directory beside the repository.
 /// Tests read them in place and never copy them into the repository.
 pub fn fixtures() -> PathBuf {
-    workspace_dir().join("../shared/fixtures")
+    let workspace = workspace_dir();
+    workspace
+        .parent()
+        .map_or_else(|| workspace.join(".."), Path::to_path_buf)
+        .join("shared/fixtures")
 }
 
 /// One file or directory below [`fixtures`].
@@ -129,7 +138,14 @@ mod tests {
 
     #[test]
     fn fixtures_are_beside_the_repository() {
-        assert!(fixtures().ends_with("../shared/fixtures"));
-        assert!(workspace_dir().join("Cargo.toml").is_file());
+        assert!(
+            workspace_dir()
+                .join("crates/test-cluster/Cargo.toml")
+                .is_file()
+        );
+        assert_eq!(
+            fixtures(),
+            workspace_dir().parent().unwrap().join("shared/fixtures")
+        );
     }
 }
