@@ -15,7 +15,7 @@ use model_signing::verify::{
 };
 use model_signing::{Error, Result};
 use serde_json::Value;
-use support::{fixture, mt as golden};
+use support::{b64, fixture, mt as golden};
 
 const IDENTITY: &str = "stefanb@us.ibm.com";
 const ISSUER: &str = "https://sigstore.verify.ibm.com/oauth2";
@@ -89,10 +89,6 @@ fn tampered_in(dir: &str, edit: impl FnOnce(&mut Value)) -> Result<VerifyReport>
 
 fn tlog(v: &mut Value) -> &mut Value {
     &mut v["verificationMaterial"]["tlogEntries"][0]
-}
-
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
 }
 
 /// Flips one bit in the middle of a base64 field.

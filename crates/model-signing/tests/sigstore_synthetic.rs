@@ -26,6 +26,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 use serde_json::{Value, json};
+use support::b64;
 
 const ISSUER: &str = "https://oidc.example.com";
 const EMAIL: &str = "alice@example.com";
@@ -37,10 +38,6 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
-
-fn b64(d: impl AsRef<[u8]>) -> String {
-    base64::engine::general_purpose::STANDARD.encode(d)
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -159,11 +156,11 @@ impl Instance {
             "baseUrl": "https://log.example.com",
             "hashAlgorithm": "SHA2_256",
             "publicKey": {
-                "rawBytes": b64(key.spki()),
+                "rawBytes": b64().encode(key.spki()),
                 "keyDetails": "PKIX_ECDSA_P256_SHA_256",
                 "validFor": {"start": "2020-01-01T00:00:00Z"}
             },
-            "logId": {"keyId": b64(key.key_id())}
+            "logId": {"keyId": b64().encode(key.key_id())}
         })
     }
 
@@ -174,7 +171,7 @@ impl Instance {
             "certificateAuthorities": [{
                 "subject": {"organization": "example", "commonName": "test fulcio"},
                 "uri": "https://fulcio.example.com",
-                "certChain": {"certificates": [{"rawBytes": b64(&self.ca_der)}]},
+                "certChain": {"certificates": [{"rawBytes": b64().encode(&self.ca_der)}]},
                 "validFor": {"start": "2020-01-01T00:00:00Z"}
             }],
             "ctlogs": [Self::log(&self.ct)],
@@ -255,13 +252,13 @@ impl Instance {
         let payload_type = "application/vnd.in-toto+json";
         let sig = signer.sign(&model_signing::dsse::pae(payload_type, payload));
         let envelope = json!({
-            "payload": b64(payload),
+            "payload": b64().encode(payload),
             "payloadType": payload_type,
-            "signatures": [{"sig": b64(&sig)}]
+            "signatures": [{"sig": b64().encode(&sig)}]
         });
         let pem = format!(
             "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            b64(logged_cert)
+            b64().encode(logged_cert)
         );
         let body = json!({
             "apiVersion": "0.0.1",
@@ -269,42 +266,42 @@ impl Instance {
             "spec": {
                 "envelopeHash": {"algorithm": "sha256", "value": hex::encode(sha256(envelope.to_string().as_bytes()))},
                 "payloadHash": {"algorithm": "sha256", "value": hex::encode(sha256(payload))},
-                "signatures": [{"signature": b64(&sig), "verifier": b64(pem)}]
+                "signatures": [{"signature": b64().encode(&sig), "verifier": b64().encode(pem)}]
             }
         })
         .to_string();
         let log_id = self.rekor.key_id();
         let set_payload = format!(
             r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":0}}"#,
-            b64(&body),
+            b64().encode(&body),
             hex::encode(log_id)
         );
         let set = self.rekor.sign(set_payload.as_bytes());
         let root = sha256(&[&[0u8][..], body.as_bytes()].concat());
-        let note = format!("log.example.com - 1\n1\n{}\n", b64(root));
+        let note = format!("log.example.com - 1\n1\n{}\n", b64().encode(root));
         let note_sig = self.rekor.sign(note.as_bytes());
         let checkpoint = format!(
             "{note}\n\u{2014} log.example.com {}\n",
-            b64([&log_id[..4], &note_sig[..]].concat())
+            b64().encode([&log_id[..4], &note_sig[..]].concat())
         );
         json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": {
-                "certificate": {"rawBytes": b64(cert)},
+                "certificate": {"rawBytes": b64().encode(cert)},
                 "tlogEntries": [{
                     "logIndex": "0",
-                    "logId": {"keyId": b64(log_id)},
+                    "logId": {"keyId": b64().encode(log_id)},
                     "kindVersion": {"kind": "dsse", "version": "0.0.1"},
                     "integratedTime": integrated_time.to_string(),
-                    "inclusionPromise": {"signedEntryTimestamp": b64(set)},
+                    "inclusionPromise": {"signedEntryTimestamp": b64().encode(set)},
                     "inclusionProof": {
                         "logIndex": "0",
-                        "rootHash": b64(root),
+                        "rootHash": b64().encode(root),
                         "treeSize": "1",
                         "hashes": [],
                         "checkpoint": {"envelope": checkpoint}
                     },
-                    "canonicalizedBody": b64(&body)
+                    "canonicalizedBody": b64().encode(&body)
                 }],
                 "timestampVerificationData": {}
             },

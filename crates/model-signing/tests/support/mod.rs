@@ -30,6 +30,11 @@ pub fn fixture_time() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_809_129_600)
 }
 
+/// Standard base64 (with padding), as bundles use it.
+pub fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
 /// Runs `openssl` in `dir`; a missing command or a failure fails the test.
 pub fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
