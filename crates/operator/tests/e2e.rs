@@ -15,14 +15,11 @@ use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeCl
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use model_signing::keys::PrivateKey;
-use model_signing::sign::CertificateSigner;
-use model_signing::x509::Certificate;
 use model_validation_operator::names::{IGNORE_NAMESPACE_LABEL, LABEL};
 use serde_json::{Value, json};
 use support::{
-    api_message, create_mv, ec_key_signer, fixture, mv_api, pod, run_verifier, shared_operator,
-    sign, signed_model_and_key, wait_for, write_model,
+    CodeSigningPki, api_message, create_mv, ec_key_signer, fixture, mv_api, pod, run_verifier,
+    shared_operator, sign, signed_model_and_key, wait_for, write_model,
 };
 
 /// One test's world: a client, its own namespace on the shared control plane (with the shared
@@ -221,38 +218,15 @@ async fn ignored_namespace_gets_no_injection() {
     );
 }
 
-/// Signs the three-file model in `<data>/model` with the leaf certificate of the shared PKI
-/// fixtures and puts their root CA at `<keys>/ca.pem`.
+/// Signs the three-file model in `<data>/model` with the leaf of a PKI generated for this run
+/// (fixed certificates would expire) and puts its root CA at `<keys>/ca.pem`.
 fn certificate_signed_model(data: &Path, keys: &Path) {
+    let pki = CodeSigningPki::generate();
     write_model(&data.join("model"));
     std::fs::create_dir_all(keys).unwrap();
-    std::fs::copy(
-        fixture("peer-samples/pki/root-ca.cert.pem"),
-        keys.join("ca.pem"),
-    )
-    .unwrap();
-    let pki = fixture("peer-samples/pki");
-    let leaf_key = PrivateKey::from_pem(
-        "leaf",
-        &std::fs::read(pki.join("leaf.key.pem")).unwrap(),
-        None,
-    )
-    .unwrap();
-    let leaf = Certificate::all_from_pem(
-        "leaf",
-        &std::fs::read(pki.join("leaf-ku-eku.cert.pem")).unwrap(),
-    )
-    .unwrap()
-    .remove(0);
-    let inter =
-        Certificate::all_from_pem("int", &std::fs::read(pki.join("int-ca.cert.pem")).unwrap())
-            .unwrap();
+    std::fs::write(keys.join("ca.pem"), &pki.root_pem).unwrap();
     let model = data.join("model");
-    sign(
-        &model,
-        &CertificateSigner::new(leaf_key, leaf, inter).unwrap(),
-        &model.join("model.sig"),
-    );
+    sign(&model, &pki.signer, &model.join("model.sig"));
 }
 
 /// A ModelValidation written for upstream, with every §2.1 field, for the certificate method.

@@ -3,7 +3,8 @@
 //! - [`Operator`]: the operator binary as a process against a test control plane, tied to the
 //!   test process so it never outlives it; [`shared_operator`] is one per test binary;
 //! - [`pod`], [`run_verifier`], [`create_mv`], [`events`]…: pods, ModelValidations and Events;
-//! - [`write_model`], [`sign`]: models on disk and their signatures;
+//! - [`write_model`], [`sign`], [`CodeSigningPki`]: models on disk, their signatures, and a
+//!   certificate chain generated per run (so no test depends on a date);
 //! - [`TestWebhook`]: the webhook's TLS server in-process, on static [`Policies`];
 //! - re-exports of the workspace-wide helpers of [`test_cluster::support`].
 //!
@@ -14,6 +15,7 @@
 mod cluster;
 mod models;
 mod operator;
+mod pki;
 mod webhook;
 
 pub use cluster::{
@@ -21,6 +23,7 @@ pub use cluster::{
 };
 pub use models::{ec_key_signer, sign, signed_model_and_key, write_model};
 pub use operator::{AGENT_IMAGE, Operator, OperatorOptions, shared_operator};
+pub use pki::CodeSigningPki;
 pub use test_cluster::support::{
     HttpResponse, agent_binary, fixture, free_port, http_get, metric, wait_for,
 };
