@@ -27,6 +27,7 @@ pub mod hashing;
 pub mod keys;
 pub mod manifest;
 pub mod name;
+pub mod pinned;
 pub mod serialize;
 pub mod sign;
 pub mod sigstore;

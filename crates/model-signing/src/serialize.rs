@@ -5,7 +5,6 @@
 //! single read buffer, so memory does not grow with the model; every byte is read exactly once.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -14,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::hashing::HashAlgorithm;
 use crate::manifest::{Method, Resource, sort_resources};
 use crate::name::{ModelPath, ResourceName, ShardRange};
+use crate::pinned::{self, FileChange, PinError};
 use crate::walk::{self, ModelFile, Selection, WalkError};
 
 /// Bytes read per `read` call; large enough to reach hash speed from the page cache.
@@ -83,8 +83,20 @@ pub enum HashError {
         source: std::io::Error,
     },
     /// A file became shorter while it was being hashed.
+    ///
+    /// No longer produced: a file that changes size is reported as [`HashError::FileChanged`].
+    /// Kept so that callers naming it still compile.
     #[error("'{0}' changed size while it was being hashed; retry when nothing writes to the model")]
     Shrunk(String),
+    /// A file is not the one the walk found, or changed while it was hashed: what was hashed
+    /// cannot be trusted to be what is on disk, so nothing is reported as verified.
+    #[error("'{path}' changed after the model was listed: {what}")]
+    FileChanged {
+        /// Model-relative path.
+        path: String,
+        /// What changed.
+        what: FileChange,
+    },
     /// A file name cannot be written in shard form (the peer splits shard names on ':').
     #[error("'{0}' contains ':' and cannot be named in a shards manifest")]
     ColonInShardName(String),
@@ -135,31 +147,34 @@ fn hash_item(
     buf: &mut [u8],
     progress: Option<&dyn Progress>,
 ) -> Result<Vec<u8>, HashError> {
-    let io = |source| HashError::Io {
-        path: item.file.path.to_string(),
-        source,
+    let fail = |e| match e {
+        PinError::Io(source) => HashError::Io {
+            path: item.file.path.to_string(),
+            source,
+        },
+        PinError::Changed(what) => HashError::FileChanged {
+            path: item.file.path.to_string(),
+            what,
+        },
     };
-    let file = File::open(&item.file.fs_path).map_err(io)?;
+    let pinned = pinned::open(item.file).map_err(fail)?;
     let mut hasher = alg.hasher();
-    let (mut offset, limit) = match item.range {
-        Some(r) => (r.start, Some(r.end)),
-        None => (0, None),
+    // The walk's size bounds the read: a file that grows is caught by `finish`, not read on.
+    let (start, end) = match item.range {
+        Some(r) => (r.start, r.end),
+        None => (0, item.file.size),
     };
-    loop {
-        let want = match limit {
-            Some(end) if offset >= end => break,
-            Some(end) => buf.len().min((end - offset) as usize),
-            None => buf.len(),
-        };
-        let n = match file.read_at(&mut buf[..want], offset) {
+    let mut offset = start;
+    while offset < end {
+        let want = buf
+            .len()
+            .min(usize::try_from(end - offset).unwrap_or(usize::MAX));
+        let n = match pinned.file.read_at(&mut buf[..want], offset) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(fail(PinError::Io(e))),
         };
         if n == 0 {
-            if limit.is_some() {
-                return Err(HashError::Shrunk(item.file.path.to_string()));
-            }
             break;
         }
         hasher.update(&buf[..n]);
@@ -168,6 +183,7 @@ fn hash_item(
             p.advance(n as u64);
         }
     }
+    pinned.finish(offset - start, end - start).map_err(fail)?;
     Ok(hasher.finish())
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::name::ModelPath;
@@ -45,15 +46,60 @@ impl Selection {
     }
 }
 
+/// Which file a walk found (device and inode): opening the path later must reach this same
+/// file, or the file was replaced in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file `meta` describes.
+    pub fn of(meta: &fs::Metadata) -> Self {
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
 /// One file of the model.
 #[derive(Debug, Clone)]
 pub struct ModelFile {
     /// Its name in the manifest.
     pub path: ModelPath,
-    /// Where to read it (a symlink is read through).
+    /// Where to read it. For a followed symlink this is the resolved target, so that the file
+    /// can be opened without following symlinks: a link retargeted after the walk is not read.
     pub fs_path: PathBuf,
     /// Its size when it was found.
     pub size: u64,
+    /// The file found (the target, for a followed symlink).
+    pub identity: FileIdentity,
+}
+
+impl ModelFile {
+    /// A file found at `fs_path` (already resolved: no symlink as its last component),
+    /// described by `meta`.
+    fn found(path: ModelPath, fs_path: PathBuf, meta: &fs::Metadata) -> Self {
+        ModelFile {
+            path,
+            fs_path,
+            size: meta.len(),
+            identity: FileIdentity::of(meta),
+        }
+    }
+}
+
+/// The path of a symlink's final target, with every symlink on the way resolved, so that it
+/// can be opened without following symlinks.
+fn resolve_link(name: &ModelPath, link: &Path) -> Result<PathBuf, WalkError> {
+    fs::canonicalize(link).map_err(|_| WalkError::SpecialFile {
+        path: name.to_string(),
+        kind: "broken symlink",
+    })
 }
 
 /// The files found, in no particular order, and what the caller should be told about.
@@ -128,11 +174,14 @@ pub fn walk(root: &Path, sel: &Selection, keep: &BTreeSet<ModelPath>) -> Result<
     })?;
     let mut out = Walk::default();
     if meta.is_file() {
-        out.files.push(ModelFile {
-            path: ModelPath::root(),
-            fs_path: root.to_path_buf(),
-            size: meta.len(),
-        });
+        // The model path itself may be a symlink (volume mounts often are): it is the path the
+        // caller chose, so it is resolved here and the file is then opened without following.
+        let fs_path = fs::canonicalize(root).map_err(|source| WalkError::Model {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        out.files
+            .push(ModelFile::found(ModelPath::root(), fs_path, &meta));
         return Ok(out);
     }
     if !meta.is_dir() {
@@ -174,37 +223,28 @@ pub fn walk(root: &Path, sel: &Selection, keep: &BTreeSet<ModelPath>) -> Result<
             if ft.is_dir() {
                 stack.push((path, fs_path));
             } else if ft.is_file() {
-                let size = entry
-                    .metadata()
-                    .map_err(|source| WalkError::Io {
-                        path: path.to_string(),
-                        source,
-                    })?
-                    .len();
-                out.files.push(ModelFile {
-                    path,
-                    fs_path,
-                    size,
-                });
+                // Does not follow symlinks: describes the directory entry itself.
+                let meta = entry.metadata().map_err(|source| WalkError::Io {
+                    path: path.to_string(),
+                    source,
+                })?;
+                out.files.push(ModelFile::found(path, fs_path, &meta));
             } else if ft.is_symlink() {
                 if !sel.allow_symlinks {
                     return Err(WalkError::Symlink(path.to_string()));
                 }
                 match fs::metadata(&fs_path) {
                     Ok(target) if target.is_file() => {
-                        if let (Some(root), Ok(t)) = (&canonical_root, fs::canonicalize(&fs_path))
-                            && !t.starts_with(root)
+                        let resolved = resolve_link(&path, &fs_path)?;
+                        if let Some(root) = &canonical_root
+                            && !resolved.starts_with(root)
                         {
                             out.warnings.push(format!(
                                 "symlink '{path}' points outside the model, to {}",
-                                t.display()
+                                resolved.display()
                             ));
                         }
-                        out.files.push(ModelFile {
-                            path,
-                            fs_path,
-                            size: target.len(),
-                        });
+                        out.files.push(ModelFile::found(path, resolved, &target));
                     }
                     Ok(target) if target.is_dir() => {
                         // The peer does not descend into symlinked directories; doing so would
@@ -271,7 +311,8 @@ pub fn resolve_named(
                 continue;
             }
         };
-        let meta = if lmeta.file_type().is_symlink() {
+        let is_link = lmeta.file_type().is_symlink();
+        let meta = if is_link {
             if !sel.allow_symlinks && !name.is_root() {
                 return Err(WalkError::Symlink(name.to_string()));
             }
@@ -288,11 +329,12 @@ pub fn resolve_named(
             lmeta
         };
         if meta.is_file() {
-            files.push(ModelFile {
-                path: name.clone(),
-                fs_path,
-                size: meta.len(),
-            });
+            let fs_path = if is_link {
+                resolve_link(name, &fs_path)?
+            } else {
+                fs_path
+            };
+            files.push(ModelFile::found(name.clone(), fs_path, &meta));
         } else if meta.is_dir() {
             missing.push(name.clone());
         } else {
