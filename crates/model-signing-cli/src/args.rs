@@ -25,6 +25,9 @@ Examples:
   model-signing digest ./model
   model-signing inspect ./model/model.sig
 
+  # Verify with a public key held in an environment variable (as the operator's agent does)
+  model-signing verify key ./model --public-key-env MODEL_SIGNING_PUBLIC_KEY --signature ./model/model.sig
+
   # Keep verifying every 5 minutes; serve /healthz, /readyz and /metrics on :8080
   model-signing verify key ./model --public_key key.pub --signature ./model/model.sig --interval 5m
 
@@ -302,25 +305,39 @@ impl VerifyMethod {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("key").required(true).multiple(false).args(["public_key", "public_key_env"])))]
 pub struct VerifyKeyArgs {
     #[command(flatten)]
     pub common: VerifyCommon,
-    /// The signer's EC public key (PEM).
+    /// The signer's EC public key (PEM file). Exactly one of this and --public-key-env.
     #[arg(long = "public_key", alias = "public-key", value_name = "PATH")]
-    pub public_key: PathBuf,
+    pub public_key: Option<PathBuf>,
+    /// Instead of --public_key: the name of an environment variable that holds the PEM public
+    /// key itself (read once at start).
+    #[arg(long = "public-key-env", alias = "public_key_env", value_name = "NAME")]
+    pub public_key_env: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct VerifyCertificateArgs {
     #[command(flatten)]
     pub common: VerifyCommon,
-    /// Trusted CA certificates (repeatable, PEM). Required: nothing is trusted by default.
+    /// Trusted CA certificates (repeatable, PEM). This or --certificate-chain-env is required:
+    /// nothing is trusted by default.
     #[arg(
         long = "certificate_chain",
         alias = "certificate-chain",
         value_name = "PATH"
     )]
     pub certificate_chain: Vec<PathBuf>,
+    /// The name of an environment variable that holds trusted CA certificates (PEM, one or
+    /// more concatenated; read once at start). May be combined with --certificate_chain.
+    #[arg(
+        long = "certificate-chain-env",
+        alias = "certificate_chain_env",
+        value_name = "NAME"
+    )]
+    pub certificate_chain_env: Option<String>,
     /// Print the SHA-256 fingerprints of the certificates involved.
     #[arg(long = "log_fingerprints", alias = "log-fingerprints")]
     pub log_fingerprints: bool,
@@ -333,7 +350,7 @@ pub struct VerifyCertificateArgs {
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("who").required(true).args(["identity", "identity_regexp"])))]
 #[command(group(clap::ArgGroup::new("issuer").required(true).args(["identity_provider", "identity_provider_regexp"])))]
-#[command(group(clap::ArgGroup::new("trust").args(["use_staging", "trust_config", "trusted_root"])))]
+#[command(group(clap::ArgGroup::new("trust").args(["use_staging", "trust_config", "trusted_root", "trust_config_env", "trusted_root_env"])))]
 pub struct VerifySigstoreArgs {
     #[command(flatten)]
     pub common: VerifyCommon,
@@ -372,6 +389,22 @@ pub struct VerifySigstoreArgs {
     /// Trust this Sigstore trusted_root.json (e.g. a newer one than the embedded root).
     #[arg(long = "trusted_root", alias = "trusted-root", value_name = "PATH")]
     pub trusted_root: Option<PathBuf>,
+    /// Instead of --trust_config: the name of an environment variable that holds the
+    /// ClientTrustConfig JSON itself (read once at start).
+    #[arg(
+        long = "trust-config-env",
+        alias = "trust_config_env",
+        value_name = "NAME"
+    )]
+    pub trust_config_env: Option<String>,
+    /// Instead of --trusted_root: the name of an environment variable that holds the
+    /// trusted_root.json itself (read once at start).
+    #[arg(
+        long = "trusted-root-env",
+        alias = "trusted_root_env",
+        value_name = "NAME"
+    )]
+    pub trusted_root_env: Option<String>,
 }
 
 #[derive(Args, Debug)]

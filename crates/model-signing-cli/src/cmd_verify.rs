@@ -7,7 +7,9 @@ use anyhow::{Result, bail};
 use model_signing::bundle::read_signature_file;
 use model_signing::keys::PublicKey;
 use model_signing::serialize::HashOptions;
-use model_signing::sigstore::{Matcher, SigstorePolicy, SigstoreTrust, SigstoreVerifier};
+use model_signing::sigstore::{
+    Matcher, SigstoreError, SigstorePolicy, SigstoreTrust, SigstoreVerifier,
+};
 use model_signing::verify::{
     CertificateVerifier, EnvelopeVerifier, KeyVerifier, VerifyOptions, verify_model,
 };
@@ -15,7 +17,8 @@ use model_signing::x509::Certificate;
 use serde_json::json;
 
 use crate::args::{FixHints, VerifyCommon, VerifyMethod, VerifySigstoreArgs};
-use crate::fix::{Setting, Unreadable, render};
+use crate::fix::{Setting, TrustFromEnv, render};
+use crate::material::{EnvMaterial, Material, env_setting, from_file};
 use crate::progress::Bar;
 use crate::report::Outcome;
 use crate::selection::selection;
@@ -104,52 +107,69 @@ fn verify_inner(
 
 /// `verify <method>`, once: verifies, writes the result file, returns the outcome.
 pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result<Outcome> {
-    let result = build_verifier(method, true)
-        .and_then(|v| verify_inner(method.common(), v.as_ref(), jobs, show_progress));
+    let result = EnvMaterial::read(method)
+        .and_then(|env| build_verifier(method, &env, true))
+        .and_then(|v| verify_inner(method.common(), v.as_ref(), jobs, show_progress))
+        .map_err(|e| marked(method, e));
     if let Some(path) = &method.common().result_file {
         write_result_file(path, &result_line(&result, method.common().fix_hints));
     }
     result
 }
 
-/// One verification without side effects on the result file (watch mode writes it itself):
-/// reads the key, CAs or trust root, the signature and the model again.
-pub fn check(method: &VerifyMethod, jobs: usize) -> Result<Outcome> {
-    let verifier = build_verifier(method, false)?;
-    verify_inner(method.common(), verifier.as_ref(), jobs, false)
+/// Reads the trust material of environment variables (once per process) and checks that the
+/// key, CAs or trust root can be used at all (printing the CA fingerprints when asked).
+pub fn start(method: &VerifyMethod) -> Result<EnvMaterial> {
+    let env = EnvMaterial::read(method).map_err(|e| marked(method, e))?;
+    build_verifier(method, &env, true).map_err(|e| marked(method, e))?;
+    Ok(env)
 }
 
-/// The verifier the method's flags describe. Certificate chains are checked against the time
-/// of this call. `log_fingerprints` lets `--log_fingerprints` print the CA fingerprints.
-pub fn build_verifier(
+/// One verification without side effects on the result file (watch mode writes it itself):
+/// reads the key, CA or trust root files, the signature and the model again; material from
+/// environment variables is the `env` read by [`start`].
+pub fn check(method: &VerifyMethod, env: &EnvMaterial, jobs: usize) -> Result<Outcome> {
+    let verifier = build_verifier(method, env, false).map_err(|e| marked(method, e))?;
+    verify_inner(method.common(), verifier.as_ref(), jobs, false).map_err(|e| marked(method, e))
+}
+
+/// Marks the failures of a verification whose trust material comes from an environment
+/// variable, so that their fix names that setting.
+fn marked(method: &VerifyMethod, e: anyhow::Error) -> anyhow::Error {
+    match env_setting(method) {
+        Some(s) if e.downcast_ref::<TrustFromEnv>().is_none() => e.context(TrustFromEnv(s)),
+        _ => e,
+    }
+}
+
+/// The verifier the method's flags describe, with the material of environment variables from
+/// `env`. Certificate chains are checked against the time of this call. `log_fingerprints`
+/// lets `--log_fingerprints` print the CA fingerprints.
+fn build_verifier(
     method: &VerifyMethod,
+    env: &EnvMaterial,
     log_fingerprints: bool,
 ) -> Result<Box<dyn EnvelopeVerifier>> {
     Ok(match method {
         VerifyMethod::Key(a) => {
-            let pem = std::fs::read(&a.public_key).map_err(|source| Unreadable {
-                setting: Setting::PublicKey,
-                what: "public key",
-                path: a.public_key.clone(),
-                source,
-            })?;
-            let name = a.public_key.display().to_string();
-            let key = PublicKey::from_pem(&name, &pem).map_err(model_signing::Error::from)?;
-            Box::new(KeyVerifier::new(key, name))
+            let material = match (&a.public_key, &env.public_key) {
+                (Some(path), _) => from_file(path, Setting::PublicKey, "public key")?,
+                (None, Some(m)) => m.clone(),
+                // clap requires exactly one of --public_key and --public-key-env.
+                (None, None) => bail!(model_signing::Error::Usage(
+                    "pass --public_key or --public-key-env".into()
+                )),
+            };
+            Box::new(key_verifier(&material)?)
         }
         VerifyMethod::Certificate(a) => {
             let mut anchors = Vec::new();
             for p in &a.certificate_chain {
-                let pem = std::fs::read(p).map_err(|source| Unreadable {
-                    setting: Setting::CertificateAuthority,
-                    what: "CA certificate file",
-                    path: p.clone(),
-                    source,
-                })?;
-                anchors.extend(
-                    Certificate::all_from_pem(&p.display().to_string(), &pem)
-                        .map_err(model_signing::Error::from)?,
-                );
+                let m = from_file(p, Setting::CertificateAuthority, "CA certificate file")?;
+                anchors.extend(certificates(&m)?);
+            }
+            if let Some(m) = &env.certificates {
+                anchors.extend(certificates(m)?);
             }
             if a.log_fingerprints && log_fingerprints {
                 for c in &anchors {
@@ -165,12 +185,35 @@ pub fn build_verifier(
             });
             Box::new(CertificateVerifier::new(anchors, at)?)
         }
-        VerifyMethod::Sigstore(a) => Box::new(sigstore_verifier(a)?),
+        VerifyMethod::Sigstore(a) => Box::new(sigstore_verifier(a, env)?),
     })
 }
 
+/// The one parser of a PEM public key, from a file or a variable.
+fn key_verifier(m: &Material) -> Result<KeyVerifier> {
+    let key = PublicKey::from_pem(&m.name, &m.bytes).map_err(model_signing::Error::from)?;
+    Ok(KeyVerifier::new(key, m.name.clone()))
+}
+
+/// The one parser of PEM CA certificates (one or more), from a file or a variable.
+fn certificates(m: &Material) -> Result<Vec<Certificate>> {
+    Ok(Certificate::all_from_pem(&m.name, &m.bytes).map_err(model_signing::Error::from)?)
+}
+
+/// Sigstore trust JSON from a variable, parsed by the engine's parser of the file's text.
+fn sigstore_json(
+    m: &Material,
+    parse: fn(&str, &str) -> Result<SigstoreTrust, SigstoreError>,
+) -> Result<SigstoreTrust, SigstoreError> {
+    let text = std::str::from_utf8(&m.bytes).map_err(|e| SigstoreError::TrustRoot {
+        name: m.name.clone(),
+        detail: format!("not UTF-8 text ({e})"),
+    })?;
+    parse(&m.name, text)
+}
+
 /// The keyless verifier from `verify sigstore`'s flags: policy first, then the trust root.
-fn sigstore_verifier(a: &VerifySigstoreArgs) -> Result<SigstoreVerifier> {
+fn sigstore_verifier(a: &VerifySigstoreArgs, env: &EnvMaterial) -> Result<SigstoreVerifier> {
     let usage = |m: String| model_signing::Error::Usage(m);
     let identity = match (&a.identity, &a.identity_regexp) {
         (Some(id), _) => Matcher::exact(id.as_str()),
@@ -188,6 +231,10 @@ fn sigstore_verifier(a: &VerifySigstoreArgs) -> Result<SigstoreVerifier> {
         SigstoreTrust::trust_config_file(p)
     } else if let Some(p) = &a.trusted_root {
         SigstoreTrust::trusted_root_file(p)
+    } else if let Some(m) = &env.trust_config {
+        sigstore_json(m, SigstoreTrust::from_trust_config_json)
+    } else if let Some(m) = &env.trusted_root {
+        sigstore_json(m, SigstoreTrust::from_trusted_root_json)
     } else if a.use_staging {
         SigstoreTrust::staging()
     } else {

@@ -17,6 +17,7 @@ use model_signing::walk::{GIT_PATHS, WalkError};
 use model_signing::x509::CertError;
 
 use crate::args::FixHints;
+use crate::material::EnvUnusable;
 
 /// Something the user configures, named per [`FixHints`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,12 @@ pub enum Setting {
     Identity,
     Issuer,
     TrustRoot,
+    /// The environment twins of the path settings above: the material itself, which the
+    /// operator passes from the ModelValidation to its agent as container environment.
+    PublicKeyEnv,
+    CertificateAuthorityEnv,
+    TrustConfigEnv,
+    TrustedRootEnv,
 }
 
 impl Setting {
@@ -56,6 +63,10 @@ impl Setting {
                 Identity => "--identity, or use --identity-regexp to accept a family of identities",
                 Issuer => "--identity_provider, or use --identity-provider-regexp",
                 TrustRoot => "--trust_config or --trusted_root (--use_staging for staging)",
+                PublicKeyEnv => "--public-key-env",
+                CertificateAuthorityEnv => "--certificate-chain-env",
+                TrustConfigEnv => "--trust-config-env",
+                TrustedRootEnv => "--trusted-root-env",
             },
             FixHints::ModelValidation => match self {
                 AllowSymlinks => "spec.model.allowSymlinks: true",
@@ -72,7 +83,22 @@ impl Setting {
                 Identity => "spec.config.sigstoreConfig.certificateIdentity",
                 Issuer => "spec.config.sigstoreConfig.certificateOidcIssuer",
                 TrustRoot => "spec.config.clientTrustConfig.trustConfigPath",
+                PublicKeyEnv => "spec.config.publicKeyConfig.keyPem",
+                CertificateAuthorityEnv => "spec.config.pkiConfig.certificateAuthorityPem",
+                TrustConfigEnv => "spec.config.clientTrustConfig.trustConfigJson",
+                TrustedRootEnv => "spec.config.clientTrustConfig.trustedRootJson",
             },
+        }
+    }
+
+    /// This path setting, or its environment twin when that supplied the trust material.
+    fn or_env(self, env: Option<Setting>) -> Setting {
+        use Setting::*;
+        match (self, env) {
+            (PublicKey, Some(e @ PublicKeyEnv))
+            | (CertificateAuthority, Some(e @ CertificateAuthorityEnv))
+            | (TrustRoot, Some(e @ (TrustConfigEnv | TrustedRootEnv))) => e,
+            _ => self,
         }
     }
 
@@ -112,6 +138,17 @@ impl std::error::Error for Unreadable {
     }
 }
 
+/// Marks a failure of a verification whose trust material came from an environment setting
+/// (context that prints nothing): its fix then names that setting, not its path twin.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustFromEnv(pub Setting);
+
+impl std::fmt::Display for TrustFromEnv {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
 /// The error and its causes, each once (a cause that an outer message already quotes is not
 /// repeated), then what to change.
 pub fn render(e: &anyhow::Error, hints: FixHints) -> String {
@@ -126,15 +163,20 @@ pub fn render(e: &anyhow::Error, hints: FixHints) -> String {
         }
         text.push_str(&c);
     }
+    let env = e.downcast_ref::<TrustFromEnv>().map(|t| t.0);
     let fix = e.chain().find_map(|c| {
         if let Some(u) = c.downcast_ref::<Unreadable>() {
+            return Some(format!("check {}", u.setting.name(hints)));
+        }
+        if let Some(u) = c.downcast_ref::<EnvUnusable>() {
             return Some(format!("check {}", u.setting.name(hints)));
         }
         if let Some(k) = c.downcast_ref::<KeyError>() {
             // Signing reports key errors without the engine's umbrella type.
             return key_fix(k);
         }
-        c.downcast_ref::<Error>().and_then(|e| engine_fix(e, hints))
+        c.downcast_ref::<Error>()
+            .and_then(|e| engine_fix(e, hints, env))
     });
     if let Some(fix) = fix {
         text.push_str("; ");
@@ -144,8 +186,9 @@ pub fn render(e: &anyhow::Error, hints: FixHints) -> String {
 }
 
 /// What to change for an engine error, if the user can change something.
-fn engine_fix(e: &Error, hints: FixHints) -> Option<String> {
+fn engine_fix(e: &Error, hints: FixHints, env: Option<Setting>) -> Option<String> {
     use Setting::*;
+    let ca = CertificateAuthority.or_env(env);
     let name = |s: Setting| s.name(hints);
     Some(match e {
         Error::WrongMethod { found: Some(m), .. } => Method(*m).set(hints),
@@ -155,7 +198,7 @@ fn engine_fix(e: &Error, hints: FixHints) -> Option<String> {
         ),
         Error::NoTrustedCa => format!(
             "{} with the root (or intermediate) CA certificates that may issue signing certificates",
-            CertificateAuthority.set(hints)
+            ca.set(hints)
         ),
         Error::SymlinkNotAllowed { .. } => {
             format!("{} if you accept that", AllowSymlinks.set(hints))
@@ -183,12 +226,14 @@ fn engine_fix(e: &Error, hints: FixHints) -> Option<String> {
         Error::Bundle(model_signing::bundle::BundleError::Io { .. }) => {
             format!("check {}", name(SignaturePath))
         }
-        Error::Certificate(CertError::UnknownIssuer { .. }) => format!(
-            "trust the CA that issued it with {}",
-            name(CertificateAuthority)
-        ),
+        Error::Certificate(CertError::UnknownIssuer { .. }) => {
+            format!("trust the CA that issued it with {}", name(ca))
+        }
         Error::Key(k) => key_fix(k)?,
-        Error::Sigstore(s) => sigstore_fix(s, hints)?,
+        Error::Sigstore(s) => match env {
+            Some(env @ (TrustConfigEnv | TrustedRootEnv)) => sigstore_env_fix(s, hints, env)?,
+            _ => sigstore_fix(s, hints)?,
+        },
         _ => return None,
     })
 }
@@ -248,6 +293,41 @@ fn sigstore_fix(e: &SigstoreError, hints: FixHints) -> Option<String> {
         (SigstoreError::Identity { .. }, _) => format!("check {}", Identity.name(hints)),
         (SigstoreError::Issuer { .. }, _) => format!("check {}", Issuer.name(hints)),
         _ => return None,
+    })
+}
+
+/// [`sigstore_fix`] for a trust root that came from `--trust-config-env` or
+/// `--trusted-root-env` (`env`).
+fn sigstore_env_fix(e: &SigstoreError, hints: FixHints, env: Setting) -> Option<String> {
+    use Setting::*;
+    // The CLI's flag names the variable; a ModelValidation field holds the JSON itself.
+    let holder = |s: Setting| match hints {
+        FixHints::Cli => format!("the variable named by {}", s.name(hints)),
+        FixHints::ModelValidation => s.name(hints).to_string(),
+    };
+    Some(match e {
+        SigstoreError::TrustRoot { .. } => {
+            let kind = match env {
+                TrustConfigEnv => "ClientTrustConfig",
+                _ => "Sigstore trusted root",
+            };
+            format!("{} must hold a valid {kind}", holder(env))
+        }
+        SigstoreError::WrongTrustFile { found, .. } => {
+            let right = match found {
+                TrustFile::ClientTrustConfig => TrustConfigEnv,
+                TrustFile::TrustedRoot => TrustedRootEnv,
+            };
+            match hints {
+                FixHints::Cli => format!("pass it with {}", right.name(hints)),
+                FixHints::ModelValidation => format!("put it in {}", right.name(hints)),
+            }
+        }
+        SigstoreError::Check {
+            check: Check::Timestamp | Check::CertificateChain | Check::Sct | Check::UnknownLog,
+            ..
+        } => format!("the trust root is chosen with {}", env.name(hints)),
+        _ => return sigstore_fix(e, hints),
     })
 }
 

@@ -23,6 +23,7 @@ mod cmd_sign;
 mod cmd_verify;
 mod duration;
 mod fix;
+mod material;
 mod paths;
 mod progress;
 mod report;

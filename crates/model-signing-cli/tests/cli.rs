@@ -5,7 +5,7 @@ mod support;
 
 use std::fs;
 
-use support::{AT_TIME, fixture, model, run, s, stderr, stdout};
+use support::{AT_TIME, fixture, model, run, s, sign_with_certificate, stderr, stdout};
 
 #[test]
 fn sign_then_verify_with_peer_and_hyphen_spellings() {
@@ -146,20 +146,7 @@ fn certificate_method_needs_trust_and_a_matching_key() {
     let m = model(d.path());
     let sig = d.path().join("model.sig");
     let pki = fixture("peer-samples/pki");
-    let o = run(&[
-        "sign",
-        "certificate",
-        s(&m),
-        "--signature",
-        s(&sig),
-        "--private_key",
-        s(&pki.join("leaf.key.pem")),
-        "--signing_certificate",
-        s(&pki.join("leaf-ku-eku.cert.pem")),
-        "--certificate_chain",
-        s(&pki.join("int-ca.cert.pem")),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    sign_with_certificate(&m, &sig);
     let root = pki.join("root-ca.cert.pem");
     let verify_at = |at: &str| {
         run(&[

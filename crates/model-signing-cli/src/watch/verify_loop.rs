@@ -68,14 +68,18 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
     let common = method.common();
     let w = &common.watch;
     // A key, CA or trust root that cannot be used at all is a configuration error: stop as a
-    // one-shot verification would, with the reason in the result file.
-    if let Err(e) = cmd_verify::build_verifier(method, true) {
-        let result = Err(e);
-        if let Some(p) = &common.result_file {
-            write_result_file(p, &result_line(&result, common.fix_hints));
+    // one-shot verification would, with the reason in the result file. Material from
+    // environment variables is read here, once, and used by every verification.
+    let env = match cmd_verify::start(method) {
+        Ok(env) => env,
+        Err(e) => {
+            let result = Err(e);
+            if let Some(p) = &common.result_file {
+                write_result_file(p, &result_line(&result, common.fix_hints));
+            }
+            return report::emit(output, Verb::Verify, common.fix_hints, result);
         }
-        return report::emit(output, Verb::Verify, common.fix_hints, result);
-    }
+    };
     let addr = w
         .health_addr
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], w.health_port.unwrap_or(DEFAULT_PORT))));
@@ -184,7 +188,7 @@ pub fn run(method: &VerifyMethod, output: Output, jobs: usize, interval: Duratio
     loop {
         let started = Instant::now();
         lock(&shared.state).phase = Phase::Checking { since: started };
-        let result = cmd_verify::check(method, jobs);
+        let result = cmd_verify::check(method, &env, jobs);
         let took = started.elapsed();
         let when = SystemTime::now();
         let line = result_line(&result, common.fix_hints);

@@ -71,6 +71,27 @@ pub fn sign_with_key(m: &Path, extra: &[&str]) -> PathBuf {
     sig
 }
 
+/// Signs `m` into `sig` with the peer-samples PKI: the leaf with key usage and codeSigning,
+/// its intermediate shipped in the signature (verify against `pki/root-ca.cert.pem` at
+/// [`AT_TIME`]).
+pub fn sign_with_certificate(m: &Path, sig: &Path) {
+    let pki = fixture("peer-samples/pki");
+    let o = run(&[
+        "sign",
+        "certificate",
+        s(m),
+        "--signature",
+        s(sig),
+        "--private_key",
+        s(&pki.join("leaf.key.pem")),
+        "--signing_certificate",
+        s(&pki.join("leaf-ku-eku.cert.pem")),
+        "--certificate_chain",
+        s(&pki.join("int-ca.cert.pem")),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 /// Standard output parsed as one JSON value.
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
