@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use model_signing::bundle::{Bundle, BundleError, encode_base64, read_signature_file};
 use model_signing::dsse::{IN_TOTO_PAYLOAD_TYPE, pae};
 use model_signing::error::Error;
-use model_signing::keys::{PrivateKey, PublicKey};
+use model_signing::keys::PublicKey;
 use model_signing::name::ModelPath;
 use model_signing::statement::StatementError;
 use model_signing::verify::{
@@ -18,7 +18,7 @@ use model_signing::verify::{
     verify_model,
 };
 use model_signing::x509::Certificate;
-use support::{fixture, fixture_time, mt};
+use support::{fixture, fixture_time, mt, signing_key};
 
 fn key_verifier(pem: &Path) -> KeyVerifier {
     KeyVerifier::new(
@@ -419,15 +419,6 @@ fn symlink_sample_needs_allow_symlinks() {
 }
 
 // ---- adversarial bundles: each is validly signed, so only the targeted check can fail ----
-
-fn signing_key() -> PrivateKey {
-    PrivateKey::from_pem(
-        "k",
-        &fs::read(fixture("peer-samples/ec-p256.priv.pem")).unwrap(),
-        None,
-    )
-    .unwrap()
-}
 
 fn bundle_for(payload: &[u8], payload_type: &str) -> Vec<u8> {
     let key = signing_key();

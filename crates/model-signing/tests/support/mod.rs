@@ -1,5 +1,5 @@
 //! Helpers shared by the engine's integration tests: fixture paths, the fixed verification
-//! time of the fixture certificates, and the `openssl` command.
+//! time of the fixture certificates, the fixture signing key, and the `openssl` command.
 // Each test file compiles this module into its own binary and uses only part of it: unused
 // helpers there are expected, not dead.
 #![allow(dead_code)]
@@ -28,6 +28,16 @@ pub fn mt(rel: &str) -> PathBuf {
 /// time, not now, so that they do not start failing when the leaves expire.
 pub fn fixture_time() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_809_129_600)
+}
+
+/// The peer-samples P-256 private key (its public half is `peer-samples/ec-p256.pub.pem`).
+pub fn signing_key() -> model_signing::keys::PrivateKey {
+    model_signing::keys::PrivateKey::from_pem(
+        "k",
+        &std::fs::read(fixture("peer-samples/ec-p256.priv.pem")).unwrap(),
+        None,
+    )
+    .unwrap()
 }
 
 /// Standard base64 (with padding), as bundles use it.
