@@ -57,6 +57,12 @@ fn hash_after(
     hash_files(&walked.files, method, alg, &one_job())
 }
 
+/// Writes `bytes` at the end of the file at `path`.
+fn append(path: &Path, bytes: &[u8]) {
+    let mut f = fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
 /// Asserts that `r` failed because `name` changed as `what` says, with a message naming both.
 fn assert_changed(r: Result<Vec<Resource>, HashError>, name: &str, what: FileChange, text: &str) {
     let err = r.unwrap_err();
@@ -110,13 +116,7 @@ fn a_file_that_grows_or_shrinks_between_walk_and_read_fails_with_its_sizes() {
             &Selection::default(),
             method,
             ALGORITHMS[0],
-            || {
-                let mut f = fs::OpenOptions::new()
-                    .append(true)
-                    .open(d.path().join("w.bin"))
-                    .unwrap();
-                f.write_all(b"extra!").unwrap();
-            },
+            || append(&d.path().join("w.bin"), b"extra!"),
         );
         assert_changed(
             r,
@@ -250,13 +250,7 @@ fn a_file_written_while_it_is_hashed_fails() {
         FileChange::ChangedWhileHashed,
         "changed while it was hashed",
     );
-    let r = hash_big_while(d.path(), || {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(d.path().join("big.bin"))
-            .unwrap();
-        f.write_all(b"x").unwrap();
-    });
+    let r = hash_big_while(d.path(), || append(&d.path().join("big.bin"), b"x"));
     assert_changed(
         r,
         "big.bin",
