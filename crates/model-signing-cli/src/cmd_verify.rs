@@ -52,9 +52,16 @@ pub fn result_line(result: &Result<Outcome>, hints: FixHints) -> String {
     }
 }
 
+/// A verifier and where its trust material came from: paths, `environment variable NAME`
+/// (never the value), or the embedded Sigstore root's name.
+struct Built {
+    verifier: Box<dyn EnvelopeVerifier>,
+    trust: Vec<String>,
+}
+
 fn verify_inner(
     common: &VerifyCommon,
-    verifier: &dyn EnvelopeVerifier,
+    built: &Built,
     jobs: usize,
     show_progress: bool,
 ) -> Result<Outcome> {
@@ -72,7 +79,12 @@ fn verify_inner(
             progress: Some(&bar),
         },
     };
-    let verified = verify_model(&common.model.model_path, &bundle, verifier, &opts);
+    let verified = verify_model(
+        &common.model.model_path,
+        &bundle,
+        built.verifier.as_ref(),
+        &opts,
+    );
     bar.finish();
     let report = verified?;
     let s = &report.manifest.serialization;
@@ -99,6 +111,7 @@ fn verify_inner(
             "resources": report.manifest.resources.len(),
             "bytes": report.bytes,
             "serialization": {"method": s.method.name(), "hash_type": s.hash.name(), "ignore_paths": s.ignore_paths},
+            "trust": built.trust,
             "elapsed_ms": started.elapsed().as_millis() as u64,
         }),
         warnings: report.warnings,
@@ -109,7 +122,7 @@ fn verify_inner(
 pub fn verify(method: &VerifyMethod, jobs: usize, show_progress: bool) -> Result<Outcome> {
     let result = EnvMaterial::read(method)
         .and_then(|env| build_verifier(method, &env, true))
-        .and_then(|v| verify_inner(method.common(), v.as_ref(), jobs, show_progress))
+        .and_then(|v| verify_inner(method.common(), &v, jobs, show_progress))
         .map_err(|e| marked(method, e));
     if let Some(path) = &method.common().result_file {
         write_result_file(path, &result_line(&result, method.common().fix_hints));
@@ -129,8 +142,8 @@ pub fn start(method: &VerifyMethod) -> Result<EnvMaterial> {
 /// reads the key, CA or trust root files, the signature and the model again; material from
 /// environment variables is the `env` read by [`start`].
 pub fn check(method: &VerifyMethod, env: &EnvMaterial, jobs: usize) -> Result<Outcome> {
-    let verifier = build_verifier(method, env, false).map_err(|e| marked(method, e))?;
-    verify_inner(method.common(), verifier.as_ref(), jobs, false).map_err(|e| marked(method, e))
+    let built = build_verifier(method, env, false).map_err(|e| marked(method, e))?;
+    verify_inner(method.common(), &built, jobs, false).map_err(|e| marked(method, e))
 }
 
 /// Marks the failures of a verification whose trust material comes from an environment
@@ -149,7 +162,7 @@ fn build_verifier(
     method: &VerifyMethod,
     env: &EnvMaterial,
     log_fingerprints: bool,
-) -> Result<Box<dyn EnvelopeVerifier>> {
+) -> Result<Built> {
     Ok(match method {
         VerifyMethod::Key(a) => {
             let material = match (&a.public_key, &env.public_key) {
@@ -160,16 +173,22 @@ fn build_verifier(
                     "pass --public_key or --public-key-env".into()
                 )),
             };
-            Box::new(key_verifier(&material)?)
+            Built {
+                verifier: Box::new(key_verifier(&material)?),
+                trust: vec![material.name],
+            }
         }
         VerifyMethod::Certificate(a) => {
             let mut anchors = Vec::new();
+            let mut trust = Vec::new();
             for p in &a.certificate_chain {
                 let m = from_file(p, Setting::CertificateAuthority, "CA certificate file")?;
                 anchors.extend(certificates(&m)?);
+                trust.push(m.name);
             }
             if let Some(m) = &env.certificates {
                 anchors.extend(certificates(m)?);
+                trust.push(m.name.clone());
             }
             if a.log_fingerprints && log_fingerprints {
                 for c in &anchors {
@@ -183,9 +202,18 @@ fn build_verifier(
             let at = a.at_time.map_or_else(SystemTime::now, |secs| {
                 SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
             });
-            Box::new(CertificateVerifier::new(anchors, at)?)
+            Built {
+                verifier: Box::new(CertificateVerifier::new(anchors, at)?),
+                trust,
+            }
         }
-        VerifyMethod::Sigstore(a) => Box::new(sigstore_verifier(a, env)?),
+        VerifyMethod::Sigstore(a) => {
+            let verifier = sigstore_verifier(a, env)?;
+            Built {
+                trust: vec![verifier.trust().name().to_string()],
+                verifier: Box::new(verifier),
+            }
+        }
     })
 }
 

@@ -92,6 +92,14 @@ fn a_public_key_from_the_environment_verifies_in_every_spelling() {
     let (o, line) = verify_key_env(&m, &sig, Some(&key), &[]);
     passed(&o);
     assert!(line.starts_with("verified: 3 files"), "{line}");
+    // JSON names where the key came from: the variable, never its value.
+    let (o, _) = verify_key_env(&m, &sig, Some(&key), &["--output", "json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["trust"],
+        serde_json::json!([format!("environment variable {VAR}")])
+    );
+    assert!(!stdout(&o).contains("BEGIN PUBLIC KEY"), "{}", stdout(&o));
     // The underscore alias, like the other flags.
     let o = run_with(
         Some(&key),
@@ -248,9 +256,16 @@ fn ca_certificates_from_the_environment_verify_alone_or_with_files() {
             VAR,
             "--certificate_chain",
             s(&root),
+            "--output",
+            "json",
         ],
     );
-    passed(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["trust"],
+        serde_json::json!([s(&root), format!("environment variable {VAR}")])
+    );
     // Neither: nothing is trusted by default, as before.
     let (o, line) = verify_cert(&m, &sig, None, &[]);
     refused(&o, &line, &["nothing is trusted by default"]);
@@ -332,6 +347,10 @@ fn sigstore_trust_from_the_environment_verifies_and_is_reported_by_name() {
             "{flag}: {signer}"
         );
         assert!(!signer.contains("mediaType"), "{signer}");
+        assert_eq!(
+            v["trust"],
+            serde_json::json!([format!("environment variable {VAR}")])
+        );
     }
 }
 

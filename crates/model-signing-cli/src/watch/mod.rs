@@ -1,9 +1,10 @@
 //! Watch mode (`verify <method> ... --interval DURATION`): the continuous-validation agent.
 //!
 //! The process verifies the model, then again every interval (measured from the end of one
-//! verification to the start of the next), re-reading the key or CAs, the signature and the
-//! model each time; memory stays constant because every verification streams the files. It
-//! serves plain HTTP with a few threads and no async runtime:
+//! verification to the start of the next), re-reading the key or CA files, the signature and
+//! the model each time (trust material from environment variables is read once, at start);
+//! memory stays constant because every verification streams the files. It serves plain HTTP
+//! with a few threads and no async runtime:
 //!
 //! - `/healthz`: 200 while the verification loop runs; 503 when one verification has been
 //!   running longer than `--stuck-after` or the loop missed its wake-up.
