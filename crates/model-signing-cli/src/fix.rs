@@ -407,6 +407,49 @@ mod tests {
     }
 
     #[test]
+    fn trust_from_the_environment_names_the_env_setting_in_both_wordings() {
+        let check = || {
+            Error::Sigstore(SigstoreError::Check {
+                check: Check::UnknownLog,
+                detail: "d".into(),
+                root: "environment variable R".into(),
+            })
+        };
+        for (env, cli, mv) in [
+            (
+                Setting::TrustConfigEnv,
+                "the trust root is chosen with --trust-config-env",
+                "the trust root is chosen with spec.config.clientTrustConfig.trustConfigJson",
+            ),
+            (
+                Setting::TrustedRootEnv,
+                "the trust root is chosen with --trusted-root-env",
+                "the trust root is chosen with spec.config.clientTrustConfig.trustedRootJson",
+            ),
+        ] {
+            let e = anyhow::Error::from(check()).context(TrustFromEnv(env));
+            assert!(render(&e, FixHints::Cli).ends_with(cli), "{e:?}");
+            assert!(render(&e, FixHints::ModelValidation).ends_with(mv), "{e:?}");
+            // The marker prints nothing: the message is the error's own.
+            assert!(!render(&e, FixHints::Cli).starts_with(": "), "{e:?}");
+        }
+        let e = anyhow::Error::from(Error::NoTrustedCa)
+            .context(TrustFromEnv(Setting::CertificateAuthorityEnv));
+        assert!(
+            render(&e, FixHints::ModelValidation)
+                .contains("set spec.config.pkiConfig.certificateAuthorityPem with the root"),
+            "{e:?}"
+        );
+        // Passing twin of the wording: without the marker, the path settings as before.
+        let (c, m) = both(check());
+        assert!(c.contains("--trust_config or --trusted_root"), "{c}");
+        assert!(
+            m.ends_with("spec.config.clientTrustConfig.trustConfigPath"),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn identity_and_issuer_name_their_settings() {
         let (c, m) = both(Error::Sigstore(SigstoreError::Identity {
             expected: "a".into(),
