@@ -262,6 +262,7 @@ fn hash_fix(e: &HashError, hints: FixHints) -> Option<String> {
         HashError::Walk(WalkError::Model { .. }) => format!("check {}", ModelPath.name(hints)),
         // Signing only, where the CLI's flags are the only wording.
         HashError::ColonInShardName(_) => "rename it, or sign whole files (no --shard-size)".into(),
+        HashError::FileChanged { .. } => "something replaced or wrote to it while it was read; make sure nothing else can write to the model's storage, then verify again".into(),
         _ => return None,
     })
 }

@@ -83,7 +83,7 @@ async fn main() -> Result<()> {
     }
 
     step(&format!(
-        "namespace {NS} with a ModelValidation 'demo' (public key method)"
+        "namespace {NS} with a ModelValidation 'demo' (public key method, the key in the policy)"
     ));
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let _ = namespaces.delete(NS, &DeleteParams::default()).await;
@@ -96,14 +96,15 @@ async fn main() -> Result<()> {
             &serde_json::from_value(json!({"metadata": {"name": NS}}))?,
         )
         .await?;
-    std::fs::copy(keys.join("signer.pub"), data.join("signer.pub"))?;
+    // The policy carries the public key: nothing on the pod's volumes decides who is trusted.
+    let key_pem = std::fs::read_to_string(keys.join("signer.pub"))?;
     let gvk = GroupVersionKind::gvk("ml.sigstore.dev", "v1alpha1", "ModelValidation");
     let mvs: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NS, &ApiResource::from_gvk(&gvk));
     let mv: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": "demo"},
         "spec": {"model": {"path": "/models/model", "signaturePath": "/models/model.sig"},
-                 "config": {"publicKeyConfig": {"keyPath": "/models/signer.pub"}}}
+                 "config": {"publicKeyConfig": {"keyPem": key_pem}}}
     }))?;
     mvs.create(&PostParams::default(), &mv).await?;
     println!("created ModelValidation {NS}/demo");

@@ -5,11 +5,25 @@
 //! [`Invocation`], and a unit test parses every rendering with the agent's own clap `Cli`, so a
 //! flag renamed in the CLI fails a unit test here, not only the end-to-end tests.
 
-use crate::crd::Method;
+use crate::crd::{Method, SigstoreTrust, Trust};
 
 /// Where Kubernetes reads the termination message from; the agent writes its one-line outcome
 /// there (`--result-file`).
 pub const TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// Environment variables of the injected containers that carry trust material from the
+/// policy. A container's `env` cannot change after the pod is created, unlike a volume the pod
+/// author could mount over a path, so the material stays what the platform team declared.
+pub mod env {
+    /// The public key PEM (`publicKeyConfig.keyPem`).
+    pub const PUBLIC_KEY: &str = "MODEL_SIGNING_PUBLIC_KEY";
+    /// The CA certificates PEM (`pkiConfig.certificateAuthorityPem`).
+    pub const CERTIFICATE_CHAIN: &str = "MODEL_SIGNING_CERTIFICATE_CHAIN";
+    /// The ClientTrustConfig JSON (`clientTrustConfig.trustConfigJson`).
+    pub const TRUST_CONFIG: &str = "MODEL_SIGNING_TRUST_CONFIG";
+    /// The trusted root JSON (`clientTrustConfig.trustedRootJson`).
+    pub const TRUSTED_ROOT: &str = "MODEL_SIGNING_TRUSTED_ROOT";
+}
 
 /// Verification options after merging the spec with the pod's annotations (which may only
 /// tighten); see `webhook::inject::effective_options`.
@@ -53,11 +67,15 @@ impl Invocation<'_> {
     /// The container's `args` (the agent image's entrypoint is `model-signing`).
     pub fn args(&self) -> Vec<String> {
         let mut args = vec!["verify".to_string()];
+        let trust = |path_flag: &str, env_flag: &str, var: &str, t: Trust<'_>| match t {
+            Trust::Path(p) => [path_flag.to_string(), p.to_string()],
+            Trust::Inline(_) => [env_flag.to_string(), var.to_string()],
+        };
         match self.method {
             Method::Sigstore {
                 identity,
                 issuer,
-                trust_config,
+                trust: private,
             } => {
                 args.extend([
                     "sigstore".into(),
@@ -66,19 +84,36 @@ impl Invocation<'_> {
                     "--identity_provider".into(),
                     issuer.to_string(),
                 ]);
-                if let Some(t) = trust_config {
-                    args.extend(["--trust_config".into(), t.to_string()]);
+                match private {
+                    None => {}
+                    Some(SigstoreTrust::Config(t)) => args.extend(trust(
+                        "--trust_config",
+                        "--trust-config-env",
+                        env::TRUST_CONFIG,
+                        t,
+                    )),
+                    Some(SigstoreTrust::TrustedRoot(_)) => {
+                        args.extend(["--trusted-root-env".into(), env::TRUSTED_ROOT.into()])
+                    }
                 }
             }
-            Method::PublicKey { key_path } => {
-                args.extend(["key".into(), "--public_key".into(), key_path.to_string()]);
+            Method::PublicKey { key } => {
+                args.push("key".into());
+                args.extend(trust(
+                    "--public_key",
+                    "--public-key-env",
+                    env::PUBLIC_KEY,
+                    key,
+                ));
             }
-            Method::Certificate { ca_path } => {
-                args.extend([
-                    "certificate".into(),
-                    "--certificate_chain".into(),
-                    ca_path.to_string(),
-                ]);
+            Method::Certificate { ca } => {
+                args.push("certificate".into());
+                args.extend(trust(
+                    "--certificate_chain",
+                    "--certificate-chain-env",
+                    env::CERTIFICATE_CHAIN,
+                    ca,
+                ));
             }
         }
         let o = self.options;
@@ -113,6 +148,32 @@ impl Invocation<'_> {
         }
         args.push(self.model_path.to_string());
         args
+    }
+
+    /// The container's `env`: the trust material the policy carries, by the variable named in
+    /// [`Self::args`].
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let inline = match self.method {
+            Method::PublicKey {
+                key: Trust::Inline(pem),
+            } => Some((env::PUBLIC_KEY, pem)),
+            Method::Certificate {
+                ca: Trust::Inline(pem),
+            } => Some((env::CERTIFICATE_CHAIN, pem)),
+            Method::Sigstore {
+                trust: Some(SigstoreTrust::Config(Trust::Inline(json))),
+                ..
+            } => Some((env::TRUST_CONFIG, json)),
+            Method::Sigstore {
+                trust: Some(SigstoreTrust::TrustedRoot(json)),
+                ..
+            } => Some((env::TRUSTED_ROOT, json)),
+            _ => None,
+        };
+        inline
+            .map(|(k, v)| (k, v.to_string()))
+            .into_iter()
+            .collect()
     }
 }
 

@@ -136,6 +136,12 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "MVO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
+    /// Refuse pods whose ModelValidation reads its trust anchor (publicKeyConfig.keyPath,
+    /// pkiConfig.certificateAuthority, clientTrustConfig.trustConfigPath) from the pod instead
+    /// of carrying it (keyPem, certificateAuthorityPem, trustConfigJson/trustedRootJson).
+    /// Recommended: without it such pods are admitted with a warning.
+    #[arg(long, env = "MVO_REQUIRE_POLICY_TRUST")]
+    require_policy_trust: bool,
     /// Serve the webhook only: do not take part in leader election nor run the status
     /// controller (ModelValidation status, Events, verification metrics).
     #[arg(long, env = "MVO_DISABLE_CONTROLLER")]
@@ -174,6 +180,7 @@ impl Args {
             install_crds,
             cert_check_interval,
             log_format,
+            require_policy_trust,
             disable_controller,
         } = self;
         init_logging(log_format);
@@ -246,6 +253,7 @@ impl Args {
                 legacy_sidecar: legacy_sidecar_wanted(&client, legacy_sidecar).await,
             },
             operator_namespace: namespace,
+            require_policy_trust,
         };
         let app = router(Arc::new(AppState {
             policies,

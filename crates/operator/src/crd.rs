@@ -94,31 +94,61 @@ pub struct SigstoreConfig {
     pub certificate_oidc_issuer: String,
 }
 
-/// Certificate-method settings.
+/// Certificate-method settings: the trusted CA certificates, in the policy (recommended) or
+/// read from a path in the pod.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.certificateAuthority), has(self.certificateAuthorityPem)].filter(x, x).size() == 1").message("set exactly one of pkiConfig.certificateAuthorityPem (recommended) or pkiConfig.certificateAuthority"))]
 pub struct PkiConfig {
-    /// Absolute path in the pod of the trusted CA certificate(s), PEM.
+    /// Absolute path in the pod of the trusted CA certificate(s), PEM. Whoever can write the
+    /// volume at that path chooses the trusted CA: prefer `certificateAuthorityPem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("pkiConfig.certificateAuthority must be an absolute path inside the pod"))]
-    pub certificate_authority: String,
+    pub certificate_authority: Option<String>,
+    /// The trusted CA certificate(s), PEM, carried into the verifier by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    #[x_kube(validation = Rule::new("self.contains('-----BEGIN CERTIFICATE-----')").message("pkiConfig.certificateAuthorityPem must hold PEM certificates"))]
+    pub certificate_authority_pem: Option<String>,
 }
 
-/// Key-method settings.
+/// Key-method settings: the signer's public key, in the policy (recommended) or read from a
+/// path in the pod.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.keyPath), has(self.keyPem)].filter(x, x).size() == 1").message("set exactly one of publicKeyConfig.keyPem (recommended) or publicKeyConfig.keyPath"))]
 pub struct PublicKeyConfig {
-    /// Absolute path in the pod of the signer's public key, PEM.
+    /// Absolute path in the pod of the signer's public key, PEM. Whoever can write the volume at
+    /// that path chooses the trusted key: prefer `keyPem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("publicKeyConfig.keyPath must be an absolute path inside the pod"))]
-    pub key_path: String,
+    pub key_path: Option<String>,
+    /// The signer's public key, PEM, carried into the verifier by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16384))]
+    #[x_kube(validation = Rule::new("self.contains('-----BEGIN PUBLIC KEY-----')").message("publicKeyConfig.keyPem must hold a PEM public key (-----BEGIN PUBLIC KEY-----)"))]
+    pub key_pem: Option<String>,
 }
 
-/// A private Sigstore deployment's trust configuration.
+/// A private Sigstore deployment's trust: a ClientTrustConfig or a trusted root, in the policy
+/// (recommended) or read from a path in the pod.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.trustConfigPath), has(self.trustConfigJson), has(self.trustedRootJson)].filter(x, x).size() == 1").message("set exactly one of clientTrustConfig.trustConfigJson, clientTrustConfig.trustedRootJson (recommended) or clientTrustConfig.trustConfigPath"))]
 pub struct ClientTrustConfig {
-    /// Absolute path in the pod of the ClientTrustConfig JSON.
+    /// Absolute path in the pod of the ClientTrustConfig JSON. Whoever can write the volume at
+    /// that path chooses the trusted Sigstore instance: prefer `trustConfigJson`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("clientTrustConfig.trustConfigPath must be an absolute path inside the pod"))]
-    pub trust_config_path: String,
+    pub trust_config_path: Option<String>,
+    /// A ClientTrustConfig JSON, carried into the verifier by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub trust_config_json: Option<String>,
+    /// A Sigstore trusted root JSON, carried into the verifier by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub trusted_root_json: Option<String>,
 }
 
 /// Periodic re-verification.
@@ -283,11 +313,13 @@ pub mod legacy {
                 config: ValidationConfig {
                     sigstore_config: l.config.sigstore_config.clone(),
                     pki_config: l.config.pki_config.as_ref().map(|p| PkiConfig {
-                        certificate_authority: p.certificate_authority.clone(),
+                        certificate_authority: Some(p.certificate_authority.clone()),
+                        ..Default::default()
                     }),
                     public_key_config: l.config.private_key_config.as_ref().map(|k| {
                         PublicKeyConfig {
-                            key_path: k.key_path.clone(),
+                            key_path: Some(k.key_path.clone()),
+                            ..Default::default()
                         }
                     }),
                     client_trust_config: None,
@@ -310,22 +342,60 @@ pub enum Method<'a> {
         identity: &'a str,
         /// `sigstoreConfig.certificateOidcIssuer`.
         issuer: &'a str,
-        /// `clientTrustConfig.trustConfigPath`.
-        trust_config: Option<&'a str>,
+        /// A private deployment's trust (`clientTrustConfig`), if any.
+        trust: Option<SigstoreTrust<'a>>,
     },
-    /// A public key (`publicKeyConfig.keyPath`).
+    /// A public key (`publicKeyConfig`).
     PublicKey {
-        /// Path of the PEM key in the pod.
-        key_path: &'a str,
+        /// The PEM key.
+        key: Trust<'a>,
     },
-    /// A certificate chain to a CA (`pkiConfig.certificateAuthority`).
+    /// A certificate chain to a CA (`pkiConfig`).
     Certificate {
-        /// Path of the PEM CA certificate(s) in the pod.
-        ca_path: &'a str,
+        /// The PEM CA certificate(s).
+        ca: Trust<'a>,
     },
 }
 
-impl Method<'_> {
+/// Where trust material comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust<'a> {
+    /// The policy carries it: the operator hands it to the verifier, out of the pod's reach.
+    Inline(&'a str),
+    /// A path in the pod: the pod's own volume supplies it, so whoever can write that volume
+    /// chooses what is trusted.
+    Path(&'a str),
+}
+
+/// A private Sigstore deployment's trust material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigstoreTrust<'a> {
+    /// A ClientTrustConfig JSON (`trustConfigJson` or `trustConfigPath`).
+    Config(Trust<'a>),
+    /// A trusted root JSON (`trustedRootJson`).
+    TrustedRoot(&'a str),
+}
+
+impl<'a> Method<'a> {
+    /// The field and path of a trust anchor read from the pod's own volume, if the method
+    /// has one (see [`Trust::Path`]).
+    pub fn trust_path(&self) -> Option<SpecPath<'a>> {
+        let (field, path) = match *self {
+            Method::PublicKey {
+                key: Trust::Path(p),
+            } => ("spec.config.publicKeyConfig.keyPath", p),
+            Method::Certificate { ca: Trust::Path(p) } => {
+                ("spec.config.pkiConfig.certificateAuthority", p)
+            }
+            Method::Sigstore {
+                trust: Some(SigstoreTrust::Config(Trust::Path(p))),
+                ..
+            } => ("spec.config.clientTrustConfig.trustConfigPath", p),
+            _ => return None,
+        };
+        Some(SpecPath { field, path })
+    }
+
     /// The method as status (`status.authMethod`) and metrics (`method` label) name it.
     pub fn label(&self) -> &'static str {
         match self {
@@ -349,6 +419,14 @@ pub enum SpecError {
         "spec.config names more than one verification method: keep exactly one of sigstoreConfig, pkiConfig or publicKeyConfig"
     )]
     SeveralMethods,
+    /// A trust field does not say where the material is, or says it twice.
+    #[error("{field} must set exactly one of {choices}")]
+    TrustSource {
+        /// The object, e.g. `spec.config.publicKeyConfig`.
+        field: &'static str,
+        /// Its alternatives.
+        choices: &'static str,
+    },
     /// A path in the pod is not absolute.
     #[error("{field} {path:?} is not an absolute path inside the pod: make it absolute")]
     RelativePath {
@@ -365,37 +443,92 @@ impl SpecError {
         match self {
             SpecError::NoMethod => "NoMethod",
             SpecError::SeveralMethods => "SeveralMethods",
+            SpecError::TrustSource { .. } => "TrustSource",
             SpecError::RelativePath { .. } => "RelativePath",
         }
     }
 }
 
+/// Exactly one of `path` and `inline`, or the error naming `field` and its `choices`.
+fn one_of<'a>(
+    path: &'a Option<String>,
+    inline: &'a Option<String>,
+    field: &'static str,
+    choices: &'static str,
+) -> Result<Trust<'a>, SpecError> {
+    match (path, inline) {
+        (Some(p), None) => Ok(Trust::Path(p)),
+        (None, Some(i)) => Ok(Trust::Inline(i)),
+        _ => Err(SpecError::TrustSource { field, choices }),
+    }
+}
+
+impl ClientTrustConfig {
+    fn trust(&self) -> Result<SigstoreTrust<'_>, SpecError> {
+        let err = SpecError::TrustSource {
+            field: "spec.config.clientTrustConfig",
+            choices: "trustConfigJson, trustedRootJson or trustConfigPath",
+        };
+        match (
+            &self.trust_config_path,
+            &self.trust_config_json,
+            &self.trusted_root_json,
+        ) {
+            (Some(p), None, None) => Ok(SigstoreTrust::Config(Trust::Path(p))),
+            (None, Some(j), None) => Ok(SigstoreTrust::Config(Trust::Inline(j))),
+            (None, None, Some(r)) => Ok(SigstoreTrust::TrustedRoot(r)),
+            _ => Err(err),
+        }
+    }
+}
+
 impl ValidationConfig {
-    /// The one method this configuration declares.
+    /// The one method this configuration declares, with where its trust material comes from.
     pub fn method(&self) -> Result<Method<'_>, SpecError> {
-        let trust_config = self
-            .client_trust_config
-            .as_ref()
-            .map(|t| t.trust_config_path.as_str());
-        let mut found = [
-            self.sigstore_config.as_ref().map(|s| Method::Sigstore {
+        let set = [
+            self.sigstore_config.is_some(),
+            self.public_key_config.is_some(),
+            self.pki_config.is_some(),
+        ];
+        match set.iter().filter(|m| **m).count() {
+            0 => return Err(SpecError::NoMethod),
+            1 => {}
+            _ => return Err(SpecError::SeveralMethods),
+        }
+        if let Some(s) = &self.sigstore_config {
+            let trust = self
+                .client_trust_config
+                .as_ref()
+                .map(ClientTrustConfig::trust)
+                .transpose()?;
+            return Ok(Method::Sigstore {
                 identity: &s.certificate_identity,
                 issuer: &s.certificate_oidc_issuer,
-                trust_config,
+                trust,
+            });
+        }
+        // `clientTrustConfig` configures Sigstore only; with another method it is ignored, as
+        // upstream does.
+        if let Some(k) = &self.public_key_config {
+            return Ok(Method::PublicKey {
+                key: one_of(
+                    &k.key_path,
+                    &k.key_pem,
+                    "spec.config.publicKeyConfig",
+                    "keyPem or keyPath",
+                )?,
+            });
+        }
+        match &self.pki_config {
+            Some(p) => Ok(Method::Certificate {
+                ca: one_of(
+                    &p.certificate_authority,
+                    &p.certificate_authority_pem,
+                    "spec.config.pkiConfig",
+                    "certificateAuthorityPem or certificateAuthority",
+                )?,
             }),
-            self.public_key_config.as_ref().map(|k| Method::PublicKey {
-                key_path: &k.key_path,
-            }),
-            self.pki_config.as_ref().map(|p| Method::Certificate {
-                ca_path: &p.certificate_authority,
-            }),
-        ]
-        .into_iter()
-        .flatten();
-        match (found.next(), found.next()) {
-            (None, _) => Err(SpecError::NoMethod),
-            (Some(m), None) => Ok(m),
-            (Some(_), Some(_)) => Err(SpecError::SeveralMethods),
+            None => Err(SpecError::NoMethod),
         }
     }
 }
@@ -410,10 +543,10 @@ pub struct SpecPath<'a> {
 }
 
 impl ModelValidationSpec {
-    /// Every file the verifier must read, in a fixed order: model, signature, then the trust
-    /// material the configuration names. The paths are not checked here; see [`Self::check`].
+    /// Every file the verifier must read from the pod, in a fixed order: model, signature,
+    /// then a trust anchor given by path. Trust material carried in the policy is no file.
+    /// The paths are not checked here; see [`Self::check`].
     pub fn file_paths(&self) -> Vec<SpecPath<'_>> {
-        let c = &self.config;
         let mut v = vec![
             SpecPath {
                 field: "spec.model.path",
@@ -424,23 +557,10 @@ impl ModelValidationSpec {
                 path: &self.model.signature_path,
             },
         ];
-        if let Some(k) = &c.public_key_config {
-            v.push(SpecPath {
-                field: "spec.config.publicKeyConfig.keyPath",
-                path: &k.key_path,
-            });
-        }
-        if let Some(p) = &c.pki_config {
-            v.push(SpecPath {
-                field: "spec.config.pkiConfig.certificateAuthority",
-                path: &p.certificate_authority,
-            });
-        }
-        if let Some(t) = &c.client_trust_config {
-            v.push(SpecPath {
-                field: "spec.config.clientTrustConfig.trustConfigPath",
-                path: &t.trust_config_path,
-            });
+        if let Ok(m) = self.config.method()
+            && let Some(p) = m.trust_path()
+        {
+            v.push(p);
         }
         v
     }

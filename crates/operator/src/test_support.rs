@@ -13,7 +13,8 @@ pub fn key_spec() -> ModelValidationSpec {
         },
         config: ValidationConfig {
             public_key_config: Some(PublicKeyConfig {
-                key_path: "/keys/pub.pem".into(),
+                key_path: Some("/keys/pub.pem".into()),
+                ..Default::default()
             }),
             ..Default::default()
         },

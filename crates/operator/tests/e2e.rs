@@ -18,8 +18,8 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use model_validation_operator::names::{IGNORE_NAMESPACE_LABEL, LABEL};
 use serde_json::{Value, json};
 use support::{
-    CodeSigningPki, api_message, create_mv, ec_key_signer, fixture, mv_api, pod, run_verifier,
-    shared_operator, sign, signed_model_and_key, wait_for, write_model,
+    CodeSigningPki, api_message, create_mv, ec_key_signer, fixture, fresh_key_signer, mv_api, pod,
+    run_verifier, shared_operator, sign, signed_model_and_key, wait_for, write_model,
 };
 
 /// One test's world: a client, its own namespace on the shared control plane (with the shared
@@ -114,6 +114,74 @@ async fn public_key_model_verifies_and_tampered_copy_names_the_file() {
     );
 }
 
+/// The trust-anchor attack: whoever writes the pod's volumes re-signs the model with their own
+/// key and puts that key where the ModelValidation's `keyPath` points. A policy that carries the
+/// key itself (`keyPem`) is not fooled; the same pod under a `keyPath` policy is, which is why
+/// admission warns about it and `--require-policy-trust` refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_carried_key_verifies_and_ignores_a_key_the_pod_supplies() {
+    let env = Env::new("e2e-inline-key").await;
+    let (data, keys) = env.signed_model();
+    let pem = std::fs::read_to_string(fixture("peer-samples/ec-p256.pub.pem")).unwrap();
+    create_mv(
+        &env.client,
+        &env.ns,
+        json!({
+            "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": "inline"},
+            "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model/model.sig"}, "config": {"publicKeyConfig": {"keyPem": pem}}}
+        }),
+    )
+    .await
+    .unwrap();
+    create_mv(&env.client, &env.ns, key_mv("by-path"))
+        .await
+        .unwrap();
+
+    // Passing twin: the genuine model verifies with the key from the policy.
+    let created = env
+        .create(&pod("genuine", labels("inline"), &data, &keys))
+        .await
+        .unwrap();
+    let verifier = &created.spec.unwrap().init_containers.unwrap()[0];
+    let mounts: Vec<&str> = verifier
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.mount_path.as_str())
+        .collect();
+    assert_eq!(
+        mounts,
+        ["/data"],
+        "the pod's key volume is not part of verification"
+    );
+    let (code, message) = run_verifier(&env.client, &env.ns, "genuine").await;
+    assert_eq!(code, 0, "{message}");
+
+    // The attack: the model re-signed with another key, and that key in the pod's volume.
+    let (attacker, attacker_pem) = fresh_key_signer();
+    sign(
+        &data.join("model"),
+        &attacker,
+        &data.join("model/model.sig"),
+    );
+    std::fs::write(keys.join("pub.pem"), attacker_pem).unwrap();
+    env.create(&pod("attacker", labels("inline"), &data, &keys))
+        .await
+        .unwrap();
+    let (code, message) = run_verifier(&env.client, &env.ns, "attacker").await;
+    assert_eq!(code, 1, "a key from the pod must not be trusted: {message}");
+    assert!(
+        message.contains("key"),
+        "the failure names the key: {message}"
+    );
+    // Under a keyPath policy the same pod verifies: the gap that keyPem closes.
+    env.create(&pod("attacker-by-path", labels("by-path"), &data, &keys))
+        .await
+        .unwrap();
+    let (code, message) = run_verifier(&env.client, &env.ns, "attacker-by-path").await;
+    assert_eq!(code, 0, "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_naming_a_missing_model_validation_is_refused_naming_it_and_its_namespace() {
     let env = Env::new("e2e-orphan").await;
@@ -191,6 +259,42 @@ async fn api_server_enforces_the_crd_cel_rules() {
     .unwrap_err();
     let msg = api_message(err);
     assert!(msg.contains("absolute path"), "{msg}");
+    // A key both in the policy and on a path, or a keyPem that is no PEM key, is refused.
+    let key = |name: &str, config: Value| {
+        json!({
+            "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": name},
+            "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model.sig"}, "config": {"publicKeyConfig": config}}
+        })
+    };
+    let pem = "-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----\n";
+    for (name, config, expected) in [
+        (
+            "both",
+            json!({"keyPath": "/k", "keyPem": pem}),
+            "set exactly one of publicKeyConfig.keyPem",
+        ),
+        (
+            "neither",
+            json!({}),
+            "set exactly one of publicKeyConfig.keyPem",
+        ),
+        (
+            "not-pem",
+            json!({"keyPem": "ssh-ed25519 AAAA"}),
+            "must hold a PEM public key",
+        ),
+    ] {
+        let msg = api_message(
+            create_mv(&env.client, &env.ns, key(name, config))
+                .await
+                .unwrap_err(),
+        );
+        assert!(msg.contains(expected), "{name}: {msg}");
+    }
+    // Their passing twin.
+    create_mv(&env.client, &env.ns, key("inline", json!({"keyPem": pem})))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,23 +19,31 @@ fn parse(args: &[String]) -> Cli {
 }
 
 fn methods() -> Vec<Method<'static>> {
+    use crate::crd::{SigstoreTrust, Trust};
+    let sigstore = |trust| Method::Sigstore {
+        identity: "someone@example.com",
+        issuer: "https://accounts.example.com",
+        trust,
+    };
     vec![
         Method::PublicKey {
-            key_path: "/keys/pub.pem",
+            key: Trust::Path("/keys/pub.pem"),
+        },
+        Method::PublicKey {
+            key: Trust::Inline("-----BEGIN PUBLIC KEY-----"),
         },
         Method::Certificate {
-            ca_path: "/keys/ca.pem",
+            ca: Trust::Path("/keys/ca.pem"),
         },
-        Method::Sigstore {
-            identity: "someone@example.com",
-            issuer: "https://accounts.example.com",
-            trust_config: None,
+        Method::Certificate {
+            ca: Trust::Inline("-----BEGIN CERTIFICATE-----"),
         },
-        Method::Sigstore {
-            identity: "someone@example.com",
-            issuer: "https://accounts.example.com",
-            trust_config: Some("/trust/config.json"),
-        },
+        sigstore(None),
+        sigstore(Some(SigstoreTrust::Config(Trust::Path(
+            "/trust/config.json",
+        )))),
+        sigstore(Some(SigstoreTrust::Config(Trust::Inline("{}")))),
+        sigstore(Some(SigstoreTrust::TrustedRoot("{}"))),
     ]
 }
 
@@ -64,28 +72,65 @@ fn assert_round_trip(inv: &Invocation<'_>) {
     let Command::Verify(verify) = &cli.command else {
         panic!("not a verify command: {args:?}");
     };
+    use crate::crd::{SigstoreTrust, Trust};
+    // A path flag names the path; an env flag names the variable that `env()` fills.
+    let env_of = |var: &Option<String>| -> Option<String> {
+        let var = var.as_ref()?;
+        inv.env()
+            .into_iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v)
+    };
+    let path = |p: &str| Some(Path::new(p).to_path_buf());
     match (&inv.method, verify) {
-        (Method::PublicKey { key_path }, VerifyMethod::Key(k)) => {
-            assert_eq!(k.public_key, Path::new(key_path));
-        }
-        (Method::Certificate { ca_path }, VerifyMethod::Certificate(c)) => {
-            assert_eq!(c.certificate_chain, vec![Path::new(ca_path).to_path_buf()]);
-        }
+        (Method::PublicKey { key }, VerifyMethod::Key(k)) => match key {
+            Trust::Path(p) => {
+                assert_eq!((k.public_key.clone(), &k.public_key_env), (path(p), &None))
+            }
+            Trust::Inline(pem) => {
+                assert_eq!(k.public_key, None);
+                assert_eq!(env_of(&k.public_key_env).as_deref(), Some(*pem));
+            }
+        },
+        (Method::Certificate { ca }, VerifyMethod::Certificate(c)) => match ca {
+            Trust::Path(p) => {
+                assert_eq!(c.certificate_chain, vec![Path::new(p).to_path_buf()]);
+                assert_eq!(c.certificate_chain_env, None);
+            }
+            Trust::Inline(pem) => {
+                assert!(c.certificate_chain.is_empty());
+                assert_eq!(env_of(&c.certificate_chain_env).as_deref(), Some(*pem));
+            }
+        },
         (
             Method::Sigstore {
                 identity,
                 issuer,
-                trust_config,
+                trust,
             },
             VerifyMethod::Sigstore(s),
         ) => {
             assert_eq!(s.identity.as_deref(), Some(*identity));
             assert_eq!(s.identity_provider.as_deref(), Some(*issuer));
-            assert_eq!(s.trust_config.as_deref(), trust_config.map(Path::new));
             assert_eq!((s.identity_regexp.as_deref(), s.use_staging), (None, false));
+            let parsed = (
+                s.trust_config.clone(),
+                env_of(&s.trust_config_env),
+                env_of(&s.trusted_root_env),
+            );
+            let expected = match trust {
+                None => (None, None, None),
+                Some(SigstoreTrust::Config(Trust::Path(p))) => (path(p), None, None),
+                Some(SigstoreTrust::Config(Trust::Inline(j))) => (None, Some(j.to_string()), None),
+                Some(SigstoreTrust::TrustedRoot(j)) => (None, None, Some(j.to_string())),
+            };
+            assert_eq!(parsed, expected, "{args:?}");
+            assert_eq!(s.trusted_root, None);
         }
         (m, v) => panic!("method {m:?} became {v:?}"),
     }
+    // Exactly the variables the arguments name, and nothing else, are set.
+    assert!(inv.env().len() <= 1, "{:?}", inv.env());
     let c = verify.common();
     let o = inv.options;
     assert_eq!(c.model.model_path, Path::new(inv.model_path), "{args:?}");
@@ -156,7 +201,7 @@ fn every_method_and_option_combination_parses_as_the_agent_reads_it() {
             }
         }
     }
-    assert_eq!(checked, 4 * 16 * 3);
+    assert_eq!(checked, 8 * 16 * 3);
 }
 
 #[test]
@@ -176,7 +221,7 @@ fn a_loose_spec_emits_the_loosening_flags_and_a_strict_one_does_not() {
     let args = |options: &Options| {
         Invocation {
             method: Method::PublicKey {
-                key_path: "/keys/pub.pem",
+                key: crate::crd::Trust::Path("/keys/pub.pem"),
             },
             model_path: "/data/model",
             signature_path: "/data/model.sig",

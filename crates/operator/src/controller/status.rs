@@ -114,6 +114,30 @@ pub fn ready(spec: &ModelValidationSpec) -> (bool, &'static str, String) {
     }
 }
 
+/// The condition saying whether the trust anchor comes from the policy.
+pub const TRUST_CONDITION: &str = "TrustAnchorInPolicy";
+
+/// `TrustAnchorInPolicy` (status, reason, message) for a spec that can work: false when the
+/// pod's own volume supplies the key, CA or trust configuration.
+pub fn trust_anchor(spec: &ModelValidationSpec) -> Option<(bool, &'static str, String)> {
+    let method = spec.check().ok()?;
+    Some(match method.trust_path() {
+        Some(anchor) => (
+            false,
+            "PodSuppliesTrustAnchor",
+            format!(
+                "{} {} is read from the pod's own volume: whoever can write that volume chooses what is trusted; carry the material in this ModelValidation instead (see docs/security.md)",
+                anchor.field, anchor.path
+            ),
+        ),
+        None => (
+            true,
+            "InPolicy",
+            "the trust anchor is carried by this ModelValidation (or is Sigstore's embedded public-good root)".into(),
+        ),
+    })
+}
+
 fn tracking(pod: &Pod) -> PodTrackingInfo {
     PodTrackingInfo {
         name: pod.metadata.name.clone().unwrap_or_default(),
@@ -133,22 +157,29 @@ pub fn compute(
     now: &Time,
 ) -> ModelValidationStatus {
     let hash = config_hash(spec);
-    let (ok, reason, message) = ready(spec);
-    let status = if ok { "True" } else { "False" };
-    let prev_ready = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == "Ready"));
-    let last_transition_time = match prev_ready {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => now.clone(),
-    };
-    let mut st = ModelValidationStatus {
-        conditions: vec![Condition {
-            type_: "Ready".into(),
+    let condition = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" };
+        let prev = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == type_));
+        let last_transition_time = match prev {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => now.clone(),
+        };
+        Condition {
+            type_: type_.into(),
             status: status.into(),
             reason: reason.into(),
             message,
             observed_generation: generation,
             last_transition_time,
-        }],
+        }
+    };
+    let (ok, reason, message) = ready(spec);
+    let mut conditions = vec![condition("Ready", ok, reason, message)];
+    if let Some((ok, reason, message)) = trust_anchor(spec) {
+        conditions.push(condition(TRUST_CONDITION, ok, reason, message));
+    }
+    let mut st = ModelValidationStatus {
+        conditions,
         observed_generation: generation,
         auth_method: spec.config.method().ok().map(|m| m.label().to_string()),
         last_updated: previous.and_then(|p| p.last_updated.clone()),

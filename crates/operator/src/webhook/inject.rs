@@ -179,6 +179,24 @@ fn invocation<'a>(
     }
 }
 
+/// The container `env` carrying the policy's trust material (none when it has none).
+fn trust_env(
+    spec: &ModelValidationSpec,
+    method: Method<'_>,
+    opts: &Options,
+) -> Option<Vec<k8s_openapi::api::core::v1::EnvVar>> {
+    let env: Vec<_> = invocation(spec, method, opts, None)
+        .env()
+        .into_iter()
+        .map(|(name, value)| k8s_openapi::api::core::v1::EnvVar {
+            name: name.into(),
+            value: Some(value),
+            value_from: None,
+        })
+        .collect();
+    (!env.is_empty()).then_some(env)
+}
+
 /// The init container to inject.
 pub fn verification_container(
     cfg: &InjectConfig,
@@ -197,6 +215,7 @@ pub fn verification_container(
         ),
         // No command: the agent image's entrypoint is `model-signing`.
         args: Some(invocation(spec, method, opts, None).args()),
+        env: trust_env(spec, method, opts),
         volume_mounts: Some(mounts),
         resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
         security_context: Some(restricted_security_context()),

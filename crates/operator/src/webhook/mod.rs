@@ -47,6 +47,9 @@ pub struct AdmitConfig {
     pub inject: InjectConfig,
     /// The operator's own namespace, never touched.
     pub operator_namespace: String,
+    /// Refuse pods whose ModelValidation reads its trust anchor (key, CA, trust config) from a
+    /// path in the pod instead of carrying it: whoever can write that volume picks the signer.
+    pub require_policy_trust: bool,
 }
 
 /// What the webhook decided for one AdmissionRequest, before it is rendered as an
@@ -139,12 +142,22 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
         .unwrap_or_default();
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let wants = labels.get(LABEL).cloned();
-    let wants_legacy = labels.get(LEGACY_LABEL).is_some_and(|v| v == "true");
-    if wants.is_none() && !wants_legacy {
+    let legacy = labels.get(LEGACY_LABEL);
+    let wants_legacy = legacy.is_some_and(|v| v == "true");
+    if wants.is_none() && legacy.is_none() {
         return Decision::Unchanged;
     }
     if namespace == cfg.operator_namespace || policies.namespace_ignored(&namespace) {
         return Decision::Unchanged;
+    }
+    if let (None, Some(value)) = (&wants, legacy)
+        && !wants_legacy
+    {
+        // The webhook is called for any value of the label; a value like "True" or "yes" must
+        // not pass unverified because it is not the exact spelling.
+        return Decision::deny(format!(
+            "pod label {LEGACY_LABEL}={value:?} is not \"true\": write {LEGACY_LABEL}: \"true\" to verify the model with the namespace's ModelValidation (or {LABEL}: <name> to pick one), or remove the label"
+        ));
     }
     if !policies.synced() {
         return Decision::deny(
@@ -194,6 +207,21 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
     }
 }
 
+/// Why a trust anchor read from the pod weakens the guarantee, and what to change.
+pub fn pod_supplied_trust(policy: &FoundPolicy, anchor: crate::crd::SpecPath<'_>) -> String {
+    let inline = match anchor.field {
+        "spec.config.publicKeyConfig.keyPath" => "spec.config.publicKeyConfig.keyPem",
+        "spec.config.pkiConfig.certificateAuthority" => {
+            "spec.config.pkiConfig.certificateAuthorityPem"
+        }
+        _ => "spec.config.clientTrustConfig.trustConfigJson",
+    };
+    format!(
+        "{} reads its trust anchor {} from the pod's own volume at {}: whoever can write that volume chooses what is trusted; carry it in the policy with {inline} instead",
+        policy.display, anchor.field, anchor.path
+    )
+}
+
 /// The injection for a pod that `policy` applies to.
 fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
     let cannot = |e: &dyn std::fmt::Display| {
@@ -207,7 +235,16 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
         Err(e) => return cannot(&e),
     };
     let annotations_in = pod.metadata.annotations.clone().unwrap_or_default();
-    let (opts, warnings) = inject::effective_options(&policy.spec, &annotations_in);
+    let (opts, mut warnings) = inject::effective_options(&policy.spec, &annotations_in);
+    if let Some(anchor) = method.trust_path() {
+        let why = pod_supplied_trust(policy, anchor);
+        if cfg.require_policy_trust {
+            return Decision::deny(format!(
+                "{why}; this operator refuses such policies (--require-policy-trust)"
+            ));
+        }
+        warnings.push(why);
+    }
     let mounts = match inject::mounts_for(pod, &policy.spec) {
         Ok(m) => m,
         Err(e) => return cannot(&e),

@@ -60,6 +60,7 @@ fn cfg() -> AdmitConfig {
             ..Default::default()
         },
         operator_namespace: "mvo-system".into(),
+        require_policy_trust: false,
     }
 }
 
@@ -236,7 +237,12 @@ fn annotations_tighten_but_never_loosen() {
             || a == "--ignore-paths"),
         "{args:?}"
     );
-    assert_eq!(resp.warnings.unwrap().len(), 3);
+    let warnings = resp.warnings.unwrap();
+    let about_annotations = warnings
+        .iter()
+        .filter(|w| w.starts_with("annotation "))
+        .count();
+    assert_eq!(about_annotations, 3, "{warnings:?}");
 }
 
 #[test]
@@ -492,4 +498,112 @@ fn a_spec_without_exactly_one_method_or_with_a_relative_path_is_refused_naming_t
     // Its passing twin: the same pod under a valid spec is injected.
     let valid = Memory::default().with("team", "legacy", key_spec());
     injected(&p, &admit(&review("CREATE", p.clone()), &valid, &cfg()));
+}
+
+/// A public-key spec that carries its key in the policy.
+fn inline_key_spec() -> ModelValidationSpec {
+    let mut s = key_spec();
+    s.config.public_key_config = Some(crate::crd::PublicKeyConfig {
+        key_pem: Some("-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----\n".into()),
+        ..Default::default()
+    });
+    s
+}
+
+#[test]
+fn trust_from_the_policy_reaches_the_verifier_through_its_env_not_a_pod_volume() {
+    let p = pod(json!({LABEL: "mv"}), json!({}), json!([]));
+    let policies = Memory::default().with("team", "mv", inline_key_spec());
+    let resp = admit(&review("CREATE", p.clone()), &policies, &cfg());
+    assert_eq!(
+        resp.warnings, None,
+        "no warning when the policy carries the key"
+    );
+    let (_, c) = injected(&p, &resp);
+    let args = c.args.unwrap();
+    let at = args
+        .iter()
+        .position(|a| a == "--public-key-env")
+        .expect("--public-key-env");
+    assert_eq!(args[at + 1], crate::agent::env::PUBLIC_KEY);
+    assert!(!args.iter().any(|a| a == "--public_key"), "{args:?}");
+    let env = c.env.unwrap();
+    assert_eq!(env.len(), 1);
+    assert_eq!(env[0].name, crate::agent::env::PUBLIC_KEY);
+    assert!(
+        env[0]
+            .value
+            .as_deref()
+            .unwrap()
+            .contains("BEGIN PUBLIC KEY")
+    );
+    let mounts: Vec<String> = c
+        .volume_mounts
+        .unwrap()
+        .into_iter()
+        .map(|m| m.mount_path)
+        .collect();
+    assert_eq!(
+        mounts,
+        ["/data"],
+        "the pod's /keys volume is not mounted into the verifier"
+    );
+}
+
+#[test]
+fn trust_from_a_pod_volume_warns_and_is_refused_under_require_policy_trust() {
+    let p = pod(json!({LABEL: "mv"}), json!({}), json!([]));
+    let policies = Memory::default().with("team", "mv", key_spec());
+    let resp = admit(&review("CREATE", p.clone()), &policies, &cfg());
+    let warnings = resp.warnings.clone().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("spec.config.publicKeyConfig.keyPath")
+                && w.contains("/keys/pub.pem")
+                && w.contains("spec.config.publicKeyConfig.keyPem")),
+        "{warnings:?}"
+    );
+    injected(&p, &resp);
+    let mut strict = cfg();
+    strict.require_policy_trust = true;
+    let msg = denial(&admit(&review("CREATE", p.clone()), &policies, &strict));
+    assert!(
+        msg.contains("reads its trust anchor spec.config.publicKeyConfig.keyPath")
+            && msg.contains("--require-policy-trust"),
+        "{msg}"
+    );
+    // Its passing twin: the same pod under a policy that carries the key is admitted.
+    let inline = Memory::default().with("team", "mv", inline_key_spec());
+    injected(&p, &admit(&review("CREATE", p.clone()), &inline, &strict));
+}
+
+#[test]
+fn legacy_label_values_other_than_true_are_refused_saying_what_to_write() {
+    let one = Memory::default().with("team", "only", key_spec());
+    for value in ["True", "yes", "1", "false", ""] {
+        let p = pod(json!({LEGACY_LABEL: value}), json!({}), json!([]));
+        let msg = denial(&admit(&review("CREATE", p), &one, &cfg()));
+        assert!(
+            msg.contains(&format!("{LEGACY_LABEL}={value:?} is not \"true\""))
+                && msg.contains(&format!("write {LEGACY_LABEL}: \"true\"")),
+            "{value}: {msg}"
+        );
+    }
+    // Twins: exactly "true" is verified; with the new label too, the new label decides; in an
+    // ignored namespace nothing happens.
+    let p = pod(json!({LEGACY_LABEL: "true"}), json!({}), json!([]));
+    injected(&p, &admit(&review("CREATE", p.clone()), &one, &cfg()));
+    let both = Memory::default().with("team", "mv", key_spec());
+    let p = pod(
+        json!({LEGACY_LABEL: "yes", LABEL: "mv"}),
+        json!({}),
+        json!([]),
+    );
+    injected(&p, &admit(&review("CREATE", p.clone()), &both, &cfg()));
+    let mut ignored = Memory::default();
+    ignored.ignored.insert("team".into());
+    let p = pod(json!({LEGACY_LABEL: "yes"}), json!({}), json!([]));
+    let r = admit(&review("CREATE", p), &ignored, &cfg());
+    assert!(r.allowed && r.patch.is_none());
 }

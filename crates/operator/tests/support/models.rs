@@ -70,3 +70,11 @@ pub fn signed_model_and_key(model: &Path, keys: &Path) {
     )
     .unwrap();
 }
+
+/// A signer with a P-256 key generated for this run (someone else's key: an attacker's), and
+/// its public key PEM.
+pub fn fresh_key_signer() -> (KeySigner, String) {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let key = PrivateKey::from_pem("fresh", pair.serialize_pem().as_bytes(), None).unwrap();
+    (KeySigner::new(key), pair.public_key_pem())
+}

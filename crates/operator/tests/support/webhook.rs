@@ -58,6 +58,7 @@ impl TestWebhook {
                 ..Default::default()
             },
             operator_namespace: "x".into(),
+            require_policy_trust: false,
         };
         let app = router(Arc::new(AppState {
             policies,

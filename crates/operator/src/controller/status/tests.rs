@@ -1,5 +1,5 @@
 use super::*;
-use crate::crd::{PkiConfig, ValidationConfig};
+use crate::crd::{PkiConfig, PublicKeyConfig, ValidationConfig};
 use crate::names::annotations;
 use crate::test_support::key_spec as spec;
 use k8s_openapi::jiff::Timestamp;
@@ -163,7 +163,8 @@ fn specs_that_cannot_work_are_not_ready() {
 
     let mut s = spec();
     s.config.pki_config = Some(PkiConfig {
-        certificate_authority: "/ca.pem".into(),
+        certificate_authority: Some("/ca.pem".into()),
+        ..Default::default()
     });
     assert_eq!(ready(&s).1, "SeveralMethods");
 
@@ -211,4 +212,58 @@ fn merge_patch_nulls_removed_fields() {
         merge_patch(&old, &new),
         json!({"list": null, "obj": {"y": null}})
     );
+}
+
+#[test]
+fn trust_anchor_condition_says_whether_the_pod_supplies_the_key() {
+    let now = t("2026-01-01T00:00:00Z");
+    let st = compute("mv", Some(1), &spec(), None, &[], &now);
+    let c = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == TRUST_CONDITION)
+        .expect("the trust condition");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "PodSuppliesTrustAnchor")
+    );
+    assert!(
+        c.message
+            .contains("spec.config.publicKeyConfig.keyPath /keys/pub.pem"),
+        "{}",
+        c.message
+    );
+
+    let mut inline = spec();
+    inline.config.public_key_config = Some(PublicKeyConfig {
+        key_pem: Some("-----BEGIN PUBLIC KEY-----".into()),
+        ..Default::default()
+    });
+    let st = compute("mv", Some(1), &inline, None, &[], &now);
+    let c = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == TRUST_CONDITION)
+        .unwrap();
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "InPolicy"));
+    assert_eq!(st.conditions[0].status, "True", "still Ready");
+
+    // Both or neither source: not Ready, naming the choices; no trust condition.
+    for key in [
+        PublicKeyConfig::default(),
+        PublicKeyConfig {
+            key_path: Some("/k".into()),
+            key_pem: Some("-----BEGIN PUBLIC KEY-----".into()),
+        },
+    ] {
+        let mut s = spec();
+        s.config.public_key_config = Some(key);
+        let (ok, reason, msg) = ready(&s);
+        assert_eq!((ok, reason), (false, "TrustSource"));
+        assert!(
+            msg.contains("spec.config.publicKeyConfig must set exactly one of keyPem or keyPath"),
+            "{msg}"
+        );
+        assert!(trust_anchor(&s).is_none());
+    }
 }
