@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, Pod, ResourceRequirements, SeccompProfile, SecurityContext,
-    VolumeMount,
+    Capabilities, Container, ResourceRequirements, SeccompProfile, SecurityContext, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -77,50 +76,6 @@ pub fn effective_options(
         warnings.push(format!("annotation {} ignored: a pod may not add ignore paths; declare them in the ModelValidation", annotations::IGNORE_PATHS));
     }
     (o, warnings)
-}
-
-fn covers(mount_path: &str, path: &str) -> bool {
-    let m = mount_path.trim_end_matches('/');
-    path == m || (path.starts_with(m) && path.as_bytes().get(m.len()) == Some(&b'/'))
-}
-
-/// Picks, for each needed path, the mount of the pod's containers that holds it (the deepest
-/// one), read-only. A path on no volume is an error naming it.
-pub fn mounts_for(pod: &Pod, spec: &ModelValidationSpec) -> Result<Vec<VolumeMount>, String> {
-    let all: Vec<&VolumeMount> = pod
-        .spec
-        .iter()
-        .flat_map(|s| {
-            s.containers
-                .iter()
-                .chain(s.init_containers.iter().flatten())
-        })
-        .flat_map(|c| c.volume_mounts.iter().flatten())
-        .collect();
-    let mut chosen: Vec<VolumeMount> = Vec::new();
-    for crate::crd::SpecPath { field, path } in spec.file_paths() {
-        let best = all
-            .iter()
-            .filter(|m| m.mount_path != "/" && covers(&m.mount_path, path))
-            .max_by_key(|m| m.mount_path.trim_end_matches('/').len());
-        let Some(m) = best else {
-            return Err(format!(
-                "{field} {path} is not on any volume mounted by the pod's containers: mount the volume that holds it (at a directory containing {path}) in the pod"
-            ));
-        };
-        if !chosen.iter().any(|c| c.mount_path == m.mount_path) {
-            chosen.push(VolumeMount {
-                name: m.name.clone(),
-                mount_path: m.mount_path.clone(),
-                sub_path: m.sub_path.clone(),
-                sub_path_expr: m.sub_path_expr.clone(),
-                read_only: Some(true),
-                ..Default::default()
-            });
-        }
-    }
-    chosen.sort_by(|a, b| a.mount_path.cmp(&b.mount_path));
-    Ok(chosen)
 }
 
 fn default_resources() -> ResourceRequirements {

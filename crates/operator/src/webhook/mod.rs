@@ -5,6 +5,7 @@
 
 pub mod inject;
 pub mod server;
+pub mod view;
 
 use std::collections::BTreeMap;
 
@@ -245,10 +246,11 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
         }
         warnings.push(why);
     }
-    let mounts = match inject::mounts_for(pod, &policy.spec) {
-        Ok(m) => m,
+    let view = match view::view(pod, &policy.spec) {
+        Ok(v) => v,
         Err(e) => return cannot(&e),
     };
+    let mounts = view.mounts;
     let container =
         inject::verification_container(&cfg.inject, &policy.spec, method, &opts, mounts.clone());
     let watcher = inject::watch_container(&cfg.inject, &policy.spec, method, &opts, mounts);
@@ -271,7 +273,13 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
             Some(w) => inits.contains(w),
         };
         if one_shot_ok && watch_ok && existing.len() == 1 + usize::from(watcher.is_some()) {
-            return Decision::Unchanged;
+            // Still make sure nothing can write the model (a copied pod may have dropped it).
+            let mut protected = pod.clone();
+            let changed = view::protect(&mut protected, &view.model_volumes);
+            if changed.is_empty() {
+                return Decision::Unchanged;
+            }
+            return patch(pod, &protected, changed, method.label());
         }
         return Decision::deny(format!(
             "the pod already has a container named {VERIFY_CONTAINER:?} or {WATCH_CONTAINER:?} that is not the one {} requires; remove it and let the operator inject it",
@@ -279,6 +287,7 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
         ));
     }
     let mut patched = pod.clone();
+    warnings.extend(view::protect(&mut patched, &view.model_volumes));
     let spec = patched.spec.get_or_insert_with(Default::default);
     let inits = spec.init_containers.get_or_insert_with(Vec::new);
     inits.push(container);
@@ -296,14 +305,18 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
         annotations::CONFIG_HASH.into(),
         crate::crd::config_hash(&policy.spec),
     );
-    let (Ok(before), Ok(after)) = (serde_json::to_value(pod), serde_json::to_value(&patched))
-    else {
+    patch(pod, &patched, warnings, method.label())
+}
+
+/// The decision to turn `pod` into `patched`.
+fn patch(pod: &Pod, patched: &Pod, warnings: Vec<String>, method: &'static str) -> Decision {
+    let (Ok(before), Ok(after)) = (serde_json::to_value(pod), serde_json::to_value(patched)) else {
         return Decision::deny("internal error: cannot serialize the pod");
     };
     Decision::Inject {
         patch: json_patch::diff(&before, &after),
         warnings,
-        method: method.label(),
+        method,
     }
 }
 

@@ -515,9 +515,10 @@ fn trust_from_the_policy_reaches_the_verifier_through_its_env_not_a_pod_volume()
     let p = pod(json!({LABEL: "mv"}), json!({}), json!([]));
     let policies = Memory::default().with("team", "mv", inline_key_spec());
     let resp = admit(&review("CREATE", p.clone()), &policies, &cfg());
-    assert_eq!(
-        resp.warnings, None,
-        "no warning when the policy carries the key"
+    let warnings = resp.warnings.clone().unwrap_or_default();
+    assert!(
+        !warnings.iter().any(|w| w.contains("trust anchor")),
+        "no trust warning when the policy carries the key: {warnings:?}"
     );
     let (_, c) = injected(&p, &resp);
     let args = c.args.unwrap();
@@ -606,4 +607,227 @@ fn legacy_label_values_other_than_true_are_refused_saying_what_to_write() {
     let p = pod(json!({LEGACY_LABEL: "yes"}), json!({}), json!([]));
     let r = admit(&review("CREATE", p), &ignored, &cfg());
     assert!(r.allowed && r.patch.is_none());
+}
+
+/// A pod from its containers' JSON (volumes "data", "other", "keys" exist).
+fn pod_with(init: Value, containers: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "team", "labels": {LABEL: "mv"}},
+        "spec": {
+            "initContainers": init,
+            "containers": containers,
+            "volumes": [{"name": "data", "emptyDir": {}}, {"name": "other", "emptyDir": {}}, {"name": "keys", "emptyDir": {}}]
+        }
+    })
+}
+
+fn app(mounts: Value) -> Value {
+    json!({"name": "app", "image": "app", "volumeMounts": mounts})
+}
+
+fn decide_pod(p: &Value) -> AdmissionResponse {
+    let policies = Memory::default().with("team", "mv", key_spec());
+    admit(&review("CREATE", p.clone()), &policies, &cfg())
+}
+
+#[test]
+fn a_second_volume_below_the_model_is_verified_too_and_containers_must_agree_on_it() {
+    // The verifier mounts everything at or below the model's paths, as the app does.
+    let nested = pod_with(
+        json!([]),
+        json!([app(json!([
+            {"name": "data", "mountPath": "/data"},
+            {"name": "other", "mountPath": "/data/model/weights"},
+            {"name": "keys", "mountPath": "/keys"}
+        ]))]),
+    );
+    let (_, c) = injected(&nested, &decide_pod(&nested));
+    let mounts: Vec<(String, String)> = c
+        .volume_mounts
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.mount_path, m.name))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/data".to_string(), "data".to_string()),
+            ("/data/model/weights".into(), "other".into()),
+            ("/keys".into(), "keys".into())
+        ]
+    );
+    // A sidecar that sees /data without the nested volume would read unverified files.
+    let mut disagree = nested.clone();
+    disagree["spec"]["initContainers"] = json!([{"name": "helper", "image": "h", "restartPolicy": "Always",
+        "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}]}]);
+    let msg = denial(&decide_pod(&disagree));
+    assert!(
+        msg.contains("disagree about the files at /data/model")
+            && msg.contains("init container \"helper\" mounts nothing at /data/model/weights")
+            && msg.contains("container \"app\" mounts volume \"other\" at /data/model/weights"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_decoy_init_container_on_the_signed_volume_is_refused_and_a_downloader_is_not() {
+    let app_other = app(json!([
+        {"name": "other", "mountPath": "/data"},
+        {"name": "keys", "mountPath": "/keys"}
+    ]));
+    let decoy = pod_with(
+        json!([{"name": "decoy", "image": "d", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]),
+        json!([app_other]),
+    );
+    let msg = denial(&decide_pod(&decoy));
+    assert!(
+        msg.contains("init container \"decoy\" mounts volume \"data\" at /data")
+            && msg.contains("container \"app\" mounts volume \"other\" at /data"),
+        "{msg}"
+    );
+    // Twin: an init container that downloads into the same volume the app reads (as KServe's
+    // storage-initializer does) is admitted, keeps its writable mount and runs before the
+    // verifier.
+    let downloader = pod_with(
+        json!([{"name": "storage-initializer", "image": "d", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]),
+        json!([app(
+            json!([{"name": "data", "mountPath": "/data"}, {"name": "keys", "mountPath": "/keys"}])
+        )]),
+    );
+    let (doc, c) = injected(&downloader, &decide_pod(&downloader));
+    assert_eq!(c.name, "model-validation", "the verifier is last");
+    assert_eq!(
+        doc["spec"]["initContainers"][0]["volumeMounts"][0].get("readOnly"),
+        None
+    );
+}
+
+#[test]
+fn writable_model_mounts_of_sidecars_and_apps_become_read_only_with_a_warning() {
+    let p = pod_with(
+        json!([
+            {"name": "fetch", "image": "f", "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+            {"name": "sidecar", "image": "s", "restartPolicy": "Always", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+        ]),
+        json!([
+            app(json!([{"name": "data", "mountPath": "/data"}, {"name": "keys", "mountPath": "/keys"}])),
+            {"name": "writer", "image": "w", "volumeMounts": [{"name": "data", "mountPath": "/elsewhere"}, {"name": "other", "mountPath": "/scratch"}]}
+        ]),
+    );
+    let resp = decide_pod(&p);
+    let warnings = resp.warnings.clone().unwrap();
+    let (doc, _) = injected(&p, &resp);
+    let ro = |path: &str| doc.pointer(path).and_then(Value::as_bool);
+    assert_eq!(
+        ro("/spec/initContainers/0/volumeMounts/0/readOnly"),
+        None,
+        "a regular init container may write before verification"
+    );
+    assert_eq!(
+        ro("/spec/initContainers/1/volumeMounts/0/readOnly"),
+        Some(true),
+        "native sidecar"
+    );
+    assert_eq!(
+        ro("/spec/containers/0/volumeMounts/0/readOnly"),
+        Some(true),
+        "app"
+    );
+    assert_eq!(
+        ro("/spec/containers/0/volumeMounts/1/readOnly"),
+        Some(true),
+        "app's key volume"
+    );
+    assert_eq!(
+        ro("/spec/containers/1/volumeMounts/0/readOnly"),
+        Some(true),
+        "same volume at another path"
+    );
+    assert_eq!(
+        ro("/spec/containers/1/volumeMounts/1/readOnly"),
+        None,
+        "a volume without the model stays writable"
+    );
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|w| w.contains("it is now read-only"))
+            .count(),
+        4,
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w
+                .contains("native sidecar \"sidecar\" mounted volume \"data\" at /data writable")),
+        "{warnings:?}"
+    );
+
+    // Re-invocation: the injected pod is left alone; a copy whose app mount was made writable
+    // again is patched back to read-only.
+    let again = decide_pod(&doc);
+    assert!(again.allowed && again.patch.is_none(), "{:?}", again.result);
+    let mut copy = doc.clone();
+    copy["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = json!(false);
+    let resp = decide_pod(&copy);
+    let patch: json_patch::Patch =
+        serde_json::from_slice(resp.patch.as_ref().expect("a patch")).unwrap();
+    let mut fixed = copy.clone();
+    json_patch::patch(&mut fixed, &patch).unwrap();
+    assert_eq!(
+        fixed.pointer("/spec/containers/0/volumeMounts/0/readOnly"),
+        Some(&json!(true))
+    );
+}
+
+#[test]
+fn sub_path_expr_on_a_model_mount_is_refused_and_elsewhere_is_fine() {
+    let p = pod_with(
+        json!([]),
+        json!([app(json!([
+            {"name": "data", "mountPath": "/data", "subPathExpr": "$(POD_NAME)"},
+            {"name": "keys", "mountPath": "/keys"}
+        ]))]),
+    );
+    let msg = denial(&decide_pod(&p));
+    assert!(
+        msg.contains("with subPathExpr") && msg.contains("use subPath"),
+        "{msg}"
+    );
+    let twin = pod_with(
+        json!([]),
+        json!([app(json!([
+            {"name": "data", "mountPath": "/data", "subPath": "models"},
+            {"name": "keys", "mountPath": "/keys"},
+            {"name": "other", "mountPath": "/logs", "subPathExpr": "$(POD_NAME)"}
+        ]))]),
+    );
+    let (_, c) = injected(&twin, &decide_pod(&twin));
+    let data = c
+        .volume_mounts
+        .unwrap()
+        .into_iter()
+        .find(|m| m.mount_path == "/data")
+        .unwrap();
+    assert_eq!(
+        data.sub_path.as_deref(),
+        Some("models"),
+        "same volume, same subPath"
+    );
+}
+
+#[test]
+fn a_container_that_mounts_only_part_of_what_the_verifier_reads_is_fine() {
+    // The app reads model and key; a log shipper mounts only the model's volume. They agree on
+    // every path both see, so the pod is admitted.
+    let p = pod_with(
+        json!([]),
+        json!([
+            app(json!([{"name": "data", "mountPath": "/data"}, {"name": "keys", "mountPath": "/keys"}])),
+            {"name": "shipper", "image": "s", "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}]}
+        ]),
+    );
+    injected(&p, &decide_pod(&p));
 }

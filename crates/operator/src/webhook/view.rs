@@ -1,0 +1,195 @@
+//! One filesystem view: the verifier must see, at the model's paths, exactly what the pod's
+//! other containers see there, and nothing may write the model once it verified.
+//!
+//! A mount is *relevant* when it is at, above or below a path the verifier reads
+//! (`spec.model.path`, `spec.model.signaturePath`, a trust anchor given by path). Every
+//! container with a relevant mount must have the same relevant mounts (same volume, same
+//! `subPath`); otherwise some container would see files the verifier did not check (a second
+//! volume mounted below the model, a decoy container mounting the signed volume). The verifier
+//! gets all of them, read-only. The volumes they come from hold the model: every container that
+//! can run while or after the verifier runs (native sidecars and app containers) gets each of
+//! its mounts of those volumes read-only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
+
+use crate::crd::ModelValidationSpec;
+use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER};
+
+/// What the verifier mounts, and which volumes hold the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The verifier's mounts, read-only, sorted by path.
+    pub mounts: Vec<VolumeMount>,
+    /// Names of the pod volumes that hold the model, signature or a trust file.
+    pub model_volumes: BTreeSet<String>,
+}
+
+/// Whether `mount_path` is `path` or one of its parents.
+pub fn covers(mount_path: &str, path: &str) -> bool {
+    let m = mount_path.trim_end_matches('/');
+    path == m || (path.starts_with(m) && path.as_bytes().get(m.len()) == Some(&b'/'))
+}
+
+/// What a mount puts at its path, as far as the view is concerned.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Source {
+    volume: String,
+    sub_path: String,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.sub_path.is_empty() {
+            write!(f, "volume {:?}", self.volume)
+        } else {
+            write!(f, "volume {:?} (subPath {:?})", self.volume, self.sub_path)
+        }
+    }
+}
+
+/// Every container of the pod that is not ours, with its kind for messages.
+fn containers(pod: &Pod) -> Vec<(&'static str, &Container)> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return vec![];
+    };
+    let ours = |c: &&Container| c.name != VERIFY_CONTAINER && c.name != WATCH_CONTAINER;
+    spec.init_containers
+        .iter()
+        .flatten()
+        .filter(ours)
+        .map(|c| ("init container", c))
+        .chain(
+            spec.containers
+                .iter()
+                .filter(ours)
+                .map(|c| ("container", c)),
+        )
+        .collect()
+}
+
+/// The view for `spec` in `pod`, or why the pod cannot be verified as it is written.
+pub fn view(pod: &Pod, spec: &ModelValidationSpec) -> Result<View, String> {
+    let paths = spec.file_paths();
+    let relevant = |m: &VolumeMount| {
+        m.mount_path != "/"
+            && paths
+                .iter()
+                .any(|p| covers(&m.mount_path, p.path) || covers(p.path, &m.mount_path))
+    };
+    // Each container's relevant mounts, by mount path.
+    let mut views: Vec<(String, BTreeMap<String, Source>)> = Vec::new();
+    for (kind, c) in containers(pod) {
+        let mut mine = BTreeMap::new();
+        for m in c.volume_mounts.iter().flatten().filter(|m| relevant(m)) {
+            if m.sub_path_expr.is_some() {
+                return Err(format!(
+                    "{kind} {:?} mounts volume {:?} at {} with subPathExpr, which the verifier cannot expand as the container's environment would: use subPath (or a volume of its own for each pod)",
+                    c.name, m.name, m.mount_path
+                ));
+            }
+            let source = Source {
+                volume: m.name.clone(),
+                sub_path: m.sub_path.clone().unwrap_or_default(),
+            };
+            mine.insert(m.mount_path.trim_end_matches('/').to_string(), source);
+        }
+        if !mine.is_empty() {
+            views.push((format!("{kind} {:?}", c.name), mine));
+        }
+    }
+    // For each path the verifier reads, every container that mounts anything at, above or
+    // below it must mount the same: otherwise one of them sees files the verifier did not.
+    for p in &paths {
+        let at_p = |v: &BTreeMap<String, Source>| -> BTreeMap<String, Source> {
+            v.iter()
+                .filter(|(m, _)| covers(m, p.path) || covers(p.path, m))
+                .map(|(m, s)| (m.clone(), s.clone()))
+                .collect()
+        };
+        let mut seeing = views
+            .iter()
+            .map(|(who, v)| (who, at_p(v)))
+            .filter(|(_, v)| !v.is_empty());
+        let Some((first, first_view)) = seeing.next() else {
+            continue;
+        };
+        for (other, other_view) in seeing {
+            let mounts: BTreeSet<&String> = first_view.keys().chain(other_view.keys()).collect();
+            for path in mounts {
+                let (a, b) = (first_view.get(path), other_view.get(path));
+                if a != b {
+                    let say = |who: &str, s: Option<&Source>| match s {
+                        Some(s) => format!("{who} mounts {s} at {path}"),
+                        None => format!("{who} mounts nothing at {path}"),
+                    };
+                    return Err(format!(
+                        "the pod's containers disagree about the files at {} ({}): {} but {}; every container that mounts it must mount the same volumes at the same paths, so that the files that run are the ones verified",
+                        p.path,
+                        p.field,
+                        say(first, a),
+                        say(other, b)
+                    ));
+                }
+            }
+        }
+    }
+    let seen: BTreeMap<String, Source> = views.into_iter().flat_map(|(_, v)| v).collect();
+    for p in &paths {
+        if !seen.keys().any(|m| covers(m, p.path)) {
+            return Err(format!(
+                "{} {} is not on any volume mounted by the pod's containers: mount the volume that holds it (at a directory containing {}) in the pod",
+                p.field, p.path, p.path
+            ));
+        }
+    }
+    let model_volumes = seen.values().map(|s| s.volume.clone()).collect();
+    let mounts = seen
+        .into_iter()
+        .map(|(mount_path, s)| VolumeMount {
+            name: s.volume,
+            mount_path,
+            sub_path: (!s.sub_path.is_empty()).then_some(s.sub_path),
+            read_only: Some(true),
+            ..Default::default()
+        })
+        .collect();
+    Ok(View {
+        mounts,
+        model_volumes,
+    })
+}
+
+/// Makes every mount of a model volume read-only in the containers that can run while or
+/// after the verifier runs: native sidecars (init containers with `restartPolicy: Always`) and
+/// app containers. Regular init containers run before the verifier (it is appended last) and
+/// may write, e.g. to download the model. Returns one warning per mount it changed.
+pub fn protect(pod: &mut Pod, model_volumes: &BTreeSet<String>) -> Vec<String> {
+    let Some(spec) = pod.spec.as_mut() else {
+        return vec![];
+    };
+    let sidecars = spec
+        .init_containers
+        .iter_mut()
+        .flatten()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+        .map(|c| ("native sidecar", c));
+    let apps = spec.containers.iter_mut().map(|c| ("container", c));
+    let mut warnings = Vec::new();
+    for (kind, c) in sidecars.chain(apps) {
+        if c.name == VERIFY_CONTAINER || c.name == WATCH_CONTAINER {
+            continue;
+        }
+        for m in c.volume_mounts.iter_mut().flatten() {
+            if model_volumes.contains(&m.name) && m.read_only != Some(true) {
+                m.read_only = Some(true);
+                warnings.push(format!(
+                    "{kind} {:?} mounted volume {:?} at {} writable; it is now read-only, because that volume holds the verified model and nothing may change it after verification (write elsewhere, or download in a regular init container)",
+                    c.name, m.name, m.mount_path
+                ));
+            }
+        }
+    }
+    warnings
+}
