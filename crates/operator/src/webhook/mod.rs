@@ -4,6 +4,7 @@
 //! existing pod always passes, so pods can terminate after their ModelValidation is gone.
 
 pub mod inject;
+pub mod reinvoke;
 pub mod server;
 pub mod view;
 
@@ -263,23 +264,27 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
         .filter(|c| c.name == VERIFY_CONTAINER || c.name == WATCH_CONTAINER)
         .collect();
     if !existing.is_empty() {
-        // Already injected (a re-invocation, or a copy of an injected pod): only an exact match
-        // passes, so a pod author cannot pre-empt verification with a look-alike container.
+        // Already injected (a re-invocation, or a copy of an injected pod): only our own
+        // containers pass (up to API-server defaulting), so a pod author cannot pre-empt
+        // verification with a look-alike; and the verifier must still run last.
         let inits = pod_spec.init_containers.clone().unwrap_or_default();
-        let one_shot_ok = inits.contains(&container);
+        let has =
+            |list: &[Container], c: &Container| list.iter().any(|x| reinvoke::same_container(c, x));
+        let one_shot_ok = has(&inits, &container);
         let watch_ok = match &watcher {
             None => true,
-            Some(w) if cfg.inject.legacy_sidecar => pod_spec.containers.contains(w),
-            Some(w) => inits.contains(w),
+            Some(w) if cfg.inject.legacy_sidecar => has(&pod_spec.containers, w),
+            Some(w) => has(&inits, w),
         };
         if one_shot_ok && watch_ok && existing.len() == 1 + usize::from(watcher.is_some()) {
             // Still make sure nothing can write the model (a copied pod may have dropped it).
-            let mut protected = pod.clone();
-            let changed = view::protect(&mut protected, &view.model_volumes);
+            let mut fixed = pod.clone();
+            let mut changed = reinvoke::verifier_last(&mut fixed);
+            changed.extend(view::protect(&mut fixed, &view.model_volumes));
             if changed.is_empty() {
                 return Decision::Unchanged;
             }
-            return patch(pod, &protected, changed, method.label());
+            return patch(pod, &fixed, changed, method.label());
         }
         return Decision::deny(format!(
             "the pod already has a container named {VERIFY_CONTAINER:?} or {WATCH_CONTAINER:?} that is not the one {} requires; remove it and let the operator inject it",

@@ -831,3 +831,78 @@ fn a_container_that_mounts_only_part_of_what_the_verifier_reads_is_fine() {
     );
     injected(&p, &decide_pod(&p));
 }
+
+#[test]
+fn an_init_container_after_the_verifier_makes_it_move_last() {
+    // A later webhook (KServe's storage-initializer) or the pod author puts an init container
+    // after the verifier: on (re-)invocation the verifier is moved after it.
+    let policies = Memory::default().with("team", "cv", continuous_spec(Some("10m")));
+    let p = pod(json!({LABEL: "cv"}), json!({}), json!([]));
+    let (doc, _) = injected(&p, &admit(&review("CREATE", p.clone()), &policies, &cfg()));
+    for (case, at) in [
+        ("appended by a later webhook", 2),
+        ("declared after a copy", 1),
+    ] {
+        let mut later = doc.clone();
+        later["spec"]["initContainers"].as_array_mut().unwrap().insert(
+            at,
+            json!({"name": "swapper", "image": "x", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}),
+        );
+        let resp = admit(&review("CREATE", later.clone()), &policies, &cfg());
+        assert!(resp.allowed, "{case}: {:?}", resp.result);
+        let warnings = resp.warnings.clone().unwrap_or_default();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("\"swapper\" ran after the verifier")),
+            "{case}: {warnings:?}"
+        );
+        let patch: json_patch::Patch =
+            serde_json::from_slice(resp.patch.as_ref().expect("a patch")).unwrap();
+        let mut fixed = later.clone();
+        json_patch::patch(&mut fixed, &patch).unwrap();
+        let names: Vec<&str> = fixed["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["swapper", "model-validation", "model-validation-watch"],
+            "{case}"
+        );
+    }
+    // Twin: the injected pod as it is stays unchanged.
+    let again = admit(&review("CREATE", doc.clone()), &policies, &cfg());
+    assert!(again.allowed && again.patch.is_none());
+}
+
+#[test]
+fn api_server_defaults_are_tolerated_but_anything_else_added_to_our_container_is_not() {
+    let policies = Memory::default().with("team", "cv", continuous_spec(Some("10m")));
+    let p = pod(json!({LABEL: "cv"}), json!({}), json!([]));
+    let (doc, _) = injected(&p, &admit(&review("CREATE", p.clone()), &policies, &cfg()));
+    let mut defaulted = doc.clone();
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let pr = &mut defaulted["spec"]["initContainers"][1][probe];
+        pr["timeoutSeconds"] = json!(1);
+        pr["successThreshold"] = json!(1);
+        pr["httpGet"]["scheme"] = json!("HTTP");
+    }
+    let resp = admit(&review("CREATE", defaulted.clone()), &policies, &cfg());
+    assert!(resp.allowed && resp.patch.is_none(), "{:?}", resp.result);
+    for (field, value) in [
+        ("command", json!(["sh", "-c", "exit 0"])),
+        ("envFrom", json!([{"configMapRef": {"name": "x"}}])),
+        ("workingDir", json!("/tmp")),
+    ] {
+        let mut tampered = defaulted.clone();
+        tampered["spec"]["initContainers"][0][field] = value;
+        let msg = denial(&admit(&review("CREATE", tampered), &policies, &cfg()));
+        assert!(
+            msg.contains("already has a container named"),
+            "{field}: {msg}"
+        );
+    }
+}
