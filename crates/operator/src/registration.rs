@@ -61,8 +61,9 @@ pub fn webhooks(
         rules: Some(vec![RuleWithOperations {
             api_groups: Some(vec!["".into()]),
             api_versions: Some(vec!["v1".into()]),
-            operations: Some(vec!["CREATE".into()]),
-            resources: Some(vec!["pods".into()]),
+            // UPDATE and ephemeral containers: a verified pod may not be changed to undo it.
+            operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+            resources: Some(vec!["pods".into(), "pods/ephemeralcontainers".into()]),
             scope: Some("Namespaced".into()),
         }]),
         ..Default::default()

@@ -257,3 +257,71 @@ async fn legacy_label_spelled_other_than_true_is_refused() {
     ))
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_and_ephemeral_containers_cannot_undo_verification() {
+    use kube::api::{Patch, PatchParams};
+    let w = World::new("attack-update").await;
+    let app = json!([container("app", json!([data_at("/data")]))]);
+    w.create(&w.pod("victim", labels(), json!([]), app))
+        .await
+        .unwrap();
+    let pods = Api::<Pod>::namespaced(w.client.clone(), &w.ns);
+    let victim = &pods;
+    let patch = |v: Value| async move {
+        victim
+            .patch("victim", &PatchParams::default(), &Patch::Strategic(v))
+            .await
+            .map_err(api_message)
+    };
+    let msg = patch(
+        json!({"spec": {"initContainers": [{"name": "model-validation", "image": "evil:latest"}]}}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        msg.contains("the image of container \"model-validation\" verified this pod's model"),
+        "{msg}"
+    );
+    let msg = patch(json!({"metadata": {"labels": {LABEL: "other"}}}))
+        .await
+        .unwrap_err();
+    assert!(
+        msg.contains("pod label validation.ml.sigstore.dev/ml chose the ModelValidation"),
+        "{msg}"
+    );
+    // Twins: other labels and the app's image stay updatable.
+    patch(json!({"metadata": {"labels": {"team": "ml"}}}))
+        .await
+        .unwrap();
+    patch(json!({"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}))
+        .await
+        .unwrap();
+
+    let ephemeral = |name: &str, read_only: bool| {
+        json!({"spec": {"ephemeralContainers": [{"name": name, "image": "busybox", "command": ["true"],
+            "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": read_only}]}]}})
+    };
+    let msg = pods
+        .patch_subresource(
+            "ephemeralcontainers",
+            "victim",
+            &PatchParams::default(),
+            &Patch::Strategic(ephemeral("writer", false)),
+        )
+        .await
+        .map_err(api_message)
+        .unwrap_err();
+    assert!(
+        msg.contains("ephemeral container \"writer\" mounts volume \"data\""),
+        "{msg}"
+    );
+    pods.patch_subresource(
+        "ephemeralcontainers",
+        "victim",
+        &PatchParams::default(),
+        &Patch::Strategic(ephemeral("reader", true)),
+    )
+    .await
+    .unwrap();
+}

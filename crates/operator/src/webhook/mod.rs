@@ -1,11 +1,14 @@
 //! The pod admission webhook: a pure `admit` decision, and its HTTPS server.
 //!
-//! `admit` never blocks anything but the CREATE of a labelled pod; an UPDATE or DELETE of an
-//! existing pod always passes, so pods can terminate after their ModelValidation is gone.
+//! `admit` injects verification on the CREATE of a labelled pod. On UPDATE (and when ephemeral
+//! containers are added) it refuses only what would undo the verification of an injected pod
+//! (see [`update`]); anything else, and every DELETE, passes, so pods can terminate after their
+//! ModelValidation is gone.
 
 pub mod inject;
 pub mod reinvoke;
 pub mod server;
+pub mod update;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -131,7 +134,7 @@ pub fn admit(
 /// The decision for one AdmissionRequest: a pure function of the request, the cluster view and
 /// the settings.
 pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitConfig) -> Decision {
-    if req.operation != Operation::Create {
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Decision::Unchanged;
     }
     let Some(pod) = req.object.as_ref() else {
@@ -142,6 +145,21 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
         .clone()
         .or_else(|| pod.metadata.namespace.clone())
         .unwrap_or_default();
+    if req.operation == Operation::Update {
+        // Updates (and ephemeral containers) may not undo the verification of an injected pod;
+        // anything else about a pod stays updatable, also after its ModelValidation is gone.
+        if namespace == cfg.operator_namespace || policies.namespace_ignored(&namespace) {
+            return Decision::Unchanged;
+        }
+        return match req
+            .old_object
+            .as_ref()
+            .and_then(|old| update::refused(old, pod))
+        {
+            Some(message) => Decision::deny(message),
+            None => Decision::Unchanged,
+        };
+    }
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let wants = labels.get(LABEL).cloned();
     let legacy = labels.get(LEGACY_LABEL);

@@ -906,3 +906,81 @@ fn api_server_defaults_are_tolerated_but_anything_else_added_to_our_container_is
         );
     }
 }
+
+/// An UPDATE request from `old` to `new`.
+fn update(old: &Value, new: &Value) -> AdmissionRequest<Pod> {
+    let review: AdmissionReview<Pod> = serde_json::from_value(json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u2", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "team", "operation": "UPDATE", "userInfo": {}, "object": new, "oldObject": old
+        }
+    }))
+    .unwrap();
+    review.try_into().unwrap()
+}
+
+#[test]
+fn updates_that_would_undo_verification_are_refused_and_others_pass() {
+    let policies = Memory::default().with("team", "mv", key_spec());
+    let p = pod(json!({LABEL: "mv"}), json!({}), json!([]));
+    let (old, _) = injected(&p, &admit(&review("CREATE", p.clone()), &policies, &cfg()));
+    let refused = |change: &dyn Fn(&mut Value), expected: &str| {
+        let mut new = old.clone();
+        change(&mut new);
+        // Refused also once the ModelValidation is gone: the pod carries what it needs.
+        for policies in [&policies, &Memory::default()] {
+            let msg = denial(&admit(&update(&old, &new), policies, &cfg()));
+            assert!(msg.contains(expected), "{expected}: {msg}");
+        }
+    };
+    refused(
+        &|p| p["spec"]["initContainers"][0]["image"] = json!("evil:latest"),
+        "the image of container \"model-validation\" verified this pod's model; changing it from agent:test to evil:latest",
+    );
+    refused(
+        &|p| p["metadata"]["labels"][LABEL] = json!("other"),
+        "pod label validation.ml.sigstore.dev/ml chose the ModelValidation",
+    );
+    refused(
+        &|p| {
+            p["metadata"]["labels"]
+                .as_object_mut()
+                .unwrap()
+                .remove(LABEL);
+        },
+        "changing it to unset",
+    );
+    refused(
+        &|p| p["metadata"]["annotations"][annotations::CONFIG_HASH] = json!("0"),
+        "annotation validation.ml.sigstore.dev/config-hash records how this pod was verified",
+    );
+    refused(
+        &|p| {
+            p["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "busybox",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}])
+        },
+        "ephemeral container \"debug\" mounts volume \"data\", which holds the verified model, writable at /data: add readOnly: true",
+    );
+    // Twins: the same kinds of change done right pass.
+    for change in [
+        &(|p: &mut Value| p["spec"]["containers"][0]["image"] = json!("app:v2"))
+            as &dyn Fn(&mut Value),
+        &|p| p["metadata"]["labels"]["team"] = json!("ml"),
+        &|p| p["metadata"]["annotations"]["note"] = json!("x"),
+        &|p| p["metadata"]["finalizers"] = json!([]),
+        &|p| {
+            p["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "busybox",
+                "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}, {"name": "cache", "mountPath": "/cache"}]}])
+        },
+    ] {
+        let mut new = old.clone();
+        change(&mut new);
+        let r = admit(&update(&old, &new), &policies, &cfg());
+        assert!(r.allowed && r.patch.is_none(), "{:?}", r.result);
+    }
+    // A pod that was never injected is not ours to guard.
+    let r = admit(&update(&p, &p), &policies, &cfg());
+    assert!(r.allowed && r.patch.is_none());
+}
