@@ -1,0 +1,197 @@
+//! The ValidatingAdmissionPolicy of `deploy/base/validating-policy.yaml`, on a real API server
+//! with no operator at all: it alone refuses labelled pods whose verification is missing,
+//! misplaced, swapped or undermined, and admits the pod the operator would have produced.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use model_validation_operator::names::{LABEL, LEGACY_LABEL};
+use serde_json::{Value, json};
+use support::{AGENT_IMAGE, api_message, wait_for};
+
+const POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/base/validating-policy.yaml"
+);
+
+/// Applies the policy and its binding, and waits until the API server enforces them.
+async fn with_policy() -> (Client, String) {
+    test_cluster::install_crypto_provider();
+    let cp = test_cluster::shared().await.unwrap();
+    let client = cp.client().unwrap();
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&std::fs::read_to_string(POLICY).unwrap()).unwrap();
+    let apply = PatchParams::apply("vap-test").force();
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+        match doc["kind"].as_str().unwrap() {
+            "ValidatingAdmissionPolicy" => {
+                Api::<ValidatingAdmissionPolicy>::all(client.clone())
+                    .patch(&name, &apply, &Patch::Apply(&doc))
+                    .await
+                    .unwrap();
+            }
+            "ValidatingAdmissionPolicyBinding" => {
+                Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+                    .patch(&name, &apply, &Patch::Apply(&doc))
+                    .await
+                    .unwrap();
+            }
+            other => panic!("unexpected {other} in {POLICY}"),
+        }
+    }
+    let ns = cp.create_namespace("vap").await.unwrap();
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    let probe: Pod =
+        serde_json::from_value(pod("probe", json!({LABEL: "mv"}), json!([]), app(false))).unwrap();
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let (pods, dry) = (&pods, &dry);
+    wait_for("the policy to be enforced", Duration::from_secs(30), || {
+        let probe = probe.clone();
+        async move { pods.create(dry, &probe).await.err().map(|_| ()) }
+    })
+    .await;
+    (client, ns)
+}
+
+fn verifier() -> Value {
+    json!({"name": "model-validation", "image": AGENT_IMAGE, "args": ["verify"],
+        "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}]})
+}
+
+fn app(read_only: bool) -> Value {
+    json!([{"name": "app", "image": "app", "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": read_only}]}])
+}
+
+fn pod(name: &str, labels: Value, init: Value, containers: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"initContainers": init, "containers": containers, "volumes": [{"name": "data", "emptyDir": {}}]}
+    })
+}
+
+async fn create(client: &Client, ns: &str, p: Value) -> Result<Pod, String> {
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &serde_json::from_value(p).unwrap())
+        .await
+        .map_err(api_message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_alone_refuses_undermined_pods_and_admits_the_injected_shape() {
+    let (client, ns) = with_policy().await;
+    let labelled = || json!({LABEL: "mv"});
+    let refused = [
+        (
+            "no-verifier",
+            pod("a", labelled(), json!([]), app(true)),
+            "has 0 init containers named model-validation",
+        ),
+        (
+            "other-image",
+            pod(
+                "b",
+                labelled(),
+                json!([{"name": "model-validation", "image": "evil", "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}]}]),
+                app(true),
+            ),
+            "must run ghcr.io/model-validation-operator/model-signing",
+        ),
+        (
+            "not-last",
+            pod(
+                "c",
+                labelled(),
+                json!([verifier(), {"name": "swapper", "image": "x"}]),
+                app(true),
+            ),
+            "the last one is swapper",
+        ),
+        (
+            "writable-app",
+            pod("d", labelled(), json!([verifier()]), app(false)),
+            "must mount its volumes (data) with readOnly: true",
+        ),
+        (
+            "writable-sidecar",
+            pod(
+                "e",
+                labelled(),
+                json!([{"name": "side", "image": "s", "restartPolicy": "Always", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}, verifier()]),
+                app(true),
+            ),
+            "with readOnly: true",
+        ),
+        (
+            "legacy-no-verifier",
+            pod("f", json!({LEGACY_LABEL: "true"}), json!([]), app(true)),
+            "has 0 init containers named model-validation",
+        ),
+    ];
+    for (case, p, expected) in refused {
+        let msg = create(&client, &ns, p).await.unwrap_err();
+        assert!(msg.contains(expected), "{case}: {msg}");
+    }
+    // Twins: the shape the operator injects, a downloader before it, a read-only sidecar, and
+    // an unlabelled pod.
+    create(&client, &ns, pod("ok", labelled(), json!([{"name": "fetch", "image": "f", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}, verifier()]), app(true)))
+        .await
+        .unwrap();
+    create(&client, &ns, pod("ok-sidecar", labelled(), json!([{"name": "side", "image": "s", "restartPolicy": "Always", "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}]}, verifier()]), app(true)))
+        .await
+        .unwrap();
+    create(
+        &client,
+        &ns,
+        pod("plain", json!({"app": "x"}), json!([]), app(false)),
+    )
+    .await
+    .unwrap();
+
+    // Updates: the verifier's image cannot be swapped, nor can an ephemeral container write.
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    let msg = pods
+        .patch("ok", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"initContainers": [{"name": "model-validation", "image": "evil"}]}})))
+        .await
+        .map_err(api_message)
+        .unwrap_err();
+    assert!(msg.contains("must run ghcr.io"), "{msg}");
+    let ephemeral = |name: &str, ro: bool| json!({"spec": {"ephemeralContainers": [{"name": name, "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": ro}]}]}});
+    let msg = pods
+        .patch_subresource(
+            "ephemeralcontainers",
+            "ok",
+            &PatchParams::default(),
+            &Patch::Strategic(ephemeral("writer", false)),
+        )
+        .await
+        .map_err(api_message)
+        .unwrap_err();
+    assert!(msg.contains("with readOnly: true"), "{msg}");
+    pods.patch_subresource(
+        "ephemeralcontainers",
+        "ok",
+        &PatchParams::default(),
+        &Patch::Strategic(ephemeral("reader", true)),
+    )
+    .await
+    .unwrap();
+    pods.patch(
+        "ok",
+        &PatchParams::default(),
+        &Patch::Strategic(json!({"metadata": {"labels": {"team": "ml"}}})),
+    )
+    .await
+    .unwrap();
+}
