@@ -23,6 +23,8 @@ pub struct OperatorOptions {
     pub pod_name: Option<String>,
     /// `--watch-port` for the continuous-validation sidecar.
     pub watch_port: Option<u16>,
+    /// `--require-policy-trust`.
+    pub require_policy_trust: bool,
 }
 
 impl OperatorOptions {
@@ -33,6 +35,7 @@ impl OperatorOptions {
             namespace: None,
             pod_name: None,
             watch_port: None,
+            require_policy_trust: false,
         }
     }
 }
@@ -78,6 +81,9 @@ impl Operator {
                 }
                 if let Some(id) = &opts.pod_name {
                     cmd.env("POD_NAME", id);
+                }
+                if opts.require_policy_trust {
+                    cmd.arg("--require-policy-trust");
                 }
                 if let Some(watch) = opts.watch_port {
                     cmd.args(["--watch-port", &watch.to_string()]);
