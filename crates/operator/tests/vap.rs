@@ -139,6 +139,26 @@ async fn the_policy_alone_refuses_undermined_pods_and_admits_the_injected_shape(
             "has 0 init containers named model-validation",
         ),
     ];
+    // One claim under two names: a writable mount of the second name is refused; a writable
+    // mount of another claim is the passing twin.
+    let aliased = |claim: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("alias-{claim}"), "labels": labelled()},
+            "spec": {"initContainers": [verifier()],
+                "containers": [{"name": "app", "image": "app", "volumeMounts": [
+                    {"name": "data", "mountPath": "/data", "readOnly": true},
+                    {"name": "second", "mountPath": "/scratch"}]}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "models"}},
+                    {"name": "second", "persistentVolumeClaim": {"claimName": claim}}]}
+        })
+    };
+    let msg = create(&client, &ns, aliased("models")).await.unwrap_err();
+    assert!(
+        msg.contains("must mount its volumes (data, second) with readOnly: true"),
+        "{msg}"
+    );
+    create(&client, &ns, aliased("scratch")).await.unwrap();
     for (case, p, expected) in refused {
         let msg = create(&client, &ns, p).await.unwrap_err();
         assert!(msg.contains(expected), "{case}: {msg}");

@@ -984,3 +984,63 @@ fn updates_that_would_undo_verification_are_refused_and_others_pass() {
     let r = admit(&update(&p, &p), &policies, &cfg());
     assert!(r.allowed && r.patch.is_none());
 }
+
+#[test]
+fn a_second_name_for_the_model_storage_is_protected_too() {
+    // The same claim declared twice: the app mounts the second name writable elsewhere.
+    let p = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "team", "labels": {LABEL: "mv"}},
+        "spec": {
+            "containers": [app(json!([
+                {"name": "data", "mountPath": "/data"},
+                {"name": "keys", "mountPath": "/keys"},
+                {"name": "data-again", "mountPath": "/scratch"},
+                {"name": "logs", "mountPath": "/logs"}
+            ]))],
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "models"}},
+                {"name": "data-again", "persistentVolumeClaim": {"claimName": "models"}},
+                {"name": "logs", "persistentVolumeClaim": {"claimName": "logs"}},
+                {"name": "keys", "emptyDir": {}}
+            ]
+        }
+    });
+    let resp = decide_pod(&p);
+    let warnings = resp.warnings.clone().unwrap();
+    let (doc, _) = injected(&p, &resp);
+    let ro = |i: usize| {
+        doc.pointer(&format!("/spec/containers/0/volumeMounts/{i}/readOnly"))
+            .and_then(Value::as_bool)
+    };
+    assert_eq!(ro(2), Some(true), "the same claim under another name");
+    assert_eq!(ro(3), None, "another claim stays writable");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("volume \"data-again\" at /scratch writable")),
+        "{warnings:?}"
+    );
+
+    // The same goes for an ephemeral container added later.
+    let with = |mount: &str, read_only: bool| {
+        let mut new = doc.clone();
+        new["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "busybox",
+            "volumeMounts": [{"name": mount, "mountPath": "/x", "readOnly": read_only}]}]);
+        new
+    };
+    let policies = Memory::default().with("team", "mv", key_spec());
+    let msg = denial(&admit(
+        &update(&doc, &with("data-again", false)),
+        &policies,
+        &cfg(),
+    ));
+    assert!(
+        msg.contains("ephemeral container \"debug\" mounts volume \"data-again\""),
+        "{msg}"
+    );
+    for ok in [with("data-again", true), with("logs", false)] {
+        let r = admit(&update(&doc, &ok), &policies, &cfg());
+        assert!(r.allowed, "{:?}", r.result);
+    }
+}

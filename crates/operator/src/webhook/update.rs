@@ -71,12 +71,13 @@ pub fn refused(old: &Pod, new: &Pod) -> Option<String> {
             ));
         }
     }
-    // The volumes the verifier mounted hold the model.
-    let model_volumes: BTreeSet<&str> = injected
+    // The volumes the verifier mounted hold the model, and so does any other name for them.
+    let mounted: BTreeSet<String> = injected
         .iter()
         .flat_map(|c| c.volume_mounts.iter().flatten())
-        .map(|m| m.name.as_str())
+        .map(|m| m.name.clone())
         .collect();
+    let model_volumes = super::view::aliases(old, &mounted);
     let existing: BTreeSet<&str> = old_spec
         .ephemeral_containers
         .iter()
@@ -88,7 +89,7 @@ pub fn refused(old: &Pod, new: &Pod) -> Option<String> {
             continue;
         }
         for m in e.volume_mounts.iter().flatten() {
-            if model_volumes.contains(m.name.as_str()) && m.read_only != Some(true) {
+            if model_volumes.contains(&m.name) && m.read_only != Some(true) {
                 return Some(format!(
                     "ephemeral container {:?} mounts volume {:?}, which holds the verified model, writable at {}: add readOnly: true to that volume mount",
                     e.name, m.name, m.mount_path

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, Pod, Volume, VolumeMount};
 
 use crate::crd::ModelValidationSpec;
 use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER};
@@ -22,7 +22,8 @@ use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER};
 pub struct View {
     /// The verifier's mounts, read-only, sorted by path.
     pub mounts: Vec<VolumeMount>,
-    /// Names of the pod volumes that hold the model, signature or a trust file.
+    /// Names of the pod volumes that hold the model, signature or a trust file, and of every
+    /// other volume of the pod with the same storage behind it (see [`aliases`]).
     pub model_volumes: BTreeSet<String>,
 }
 
@@ -144,7 +145,8 @@ pub fn view(pod: &Pod, spec: &ModelValidationSpec) -> Result<View, String> {
             ));
         }
     }
-    let model_volumes = seen.values().map(|s| s.volume.clone()).collect();
+    let named: BTreeSet<String> = seen.values().map(|s| s.volume.clone()).collect();
+    let model_volumes = aliases(pod, &named);
     let mounts = seen
         .into_iter()
         .map(|(mount_path, s)| VolumeMount {
@@ -159,6 +161,47 @@ pub fn view(pod: &Pod, spec: &ModelValidationSpec) -> Result<View, String> {
         mounts,
         model_volumes,
     })
+}
+
+/// `names` and every other volume of the pod backed by the same storage: the same claim, host
+/// path (or one inside the other), ConfigMap, Secret, image, ... (never an emptyDir or generic
+/// ephemeral volume, each of which is its own storage). A pod can declare one
+/// PersistentVolumeClaim twice under two names; a writable mount of the second name must count
+/// as a writable mount of the model.
+pub fn aliases(pod: &Pod, names: &BTreeSet<String>) -> BTreeSet<String> {
+    let volumes: &[Volume] = pod
+        .spec
+        .as_ref()
+        .map_or(&[], |s| s.volumes.as_deref().unwrap_or_default());
+    let source = |v: &Volume| {
+        // Every emptyDir and generic ephemeral volume is storage of its own.
+        if v.empty_dir.is_some() || v.ephemeral.is_some() {
+            return None;
+        }
+        let mut unnamed = v.clone();
+        unnamed.name = String::new();
+        serde_json::to_value(unnamed).ok()
+    };
+    let host_path = |v: &Volume| {
+        v.host_path
+            .as_ref()
+            .map(|h| h.path.trim_end_matches('/').to_string())
+    };
+    let model: Vec<&Volume> = volumes.iter().filter(|v| names.contains(&v.name)).collect();
+    let mut out = names.clone();
+    for v in volumes {
+        let same = model.iter().any(|m| {
+            let overlapping_hosts = match (host_path(m), host_path(v)) {
+                (Some(a), Some(b)) => covers(&a, &b) || covers(&b, &a),
+                _ => false,
+            };
+            overlapping_hosts || (source(m).is_some() && source(m) == source(v))
+        });
+        if same {
+            out.insert(v.name.clone());
+        }
+    }
+    out
 }
 
 /// Makes every mount of a model volume read-only in the containers that can run while or
