@@ -63,19 +63,75 @@ pub struct Invocation<'a> {
     pub watch: Option<Watch>,
 }
 
+/// How the method's trust material reaches the agent: a flag naming a path in the pod, or a
+/// flag naming the environment variable that carries the policy's material.
+enum TrustInput<'a> {
+    /// `flag PATH`.
+    Path { flag: &'static str, path: &'a str },
+    /// `flag VAR`, with `VAR=value` in the container's env.
+    Env {
+        flag: &'static str,
+        var: &'static str,
+        value: &'a str,
+    },
+}
+
+impl<'a> TrustInput<'a> {
+    fn of(
+        trust: Trust<'a>,
+        path_flag: &'static str,
+        env_flag: &'static str,
+        var: &'static str,
+    ) -> Self {
+        match trust {
+            Trust::Path(path) => TrustInput::Path {
+                flag: path_flag,
+                path,
+            },
+            Trust::Inline(value) => TrustInput::Env {
+                flag: env_flag,
+                var,
+                value,
+            },
+        }
+    }
+}
+
 impl Invocation<'_> {
+    /// The method's trust input, if it has one (keyless with the embedded root has none).
+    fn trust_input(&self) -> Option<TrustInput<'_>> {
+        Some(match self.method {
+            Method::PublicKey { key } => {
+                TrustInput::of(key, "--public_key", "--public-key-env", env::PUBLIC_KEY)
+            }
+            Method::Certificate { ca } => TrustInput::of(
+                ca,
+                "--certificate_chain",
+                "--certificate-chain-env",
+                env::CERTIFICATE_CHAIN,
+            ),
+            Method::Sigstore {
+                trust: Some(SigstoreTrust::Config(t)),
+                ..
+            } => TrustInput::of(t, "--trust_config", "--trust-config-env", env::TRUST_CONFIG),
+            Method::Sigstore {
+                trust: Some(SigstoreTrust::TrustedRoot(value)),
+                ..
+            } => TrustInput::Env {
+                flag: "--trusted-root-env",
+                var: env::TRUSTED_ROOT,
+                value,
+            },
+            Method::Sigstore { trust: None, .. } => return None,
+        })
+    }
+
     /// The container's `args` (the agent image's entrypoint is `model-signing`).
     pub fn args(&self) -> Vec<String> {
         let mut args = vec!["verify".to_string()];
-        let trust = |path_flag: &str, env_flag: &str, var: &str, t: Trust<'_>| match t {
-            Trust::Path(p) => [path_flag.to_string(), p.to_string()],
-            Trust::Inline(_) => [env_flag.to_string(), var.to_string()],
-        };
         match self.method {
             Method::Sigstore {
-                identity,
-                issuer,
-                trust: private,
+                identity, issuer, ..
             } => {
                 args.extend([
                     "sigstore".into(),
@@ -84,37 +140,14 @@ impl Invocation<'_> {
                     "--identity_provider".into(),
                     issuer.to_string(),
                 ]);
-                match private {
-                    None => {}
-                    Some(SigstoreTrust::Config(t)) => args.extend(trust(
-                        "--trust_config",
-                        "--trust-config-env",
-                        env::TRUST_CONFIG,
-                        t,
-                    )),
-                    Some(SigstoreTrust::TrustedRoot(_)) => {
-                        args.extend(["--trusted-root-env".into(), env::TRUSTED_ROOT.into()])
-                    }
-                }
             }
-            Method::PublicKey { key } => {
-                args.push("key".into());
-                args.extend(trust(
-                    "--public_key",
-                    "--public-key-env",
-                    env::PUBLIC_KEY,
-                    key,
-                ));
-            }
-            Method::Certificate { ca } => {
-                args.push("certificate".into());
-                args.extend(trust(
-                    "--certificate_chain",
-                    "--certificate-chain-env",
-                    env::CERTIFICATE_CHAIN,
-                    ca,
-                ));
-            }
+            Method::PublicKey { .. } => args.push("key".into()),
+            Method::Certificate { .. } => args.push("certificate".into()),
+        }
+        match self.trust_input() {
+            Some(TrustInput::Path { flag, path }) => args.extend([flag.into(), path.into()]),
+            Some(TrustInput::Env { flag, var, .. }) => args.extend([flag.into(), var.into()]),
+            None => {}
         }
         let o = self.options;
         args.extend(["--signature".into(), self.signature_path.to_string()]);
@@ -153,27 +186,10 @@ impl Invocation<'_> {
     /// The container's `env`: the trust material the policy carries, by the variable named in
     /// [`Self::args`].
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        let inline = match self.method {
-            Method::PublicKey {
-                key: Trust::Inline(pem),
-            } => Some((env::PUBLIC_KEY, pem)),
-            Method::Certificate {
-                ca: Trust::Inline(pem),
-            } => Some((env::CERTIFICATE_CHAIN, pem)),
-            Method::Sigstore {
-                trust: Some(SigstoreTrust::Config(Trust::Inline(json))),
-                ..
-            } => Some((env::TRUST_CONFIG, json)),
-            Method::Sigstore {
-                trust: Some(SigstoreTrust::TrustedRoot(json)),
-                ..
-            } => Some((env::TRUSTED_ROOT, json)),
-            _ => None,
-        };
-        inline
-            .map(|(k, v)| (k, v.to_string()))
-            .into_iter()
-            .collect()
+        match self.trust_input() {
+            Some(TrustInput::Env { var, value, .. }) => vec![(var, value.to_string())],
+            _ => vec![],
+        }
     }
 }
 
