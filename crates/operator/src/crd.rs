@@ -377,23 +377,36 @@ pub enum SigstoreTrust<'a> {
 }
 
 impl<'a> Method<'a> {
-    /// The field and path of a trust anchor read from the pod's own volume, if the method
-    /// has one (see [`Trust::Path`]).
-    pub fn trust_path(&self) -> Option<SpecPath<'a>> {
-        let (field, path) = match *self {
+    /// A trust anchor read from the pod's own volume, if the method has one (see
+    /// [`Trust::Path`]), with the field that would carry it in the policy instead.
+    pub fn trust_path(&self) -> Option<PodTrust<'a>> {
+        let (field, path, instead) = match *self {
             Method::PublicKey {
                 key: Trust::Path(p),
-            } => ("spec.config.publicKeyConfig.keyPath", p),
-            Method::Certificate { ca: Trust::Path(p) } => {
-                ("spec.config.pkiConfig.certificateAuthority", p)
-            }
+            } => (
+                "spec.config.publicKeyConfig.keyPath",
+                p,
+                "spec.config.publicKeyConfig.keyPem",
+            ),
+            Method::Certificate { ca: Trust::Path(p) } => (
+                "spec.config.pkiConfig.certificateAuthority",
+                p,
+                "spec.config.pkiConfig.certificateAuthorityPem",
+            ),
             Method::Sigstore {
                 trust: Some(SigstoreTrust::Config(Trust::Path(p))),
                 ..
-            } => ("spec.config.clientTrustConfig.trustConfigPath", p),
+            } => (
+                "spec.config.clientTrustConfig.trustConfigPath",
+                p,
+                "spec.config.clientTrustConfig.trustConfigJson",
+            ),
             _ => return None,
         };
-        Some(SpecPath { field, path })
+        Some(PodTrust {
+            anchor: SpecPath { field, path },
+            instead,
+        })
     }
 
     /// The method as status (`status.authMethod`) and metrics (`method` label) name it.
@@ -533,6 +546,15 @@ impl ValidationConfig {
     }
 }
 
+/// A trust anchor that the pod's own volume supplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PodTrust<'a> {
+    /// The path field and its value.
+    pub anchor: SpecPath<'a>,
+    /// The field that carries the same material in the policy.
+    pub instead: &'static str,
+}
+
 /// A file the verifier reads, named by the spec field that declares it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpecPath<'a> {
@@ -560,7 +582,7 @@ impl ModelValidationSpec {
         if let Ok(m) = self.config.method()
             && let Some(p) = m.trust_path()
         {
-            v.push(p);
+            v.push(p.anchor);
         }
         v
     }

@@ -122,12 +122,12 @@ pub const TRUST_CONDITION: &str = "TrustAnchorInPolicy";
 pub fn trust_anchor(spec: &ModelValidationSpec) -> Option<(bool, &'static str, String)> {
     let method = spec.check().ok()?;
     Some(match method.trust_path() {
-        Some(anchor) => (
+        Some(trust) => (
             false,
             "PodSuppliesTrustAnchor",
             format!(
                 "{} {} is read from the pod's own volume: whoever can write that volume chooses what is trusted; carry the material in this ModelValidation instead (see docs/security.md)",
-                anchor.field, anchor.path
+                trust.anchor.field, trust.anchor.path
             ),
         ),
         None => (

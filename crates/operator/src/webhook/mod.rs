@@ -228,17 +228,10 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
 }
 
 /// Why a trust anchor read from the pod weakens the guarantee, and what to change.
-pub fn pod_supplied_trust(policy: &FoundPolicy, anchor: crate::crd::SpecPath<'_>) -> String {
-    let inline = match anchor.field {
-        "spec.config.publicKeyConfig.keyPath" => "spec.config.publicKeyConfig.keyPem",
-        "spec.config.pkiConfig.certificateAuthority" => {
-            "spec.config.pkiConfig.certificateAuthorityPem"
-        }
-        _ => "spec.config.clientTrustConfig.trustConfigJson",
-    };
+pub fn pod_supplied_trust(policy: &FoundPolicy, trust: crate::crd::PodTrust<'_>) -> String {
     format!(
-        "{} reads its trust anchor {} from the pod's own volume at {}: whoever can write that volume chooses what is trusted; carry it in the policy with {inline} instead",
-        policy.display, anchor.field, anchor.path
+        "{} reads its trust anchor {} from the pod's own volume at {}: whoever can write that volume chooses what is trusted; carry it in the policy with {} instead",
+        policy.display, trust.anchor.field, trust.anchor.path, trust.instead
     )
 }
 
@@ -256,8 +249,8 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
     };
     let annotations_in = pod.metadata.annotations.clone().unwrap_or_default();
     let (opts, mut warnings) = inject::effective_options(&policy.spec, &annotations_in);
-    if let Some(anchor) = method.trust_path() {
-        let why = pod_supplied_trust(policy, anchor);
+    if let Some(trust) = method.trust_path() {
+        let why = pod_supplied_trust(policy, trust);
         if cfg.require_policy_trust {
             return Decision::deny(format!(
                 "{why}; this operator refuses such policies (--require-policy-trust)"
