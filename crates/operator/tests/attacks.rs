@@ -9,7 +9,10 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use model_validation_operator::names::{LABEL, LEGACY_LABEL};
 use serde_json::{Value, json};
-use support::{api_message, create_mv, run_verifier, shared_operator, signed_model_and_key};
+use support::{
+    add_ephemeral, api_message, create_mv, key_in_policy_mv, run_verifier, shared_operator,
+    signed_model_and_key,
+};
 
 /// A namespace with a signed model under `<tmp>/data/model`, an empty second volume
 /// `<tmp>/other`, and the ModelValidation `mv` (key in the policy).
@@ -31,13 +34,9 @@ impl World {
         signed_model_and_key(&tmp.path().join("data/model"), &keys);
         std::fs::create_dir_all(tmp.path().join("other")).unwrap();
         let pem = std::fs::read_to_string(keys.join("pub.pem")).unwrap();
-        create_mv(&client, &ns, json!({
-            "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": "mv"},
-            "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model/model.sig"},
-                     "config": {"publicKeyConfig": {"keyPem": pem}}}
-        }))
-        .await
-        .unwrap();
+        create_mv(&client, &ns, key_in_policy_mv("mv", &pem))
+            .await
+            .unwrap();
         World { client, ns, tmp }
     }
 
@@ -298,30 +297,14 @@ async fn updates_and_ephemeral_containers_cannot_undo_verification() {
         .await
         .unwrap();
 
-    let ephemeral = |name: &str, read_only: bool| {
-        json!({"spec": {"ephemeralContainers": [{"name": name, "image": "busybox", "command": ["true"],
-            "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": read_only}]}]}})
-    };
-    let msg = pods
-        .patch_subresource(
-            "ephemeralcontainers",
-            "victim",
-            &PatchParams::default(),
-            &Patch::Strategic(ephemeral("writer", false)),
-        )
+    let msg = add_ephemeral(&pods, "victim", "writer", false)
         .await
-        .map_err(api_message)
         .unwrap_err();
     assert!(
         msg.contains("ephemeral container \"writer\" mounts volume \"data\""),
         "{msg}"
     );
-    pods.patch_subresource(
-        "ephemeralcontainers",
-        "victim",
-        &PatchParams::default(),
-        &Patch::Strategic(ephemeral("reader", true)),
-    )
-    .await
-    .unwrap();
+    add_ephemeral(&pods, "victim", "reader", true)
+        .await
+        .unwrap();
 }

@@ -18,8 +18,9 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use model_validation_operator::names::{IGNORE_NAMESPACE_LABEL, LABEL};
 use serde_json::{Value, json};
 use support::{
-    CodeSigningPki, api_message, create_mv, ec_key_signer, fixture, fresh_key_signer, mv_api, pod,
-    run_verifier, shared_operator, sign, signed_model_and_key, wait_for, write_model,
+    CodeSigningPki, api_message, create_mv, ec_key_signer, fixture, fresh_key_signer,
+    key_in_policy_mv, mv_api, pod, run_verifier, shared_operator, sign, signed_model_and_key,
+    wait_for, write_model,
 };
 
 /// One test's world: a client, its own namespace on the shared control plane (with the shared
@@ -123,16 +124,9 @@ async fn policy_carried_key_verifies_and_ignores_a_key_the_pod_supplies() {
     let env = Env::new("e2e-inline-key").await;
     let (data, keys) = env.signed_model();
     let pem = std::fs::read_to_string(fixture("peer-samples/ec-p256.pub.pem")).unwrap();
-    create_mv(
-        &env.client,
-        &env.ns,
-        json!({
-            "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": "inline"},
-            "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model/model.sig"}, "config": {"publicKeyConfig": {"keyPem": pem}}}
-        }),
-    )
-    .await
-    .unwrap();
+    create_mv(&env.client, &env.ns, key_in_policy_mv("inline", &pem))
+        .await
+        .unwrap();
     create_mv(&env.client, &env.ns, key_mv("by-path"))
         .await
         .unwrap();

@@ -16,7 +16,7 @@ use model_validation_operator::names::LABEL;
 use model_validation_operator::tls::{self, Ca, Resolver};
 use model_validation_operator::webhook::server::serve_tls;
 use serde_json::{Value, json};
-use support::{create_mv, run_verifier, shared_operator, signed_model_and_key};
+use support::{create_mv, key_in_policy_mv, run_verifier, shared_operator, signed_model_and_key};
 
 /// The appending webhook's answer: a JSON patch adding `storage-initializer` (which appends a
 /// byte to the model's config.json) at the end of the init containers, once.
@@ -118,13 +118,9 @@ async fn an_init_container_appended_by_a_later_webhook_runs_before_the_verifier(
     let keys = tmp.path().join("keys");
     signed_model_and_key(&tmp.path().join("data/model"), &keys);
     let pem = std::fs::read_to_string(keys.join("pub.pem")).unwrap();
-    create_mv(&client, &ns, json!({
-        "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": "mv"},
-        "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model/model.sig"},
-                 "config": {"publicKeyConfig": {"keyPem": pem}}}
-    }))
-    .await
-    .unwrap();
+    create_mv(&client, &ns, key_in_policy_mv("mv", &pem))
+        .await
+        .unwrap();
     let data = tmp.path().join("data");
     let data = data.to_str().unwrap();
     let pods = Api::<Pod>::namespaced(client.clone(), &ns);

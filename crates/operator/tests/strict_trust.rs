@@ -9,7 +9,8 @@ use kube::api::{Api, PostParams};
 use model_validation_operator::names::LABEL;
 use serde_json::json;
 use support::{
-    Operator, OperatorOptions, api_message, create_mv, fixture, run_verifier, signed_model_and_key,
+    Operator, OperatorOptions, api_message, create_mv, fixture, key_in_policy_mv, run_verifier,
+    signed_model_and_key,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,8 +30,7 @@ async fn own_config_map_trust_anchor_is_refused_under_require_policy_trust() {
         "metadata": {"name": "by-path"}, "spec": {"model": model, "config": {"publicKeyConfig": {"keyPath": "/keys/pub.pem"}}}}))
         .await
         .unwrap();
-    create_mv(&client, &ns, json!({"apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation",
-        "metadata": {"name": "in-policy"}, "spec": {"model": model, "config": {"publicKeyConfig": {"keyPem": pem}}}}))
+    create_mv(&client, &ns, key_in_policy_mv("in-policy", &pem))
         .await
         .unwrap();
     let cm: ConfigMap = serde_json::from_value(

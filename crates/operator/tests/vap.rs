@@ -14,7 +14,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use model_validation_operator::names::{LABEL, LEGACY_LABEL};
 use serde_json::{Value, json};
-use support::{AGENT_IMAGE, api_message, wait_for};
+use support::{AGENT_IMAGE, add_ephemeral, api_message, wait_for};
 
 const POLICY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -187,26 +187,11 @@ async fn the_policy_alone_refuses_undermined_pods_and_admits_the_injected_shape(
         .map_err(api_message)
         .unwrap_err();
     assert!(msg.contains("must run ghcr.io"), "{msg}");
-    let ephemeral = |name: &str, ro: bool| json!({"spec": {"ephemeralContainers": [{"name": name, "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": ro}]}]}});
-    let msg = pods
-        .patch_subresource(
-            "ephemeralcontainers",
-            "ok",
-            &PatchParams::default(),
-            &Patch::Strategic(ephemeral("writer", false)),
-        )
+    let msg = add_ephemeral(&pods, "ok", "writer", false)
         .await
-        .map_err(api_message)
         .unwrap_err();
     assert!(msg.contains("with readOnly: true"), "{msg}");
-    pods.patch_subresource(
-        "ephemeralcontainers",
-        "ok",
-        &PatchParams::default(),
-        &Patch::Strategic(ephemeral("reader", true)),
-    )
-    .await
-    .unwrap();
+    add_ephemeral(&pods, "ok", "reader", true).await.unwrap();
     pods.patch(
         "ok",
         &PatchParams::default(),

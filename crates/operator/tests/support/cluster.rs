@@ -115,3 +115,35 @@ pub fn find_event<'a>(evs: &'a [Event], reason: &str, kind: &str, name: &str) ->
                 .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
     })
 }
+
+/// A ModelValidation `name` for the model at `/data/model`, signature `model.sig` inside it,
+/// that carries the public key `pem` in the policy (`publicKeyConfig.keyPem`).
+pub fn key_in_policy_mv(name: &str, pem: &str) -> Value {
+    json!({
+        "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": name},
+        "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model/model.sig"},
+                 "config": {"publicKeyConfig": {"keyPem": pem}}}
+    })
+}
+
+/// Adds the ephemeral container `name` to `pod`, mounting volume `data` at `/data` (read-only
+/// or not); the API server's refusal message when it is refused.
+pub async fn add_ephemeral(
+    pods: &Api<Pod>,
+    pod: &str,
+    name: &str,
+    read_only: bool,
+) -> Result<(), String> {
+    use kube::api::{Patch, PatchParams};
+    let patch = json!({"spec": {"ephemeralContainers": [{"name": name, "image": "busybox", "command": ["true"],
+        "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": read_only}]}]}});
+    pods.patch_subresource(
+        "ephemeralcontainers",
+        pod,
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(api_message)
+}

@@ -19,7 +19,8 @@ mod pki;
 mod webhook;
 
 pub use cluster::{
-    api_message, create_and_run, create_mv, events, find_event, mv_api, pod, run_verifier,
+    add_ephemeral, api_message, create_and_run, create_mv, events, find_event, key_in_policy_mv,
+    mv_api, pod, run_verifier,
 };
 pub use models::{ec_key_signer, fresh_key_signer, sign, signed_model_and_key, write_model};
 pub use operator::{AGENT_IMAGE, Operator, OperatorOptions, shared_operator};
