@@ -7,6 +7,7 @@
 
 pub mod inject;
 pub mod reinvoke;
+pub mod review;
 pub mod server;
 pub mod update;
 pub mod view;

@@ -10,11 +10,11 @@ use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::core::admission::AdmissionRequest;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use super::review::encode;
 use super::{AdmitConfig, Decision, Policies, decide};
 use crate::metrics::{MethodLabels, Metrics};
 
@@ -35,28 +35,9 @@ async fn mutate(
     body: axum::body::Bytes,
 ) -> Json<serde_json::Value> {
     let started = std::time::Instant::now();
-    // Decode as a Pod review; only if that fails, decode generically so that the answer still
-    // carries the request's uid and says what is wrong.
-    let req: AdmissionRequest<Pod> = match serde_json::from_slice::<AdmissionReview<Pod>>(&body)
-        .map(AdmissionReview::try_into)
-    {
-        Ok(Ok(req)) => req,
-        _ => {
-            let resp = match serde_json::from_slice::<AdmissionReview<DynamicObject>>(&body)
-                .map(AdmissionReview::try_into)
-            {
-                Ok(Ok(generic)) => {
-                    let generic: AdmissionRequest<DynamicObject> = generic;
-                    AdmissionResponse::from(&generic)
-                        .deny("cannot read the pod in this admission request")
-                }
-                Ok(Err(e)) => {
-                    AdmissionResponse::invalid(format!("not an AdmissionReview request: {e}"))
-                }
-                Err(e) => AdmissionResponse::invalid(format!("not an AdmissionReview: {e}")),
-            };
-            return Json(encode(resp.into_review()));
-        }
+    let req = match super::review::decode(&body) {
+        Ok(req) => req,
+        Err(resp) => return Json(encode(resp.into_review())),
     };
     let decision = decide(&req, state.policies.as_ref(), &state.config);
     state
@@ -114,19 +95,6 @@ fn report_denial(state: &AppState, req: &AdmissionRequest<Pod>, policy: &str, me
             tracing::warn!(error = %e, "cannot record the PodDenied event");
         }
     });
-}
-
-/// The review as JSON, with the patch as base64 as the API documents it (kube-rs writes the
-/// bytes as a JSON array, which the API server also reads, at four times the size).
-fn encode(review: AdmissionReview<DynamicObject>) -> serde_json::Value {
-    use base64::Engine as _;
-    let mut v = serde_json::to_value(&review).unwrap_or_default();
-    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref()) {
-        v["response"]["patch"] = base64::engine::general_purpose::STANDARD
-            .encode(patch)
-            .into();
-    }
-    v
 }
 
 /// The router.

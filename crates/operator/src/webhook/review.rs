@@ -1,0 +1,44 @@
+//! Reading and writing AdmissionReviews: the only place the webhook touches untrusted bytes
+//! from the network, kept free of IO so that it can be fuzzed and property-tested.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+
+/// Decodes a request body as an AdmissionReview of a Pod.
+///
+/// When it is not one, the error is the response to send: it carries the request's uid when
+/// the body is an AdmissionReview of something else (so the API server can match it), and
+/// says what is wrong.
+pub fn decode(body: &[u8]) -> Result<AdmissionRequest<Pod>, Box<AdmissionResponse>> {
+    if let Ok(Ok(req)) =
+        serde_json::from_slice::<AdmissionReview<Pod>>(body).map(AdmissionReview::try_into)
+    {
+        return Ok(req);
+    }
+    // Decode generically only when the typed decode failed, to answer with the request's uid.
+    let resp = match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
+        .map(AdmissionReview::try_into)
+    {
+        Ok(Ok(generic)) => {
+            let generic: AdmissionRequest<DynamicObject> = generic;
+            AdmissionResponse::from(&generic).deny("cannot read the pod in this admission request")
+        }
+        Ok(Err(e)) => AdmissionResponse::invalid(format!("not an AdmissionReview request: {e}")),
+        Err(e) => AdmissionResponse::invalid(format!("not an AdmissionReview: {e}")),
+    };
+    Err(Box::new(resp))
+}
+
+/// The review as JSON, with the patch as base64 as the API documents it (kube-rs writes the
+/// bytes as a JSON array, which the API server also reads, at four times the size).
+pub fn encode(review: AdmissionReview<DynamicObject>) -> serde_json::Value {
+    use base64::Engine as _;
+    let mut v = serde_json::to_value(&review).unwrap_or_default();
+    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref()) {
+        v["response"]["patch"] = base64::engine::general_purpose::STANDARD
+            .encode(patch)
+            .into();
+    }
+    v
+}
