@@ -11,6 +11,7 @@ use clap::{Parser, ValueEnum};
 use model_validation_operator::admin::{self, Readiness};
 use model_validation_operator::cache::ClusterCache;
 use model_validation_operator::certs::SelfManaged;
+use model_validation_operator::events::{EventSink, Limits};
 use model_validation_operator::metrics::Metrics;
 use model_validation_operator::tls::{self, CertDir, Resolver};
 use model_validation_operator::webhook::inject::{DEFAULT_WATCH_PORT, InjectConfig};
@@ -130,9 +131,22 @@ pub struct Args {
     /// Install the CRDs at start (outside a cluster; in a cluster they come from deploy/).
     #[arg(long)]
     install_crds: bool,
-    /// How often to check the serving certificate and the caBundle.
-    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    /// How often to check the webhook CA, the serving certificate and the caBundle.
+    #[arg(
+        long,
+        env = "MVO_CERT_CHECK_INTERVAL",
+        default_value = "60",
+        value_name = "SECONDS"
+    )]
     cert_check_interval: u64,
+    /// Lifetime of the self-managed webhook CA; it is rotated when a third is left (or when
+    /// `ca.key` is removed from its Secret).
+    #[arg(long, env = "MVO_CA_LIFETIME", default_value = "31536000", value_name = "SECONDS")]
+    ca_lifetime: u64,
+    /// How long the previous webhook CA stays in the caBundle after a CA rotation, so that
+    /// every replica moves to the new CA first. More than twice --cert-check-interval plus 3 s.
+    #[arg(long, env = "MVO_CA_OVERLAP", default_value = "3600", value_name = "SECONDS")]
+    ca_overlap: u64,
     /// Log format.
     #[arg(long, env = "MVO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -179,11 +193,14 @@ impl Args {
             legacy_sidecar,
             install_crds,
             cert_check_interval,
+            ca_lifetime,
+            ca_overlap,
             log_format,
             require_policy_trust,
             disable_controller,
         } = self;
         init_logging(log_format);
+        let ca = ca_timing(cert_check_interval, ca_lifetime, ca_overlap)?;
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = kube::Client::try_default()
             .await
@@ -201,6 +218,8 @@ impl Args {
         let policies: Arc<dyn Policies + Send + Sync> = Arc::new(cache);
         let metrics = Metrics::new();
         let readiness = Arc::new(Readiness::default());
+        let identity = controller::lease::default_identity();
+        let events = EventSink::start(client.clone(), Some(identity.clone()), Limits::default());
 
         // Admin server first, so that liveness answers while the rest starts.
         let admin_listener = tokio::net::TcpListener::bind(health_addr)
@@ -218,8 +237,9 @@ impl Args {
             tokio::spawn(controller::run(
                 client.clone(),
                 namespace.clone(),
-                controller::lease::default_identity(),
+                identity,
                 metrics.clone(),
+                events.clone(),
                 shutdown.clone().cancelled_owned(),
             ))
         });
@@ -232,6 +252,7 @@ impl Args {
                     &service_name,
                     tls_secret,
                     webhook_url.as_deref(),
+                    ca,
                 ),
                 webhook_url,
                 webhook_config,
@@ -259,7 +280,7 @@ impl Args {
             policies,
             config,
             metrics,
-            events: Some(client),
+            events: Some(events),
         }));
         let tls_config = Arc::new(tls::server_config(resolver)?);
         let listener = tokio::net::TcpListener::bind(webhook_addr)
@@ -317,13 +338,34 @@ async fn cancel_on_signal(token: CancellationToken) {
     token.cancel();
 }
 
+/// `--ca-lifetime` and `--ca-overlap`, checked against `--cert-check-interval`: every
+/// replica must see a CA rotation, wait for the caBundle to settle and move its serving
+/// certificate before the previous CA leaves the bundle.
+fn ca_timing(check: u64, lifetime: u64, overlap: u64) -> Result<(Duration, Duration)> {
+    let settle = tls::CA_SETTLE.as_secs();
+    if overlap <= 2 * check + settle {
+        anyhow::bail!(
+            "--ca-overlap {overlap} is too short: make it more than twice --cert-check-interval \
+             ({check}) plus {settle} s, or lower --cert-check-interval"
+        );
+    }
+    if lifetime <= 3 * overlap {
+        anyhow::bail!(
+            "--ca-lifetime {lifetime} is too short for --ca-overlap {overlap}: the CA rotates when a \
+             third of its life is left, so make it more than three times --ca-overlap"
+        );
+    }
+    Ok((Duration::from_secs(lifetime), Duration::from_secs(overlap)))
+}
+
 /// The self-managed CA's settings: DNS names of the Service, and loopback plus the
-/// `--webhook-url` host when it is an IP address.
+/// `--webhook-url` host when it is an IP address; `ca` is (lifetime, overlap).
 fn self_managed(
     namespace: &str,
     service: &str,
     secret_name: String,
     webhook_url: Option<&str>,
+    (ca_lifetime, ca_overlap): (Duration, Duration),
 ) -> SelfManaged {
     let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
     if let Some(url) = webhook_url
@@ -342,6 +384,8 @@ fn self_managed(
         ],
         ips,
         lifetime: tls::SERVING_LIFETIME,
+        ca_lifetime,
+        ca_overlap,
     }
 }
 
@@ -368,16 +412,17 @@ async fn start_tls(
             webhook_url,
             webhook_config,
         } => {
-            let ca = manager.load_or_create_ca(client).await?;
+            let cas = manager.load_or_rotate(client).await?;
             if let Some(url) = &webhook_url {
-                registration::register_url(client, &webhook_config, url, &ca.cert_pem, namespace)
+                let bundle = manager.ca_bundle(&cas);
+                registration::register_url(client, &webhook_config, url, &bundle, namespace)
                     .await?;
             }
-            let (key, pem) = manager.issue(&ca)?;
+            let (key, pem) = manager.issue(&cas.current)?;
             let resolver = Resolver::with_expiry_gauge(key, metrics.certificate_expiry.clone());
             tokio::spawn(manager.maintain(
                 client.clone(),
-                ca,
+                cas,
                 resolver.clone(),
                 pem,
                 Some(webhook_config),
@@ -427,5 +472,16 @@ mod tests {
         assert_eq!(d.legacy_sidecar, SidecarMode::Auto);
         assert!(Args::try_parse_from(["mvo", "--agent-pull-policy", "Sometimes"]).is_err());
         assert!(Args::try_parse_from(["mvo", "--legacy-sidecar", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn ca_timing_leaves_every_replica_time_to_move() {
+        // Defaults pass, and so do the fast settings of tests.
+        assert!(ca_timing(60, 31536000, 3600).is_ok());
+        assert!(ca_timing(1, 90, 10).is_ok());
+        let short = ca_timing(60, 31536000, 100).unwrap_err().to_string();
+        assert!(short.contains("--ca-overlap 100 is too short"), "{short}");
+        let life = ca_timing(1, 30, 10).unwrap_err().to_string();
+        assert!(life.contains("--ca-lifetime 30 is too short"), "{life}");
     }
 }

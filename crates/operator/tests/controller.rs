@@ -11,7 +11,7 @@ use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use model_validation_operator::controller::lease::LEASE_DURATION;
 use model_validation_operator::crd::{ModelValidation, ModelValidationStatus};
-use model_validation_operator::events::{mv_reference, pod_denied};
+use model_validation_operator::events::{EventSink, Limits, mv_reference, pod_denied};
 use model_validation_operator::names::LABEL;
 use serde_json::json;
 use support::{
@@ -180,20 +180,50 @@ async fn status_events_metrics_and_failover() {
         2,
         "no new Event per reconcile: {evs:?}"
     );
-    // The webhook's helper for refused pods.
+    // The webhook's helper for refused pods: repeats of one refusal form one Event series on
+    // the real API server, whichever pod was refused; another reason is another Event.
+    let sink = EventSink::start(client.clone(), None, Limits::default());
+    let reason = "the pod already has a container named \"model-validation\"";
+    for pod in ["lookalike", "lookalike-2", "lookalike-3"] {
+        pod_denied(&sink, mv_reference(&ns, "key-mv", None), pod, reason);
+    }
     pod_denied(
-        client.clone(),
+        &sink,
         mv_reference(&ns, "key-mv", None),
-        "lookalike",
-        "the pod already has a container named \"model-validation\"",
+        "other",
+        "no signature",
+    );
+    let (client_ref, ns_ref) = (&client, &ns);
+    let evs = wait_for(
+        "PodDenied events with a series count of 3",
+        Duration::from_secs(30),
+        || async move {
+            let evs = events(client_ref, ns_ref).await;
+            evs.iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("PodDenied")
+                        && e.series.as_ref().is_some_and(|s| s.count == 3)
+                })
+                .then_some(evs)
+        },
     )
-    .await
-    .unwrap();
-    let evs = events(&client, &ns).await;
-    let denied = find_event(&evs, "PodDenied", "ModelValidation", "key-mv").expect("PodDenied");
+    .await;
+    let denied: Vec<_> = evs
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("PodDenied"))
+        .collect();
+    assert_eq!(denied.len(), 2, "one Event per reason: {denied:?}");
+    let first = denied
+        .iter()
+        .find(|e| e.series.is_some())
+        .expect("the repeated refusal");
     assert!(
-        denied.note.as_deref().unwrap_or("").contains("lookalike"),
-        "{denied:?}"
+        first.note.as_deref().unwrap_or("").contains("lookalike"),
+        "{first:?}"
+    );
+    assert_eq!(
+        first.regarding.as_ref().and_then(|r| r.name.as_deref()),
+        Some("key-mv")
     );
 
     // --- (c) metrics: reconciles, verification outcomes counted once, leadership ---

@@ -19,7 +19,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config, Controller};
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -49,7 +48,7 @@ pub struct Context {
     client: Client,
     pods: Store<Pod>,
     metrics: Arc<Metrics>,
-    recorder: Recorder,
+    events: events::EventSink,
     tracker: Tracker,
     failures: Mutex<HashMap<ObjectRef<ModelValidation>, u32>>,
 }
@@ -158,13 +157,10 @@ async fn reconcile_inner(mv: &ModelValidation, ctx: &Context) -> Result<Action, 
                     })
                     .inc();
             }
-            let published = if run.verified {
-                events::verified(&ctx.recorder, pod, mv, &run.message).await
+            if run.verified {
+                events::verified(&ctx.events, pod, mv, &run.message);
             } else {
-                events::verification_failed(&ctx.recorder, pod, mv, &run.message).await
-            };
-            if let Err(e) = published {
-                tracing::warn!(pod = %pod.name_any(), error = %e, "cannot publish event");
+                events::verification_failed(&ctx.events, pod, mv, &run.message);
             }
         }
     }
@@ -214,9 +210,10 @@ pub async fn run(
     namespace: String,
     identity: String,
     metrics: Arc<Metrics>,
+    events: events::EventSink,
     shutdown: impl std::future::Future,
 ) {
-    let work = || run_controller(client.clone(), metrics.clone(), identity.clone());
+    let work = || run_controller(client.clone(), metrics.clone(), events.clone());
     lease::hold(
         client.clone(),
         namespace.clone(),
@@ -229,7 +226,7 @@ pub async fn run(
 }
 
 /// Runs the controller until the future is dropped (leadership lost) — it never ends by itself.
-pub async fn run_controller(client: Client, metrics: Arc<Metrics>, identity: String) {
+pub async fn run_controller(client: Client, metrics: Arc<Metrics>, sink: events::EventSink) {
     let (pods, writer) = reflector::store();
     let pod_stream = watcher(
         Api::<Pod>::all(client.clone()),
@@ -243,7 +240,7 @@ pub async fn run_controller(client: Client, metrics: Arc<Metrics>, identity: Str
         client: client.clone(),
         pods,
         metrics,
-        recorder: events::recorder(client.clone(), Some(identity)),
+        events: sink,
         tracker: Tracker::new(Timestamp::now()),
         failures: Mutex::new(HashMap::new()),
     });

@@ -27,7 +27,7 @@ pub struct AppState {
     /// Where admissions are counted.
     pub metrics: Arc<Metrics>,
     /// For Events about denied pods (none when unset, e.g. in tests).
-    pub events: Option<kube::Client>,
+    pub events: Option<crate::events::EventSink>,
 }
 
 async fn mutate(
@@ -75,26 +75,25 @@ async fn mutate(
 }
 
 /// Records a `PodDenied` Event on the ModelValidation `policy` that the refused pod names (a
-/// denied pod never exists, so there is nothing else to attach it to). Fire and forget: the
-/// admission answer never waits on it.
+/// denied pod never exists, so there is nothing else to attach it to). The sink aggregates and
+/// rate-limits, and the admission answer never waits on it.
 fn report_denial(state: &AppState, req: &AdmissionRequest<Pod>, policy: &str, message: &str) {
-    let (Some(client), Some(pod)) = (state.events.clone(), req.object.as_ref()) else {
+    let (Some(sink), Some(pod)) = (state.events.as_ref(), req.object.as_ref()) else {
         return;
     };
-    let namespace = req.namespace.clone().unwrap_or_default();
-    let mv_ref = crate::events::mv_reference(&namespace, policy, None);
+    let namespace = req.namespace.as_deref().unwrap_or_default();
     let pod_name = pod
         .metadata
         .name
-        .clone()
-        .or_else(|| pod.metadata.generate_name.clone())
+        .as_deref()
+        .or(pod.metadata.generate_name.as_deref())
         .unwrap_or_default();
-    let message = message.to_string();
-    tokio::spawn(async move {
-        if let Err(e) = crate::events::pod_denied(client, mv_ref, &pod_name, &message).await {
-            tracing::warn!(error = %e, "cannot record the PodDenied event");
-        }
-    });
+    crate::events::pod_denied(
+        sink,
+        crate::events::mv_reference(namespace, policy, None),
+        pod_name,
+        message,
+    );
 }
 
 /// The router.
