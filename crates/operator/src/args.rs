@@ -141,11 +141,21 @@ pub struct Args {
     cert_check_interval: u64,
     /// Lifetime of the self-managed webhook CA; it is rotated when a third is left (or when
     /// `ca.key` is removed from its Secret).
-    #[arg(long, env = "MVO_CA_LIFETIME", default_value = "31536000", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "MVO_CA_LIFETIME",
+        default_value = "31536000",
+        value_name = "SECONDS"
+    )]
     ca_lifetime: u64,
     /// How long the previous webhook CA stays in the caBundle after a CA rotation, so that
     /// every replica moves to the new CA first. More than twice --cert-check-interval plus 3 s.
-    #[arg(long, env = "MVO_CA_OVERLAP", default_value = "3600", value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "MVO_CA_OVERLAP",
+        default_value = "3600",
+        value_name = "SECONDS"
+    )]
     ca_overlap: u64,
     /// Log format.
     #[arg(long, env = "MVO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]

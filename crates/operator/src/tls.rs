@@ -17,8 +17,13 @@ use rcgen::{
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-/// Lifetime of the CA.
-pub const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86400);
+/// Default lifetime of the self-managed CA (`--ca-lifetime`); it is rotated when a third of
+/// it is left, the old one staying in the caBundle for an overlap (see `certs`).
+pub const CA_LIFETIME: Duration = Duration::from_secs(365 * 86400);
+/// How long a replica waits, after it has seen a new CA in the caBundle, before it serves a
+/// certificate of that CA: the API server reads webhook configurations through an informer,
+/// so it trusts the new bundle a moment after the write.
+pub const CA_SETTLE: Duration = Duration::from_secs(3);
 /// Lifetime of a serving certificate; it is re-issued when a third of it is left.
 pub const SERVING_LIFETIME: Duration = Duration::from_secs(90 * 86400);
 
@@ -54,8 +59,13 @@ fn not_before_now() -> time::OffsetDateTime {
 }
 
 impl Ca {
-    /// A new self-signed CA.
+    /// A new self-signed CA living [`CA_LIFETIME`].
     pub fn generate() -> Result<Self> {
+        Self::generate_for(CA_LIFETIME)
+    }
+
+    /// A new self-signed CA living `lifetime`.
+    pub fn generate_for(lifetime: Duration) -> Result<Self> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
@@ -63,7 +73,7 @@ impl Ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.not_before = not_before_now();
-        params.not_after = now() + span(CA_LIFETIME);
+        params.not_after = now() + span(lifetime);
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
         Ok(Ca {
@@ -72,7 +82,8 @@ impl Ca {
         })
     }
 
-    /// Issues a serving certificate for `dns_names` and `ips`.
+    /// Issues a serving certificate for `dns_names` and `ips`, living `lifetime` but never
+    /// beyond the CA.
     pub fn issue(
         &self,
         dns_names: &[String],
@@ -97,7 +108,9 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = not_before_now();
-        params.not_after = now() + span(lifetime);
+        let (_, ca_end) = validity(&self.cert_pem)?;
+        let ca_end = time::OffsetDateTime::from(ca_end);
+        params.not_after = (now() + span(lifetime)).min(ca_end);
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &issuer)?;
         Ok(Serving {
@@ -288,7 +301,27 @@ mod tests {
         ));
         assert!(needs_rotation("garbage", now));
         let (_, ca_end) = validity(&ca.cert_pem).unwrap();
-        assert!(ca_end > now + Duration::from_secs(9 * 365 * 86400));
+        assert!(ca_end > now + Duration::from_secs(364 * 86400));
+        assert!(
+            ca_end < now + Duration::from_secs(366 * 86400),
+            "a year, not ten"
+        );
+    }
+
+    #[test]
+    fn serving_certs_never_outlive_their_ca() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let ca = Ca::generate_for(Duration::from_secs(3600)).unwrap();
+        let s = ca.issue(&["a".into()], &[], SERVING_LIFETIME).unwrap();
+        let (_, ca_end) = validity(&ca.cert_pem).unwrap();
+        let (_, end) = validity(&s.cert_pem).unwrap();
+        assert_eq!(end, ca_end);
+        // Twin: a CA outliving the serving lifetime leaves the lifetime as asked.
+        let long = Ca::generate().unwrap();
+        let s = long.issue(&["a".into()], &[], SERVING_LIFETIME).unwrap();
+        let (start, end) = validity(&s.cert_pem).unwrap();
+        let lived = end.duration_since(start).unwrap();
+        assert!(lived > SERVING_LIFETIME && lived < SERVING_LIFETIME + Duration::from_secs(600));
     }
 
     #[test]
