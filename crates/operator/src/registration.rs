@@ -50,7 +50,8 @@ pub fn webhooks(
         client_config: client_config.clone(),
         failure_policy: Some("Fail".into()),
         match_policy: Some("Equivalent".into()),
-        side_effects: "None".into(),
+        // The webhook writes Events (PodDenied), and skips them when request.dryRun is true.
+        side_effects: "NoneOnDryRun".into(),
         timeout_seconds: Some(10),
         reinvocation_policy: Some("IfNeeded".into()),
         namespace_selector: Some(namespace_selector.clone()),
@@ -108,8 +109,10 @@ pub async fn register_url(
     Ok(())
 }
 
-/// Sets every webhook's caBundle in `name` to `ca_pem` when it differs. Returns whether it
-/// changed anything.
+/// Sets every webhook's caBundle in `name` to `ca_pem` (one or more PEM certificates) when it
+/// differs, changing nothing else: the ValidatingAdmissionPolicy of
+/// deploy/base/webhook-guard.yaml refuses any other change by the operator's service account.
+/// Returns whether it changed anything.
 pub async fn ensure_ca_bundle(client: &Client, name: &str, ca_pem: &str) -> Result<bool> {
     let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let current = api.get(name).await.with_context(|| {
