@@ -16,6 +16,7 @@ mod cluster;
 mod models;
 mod operator;
 mod pki;
+mod rbac;
 mod webhook;
 
 pub use cluster::{
@@ -25,6 +26,10 @@ pub use cluster::{
 pub use models::{ec_key_signer, fresh_key_signer, sign, signed_model_and_key, write_model};
 pub use operator::{AGENT_IMAGE, Operator, OperatorOptions, shared_operator};
 pub use pki::CodeSigningPki;
+pub use rbac::{
+    OPERATOR_NAMESPACE, OPERATOR_SA, api_for, apply_doc, deploy_dir, impersonating, kustomize,
+    manifest, operator_client,
+};
 pub use test_cluster::support::{
     HttpResponse, agent_binary, fixture, free_port, http_get, metric, wait_for,
 };
