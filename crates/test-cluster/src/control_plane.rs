@@ -1,6 +1,8 @@
 //! Starting, using and stopping one etcd + kube-apiserver pair.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -37,9 +39,12 @@ impl Default for StartOptions {
 
 /// A running etcd + kube-apiserver on loopback; stopped when dropped.
 pub struct ControlPlane {
-    // Field order is drop order: the API server goes before its etcd.
-    apiserver: Guard,
-    etcd: Guard,
+    // Field order is drop order: the API server goes before its etcd. In a lock so that it
+    // can be stopped and started again through `&self` (fault-injection tests).
+    apiserver: Mutex<Guard>,
+    /// How to start the API server again: its binary and arguments.
+    apiserver_cmd: (PathBuf, Vec<OsString>),
+    etcd: Mutex<Guard>,
     _watchdog: Option<Guard>,
     temp: Option<tempfile::TempDir>,
     dir: PathBuf,
@@ -130,35 +135,33 @@ impl ControlPlane {
         let etcd_log = dir.join("etcd.log");
         let etcd = Guard::start("etcd", cmd, &etcd_log)?;
 
-        let mut cmd = process::tied_command(&binaries.kube_apiserver, "KILL");
-        cmd.arg(format!("--etcd-servers={etcd_url}"))
-            .arg(format!("--cert-dir={}", dir.join("pki").display()))
-            .arg(format!("--tls-cert-file={}", files.serving_cert.display()))
-            .arg(format!(
-                "--tls-private-key-file={}",
-                files.serving_key.display()
-            ))
-            .arg(format!("--client-ca-file={}", files.ca_cert.display()))
-            .arg(format!("--secure-port={api_port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--advertise-address=127.0.0.1")
-            .arg("--service-cluster-ip-range=10.0.0.0/24")
-            .arg("--allow-privileged=true")
+        let apiserver_args: Vec<OsString> = [
+            format!("--etcd-servers={etcd_url}"),
+            format!("--cert-dir={}", dir.join("pki").display()),
+            format!("--tls-cert-file={}", files.serving_cert.display()),
+            format!("--tls-private-key-file={}", files.serving_key.display()),
+            format!("--client-ca-file={}", files.ca_cert.display()),
+            format!("--secure-port={api_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--allow-privileged=true".into(),
             // No controller-manager creates service accounts here.
-            .arg("--disable-admission-plugins=ServiceAccount")
-            .arg("--authorization-mode=RBAC")
-            .arg(format!("--service-account-issuer={server}/"))
-            .arg(format!(
-                "--service-account-key-file={}",
-                files.sa_public.display()
-            ))
-            .arg(format!(
+            "--disable-admission-plugins=ServiceAccount".into(),
+            "--authorization-mode=RBAC".into(),
+            format!("--service-account-issuer={server}/"),
+            format!("--service-account-key-file={}", files.sa_public.display()),
+            format!(
                 "--service-account-signing-key-file={}",
                 files.sa_private.display()
-            ))
-            .arg("--v=1");
-        let apiserver_log = dir.join("kube-apiserver.log");
-        let apiserver = Guard::start("kube-apiserver", cmd, &apiserver_log)?;
+            ),
+            "--v=1".into(),
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        let apiserver_cmd = (binaries.kube_apiserver.clone(), apiserver_args);
+        let apiserver = start_apiserver(&apiserver_cmd, &dir)?;
 
         let kubeconfig_text =
             kubeconfig::render(&server, &pki.ca_cert, &pki.admin_cert, &pki.admin_key);
@@ -171,8 +174,9 @@ impl ControlPlane {
             .map_err(|e| Error::Client(e.to_string()))?;
 
         let mut cp = ControlPlane {
-            apiserver,
-            etcd,
+            apiserver: Mutex::new(apiserver),
+            apiserver_cmd,
+            etcd: Mutex::new(etcd),
             _watchdog: watchdog,
             temp,
             dir,
@@ -186,12 +190,14 @@ impl ControlPlane {
         Ok(cp)
     }
 
-    async fn wait_ready(&mut self, deadline: Instant) -> Result<(), Error> {
+    /// Waits until `/readyz` answers ok, failing early when a server exits.
+    async fn wait_ready(&self, deadline: Instant) -> Result<(), Error> {
         let client = self.client()?;
         loop {
-            let exited = [&mut self.etcd, &mut self.apiserver]
-                .into_iter()
-                .find_map(|g| g.exited().map(|status| (g.name().to_string(), status)));
+            let exited = [&self.etcd, &self.apiserver].into_iter().find_map(|g| {
+                let mut g = lock(g);
+                g.exited().map(|status| (g.name().to_string(), status))
+            });
             if let Some((name, status)) = exited {
                 return Err(self.not_ready(&name, format!("{name} exited with {status}")));
             }
@@ -272,7 +278,50 @@ impl ControlPlane {
 
     /// Process ids of etcd and kube-apiserver.
     pub fn pids(&self) -> [u32; 2] {
-        [self.etcd.pid(), self.apiserver.pid()]
+        [lock(&self.etcd).pid(), self.apiserver_guard().pid()]
+    }
+
+    /// Stops kube-apiserver (SIGTERM, then SIGKILL after `grace`; blocks the calling thread for
+    /// at most `grace`), leaving etcd and its data: clients see the API server go away, as in
+    /// an upgrade or a crash. [`ControlPlane::start_apiserver`] brings it back. Stopping a
+    /// stopped server does nothing.
+    pub fn stop_apiserver(&self, grace: Duration) {
+        self.apiserver_guard().terminate(grace);
+    }
+
+    /// Starts kube-apiserver again after [`ControlPlane::stop_apiserver`], on the same port
+    /// with the same PKI (so existing clients and kubeconfigs keep working), and waits until
+    /// `/readyz` answers ok or `timeout` passes. Starting a running server does nothing.
+    pub async fn start_apiserver(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        {
+            let mut guard = self.apiserver_guard();
+            if guard.exited().is_none() && guard.pid() != 0 {
+                return Ok(());
+            }
+            *guard = start_apiserver(&self.apiserver_cmd, &self.dir)?;
+        }
+        self.wait_ready(deadline).await
+    }
+
+    /// Restarts kube-apiserver: stops it (SIGTERM, `grace`), keeps it down for `down`, starts it
+    /// again and waits until it is ready (up to `timeout`). Returns how long it was unavailable,
+    /// from the stop to ready.
+    pub async fn restart_apiserver(
+        &self,
+        grace: Duration,
+        down: Duration,
+        timeout: Duration,
+    ) -> Result<Duration, Error> {
+        let began = Instant::now();
+        self.stop_apiserver(grace);
+        tokio::time::sleep(down).await;
+        self.start_apiserver(timeout).await?;
+        Ok(began.elapsed())
+    }
+
+    fn apiserver_guard(&self) -> MutexGuard<'_, Guard> {
+        lock(&self.apiserver)
     }
 
     /// Creates a namespace named `<prefix>-<unique suffix>` and returns its
@@ -290,16 +339,16 @@ impl ControlPlane {
 
     /// Stops both servers (SIGTERM, then SIGKILL after `grace`) and removes a
     /// temp state dir. Dropping does the same without the grace period.
-    pub fn stop(mut self, grace: Duration) {
-        self.apiserver.terminate(grace);
-        self.etcd.terminate(grace);
+    pub fn stop(self, grace: Duration) {
+        self.apiserver_guard().terminate(grace);
+        lock(&self.etcd).terminate(grace);
     }
 }
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        self.apiserver.kill();
-        self.etcd.kill();
+        self.apiserver_guard().kill();
+        lock(&self.etcd).kill();
         // `temp` removes the directory when it drops after this.
     }
 }
@@ -312,6 +361,19 @@ impl Drop for ControlPlane {
 pub async fn shared() -> Result<&'static ControlPlane, Error> {
     static SHARED: OnceCell<ControlPlane> = OnceCell::const_new();
     SHARED.get_or_try_init(ControlPlane::start).await
+}
+
+/// Locks a server's guard. A panic while holding the lock leaves the guard as it was: still
+/// usable.
+fn lock(guard: &Mutex<Guard>) -> MutexGuard<'_, Guard> {
+    guard.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts kube-apiserver as `cmd` says, its output appended to `kube-apiserver.log` in `dir`.
+fn start_apiserver(cmd: &(PathBuf, Vec<OsString>), dir: &Path) -> Result<Guard, Error> {
+    let mut command = process::tied_command(&cmd.0, "KILL");
+    command.args(&cmd.1);
+    Guard::start("kube-apiserver", command, &dir.join("kube-apiserver.log"))
 }
 
 fn free_port() -> Result<u16, Error> {
