@@ -45,10 +45,10 @@ pub fn router(
 ) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/metrics",
+        .route("/metrics", {
+            let policies = policies.clone();
             get(move || {
-                let body = metrics.encode();
+                let body = scrape(&metrics, policies.as_ref());
                 async move {
                     (
                         [(
@@ -58,8 +58,8 @@ pub fn router(
                         body,
                     )
                 }
-            }),
-        )
+            })
+        })
         .route(
             "/readyz",
             get(move || {
@@ -74,6 +74,12 @@ pub fn router(
         )
 }
 
+/// The metrics text, with the gauges read at scrape time (cache synced) brought up to date.
+fn scrape(metrics: &Metrics, policies: &dyn Policies) -> String {
+    metrics.cache_synced.set(i64::from(policies.synced()));
+    metrics.encode()
+}
+
 /// Serves `router` on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -83,4 +89,32 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::ClusterCache;
+
+    #[test]
+    fn not_ready_while_the_cache_is_unsynced_and_the_gauge_says_so() {
+        let readiness = Readiness::default();
+        readiness.set_webhook_serving(true);
+        let metrics = Metrics::new();
+        assert_eq!(
+            readiness.not_ready(&ClusterCache::for_test(false)),
+            Some("caches not synced")
+        );
+        let text = scrape(&metrics, &ClusterCache::for_test(false));
+        assert!(text.contains("model_validation_cache_synced 0"), "{text}");
+        // Twin: synced and serving is ready, and the gauge follows on the next scrape.
+        assert_eq!(readiness.not_ready(&ClusterCache::for_test(true)), None);
+        let text = scrape(&metrics, &ClusterCache::for_test(true));
+        assert!(text.contains("model_validation_cache_synced 1"), "{text}");
+        readiness.set_webhook_serving(false);
+        assert_eq!(
+            readiness.not_ready(&ClusterCache::for_test(true)),
+            Some("webhook server not serving")
+        );
+    }
 }

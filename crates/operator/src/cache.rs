@@ -1,18 +1,32 @@
 //! The cluster view the webhook decides on: reflector caches of ModelValidations (both API
 //! groups) and Namespaces, so an admission never waits on an API call.
+//!
+//! The cache is *synced* only while every watch can be trusted (see [`staleness`]): not before
+//! the first list, and not after a watch has been broken for longer than the bound given to
+//! [`ClusterCache::start_with`] until a fresh list has completed. While it is not synced the
+//! webhook refuses labelled pods (saying to retry) and `/readyz` reports not ready, so a rotated
+//! key or a tightened policy cannot lag silently.
+
+pub mod staleness;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
+use kube::api::ListParams;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
 use crate::crd::{ModelValidation, legacy};
 use crate::names::{IGNORE_NAMESPACE_LABEL, LEGACY_LABEL};
 use crate::webhook::{FoundPolicy, Policies};
+use staleness::{Backoff, Check, Seen, Staleness};
+
+/// How long a watch may stay broken before the cache stops answering (`--cache-stale-after`).
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// Reflector-backed [`Policies`].
 #[derive(Clone)]
@@ -20,13 +34,27 @@ pub struct ClusterCache {
     mvs: Store<ModelValidation>,
     legacy: Option<Store<legacy::ModelValidation>>,
     namespaces: Store<Namespace>,
-    synced: Arc<AtomicBool>,
+    /// One flag per watch, each kept by that watch's driver.
+    synced: Vec<Arc<AtomicBool>>,
 }
 
+/// What the stream yielded, for [`Staleness`].
+fn seen<K>(event: &watcher::Event<K>) -> Seen {
+    match event {
+        watcher::Event::Init | watcher::Event::InitApply(_) => Seen::Listing,
+        watcher::Event::InitDone => Seen::Listed,
+        watcher::Event::Apply(_) | watcher::Event::Delete(_) => Seen::Changed,
+    }
+}
+
+/// Starts the watch of `api` into a new store: the store, the watch's synced flag, and the task
+/// that keeps both (it runs until the process ends).
 fn drive<K>(
     api: Api<K>,
+    stale_after: Duration,
 ) -> (
     Store<K>,
+    Arc<AtomicBool>,
     impl std::future::Future<Output = ()> + Send + 'static,
 )
 where
@@ -39,37 +67,108 @@ where
         + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects();
+    let (reader, mut writer) = reflector::store::<K>();
+    let synced = Arc::new(AtomicBool::new(false));
+    let flag = synced.clone();
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    // Checked at least this often, so a break is noticed within a quarter of the bound.
+    let every = (stale_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let task = async move {
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                tracing::warn!(error = %e, "watch error; retrying");
+        let mut state = Staleness::new(stale_after);
+        loop {
+            // A new stream starts with a fresh list (`Init` .. `InitDone`); the writer keeps
+            // answering from the old objects until the list completes, then swaps.
+            let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
+            let mut backoff = Backoff::new(every);
+            loop {
+                let mut pause = None;
+                match tokio::time::timeout(every, stream.next()).await {
+                    Ok(Some(Ok(event))) => {
+                        writer.apply_watcher_event(&event);
+                        state.seen(seen(&event));
+                        backoff.reset();
+                    }
+                    Ok(Some(Err(e))) => {
+                        tracing::warn!(error = %e, kind = %kind, "watch error; retrying");
+                        state.broken(Instant::now());
+                        pause = Some(backoff.next_delay());
+                    }
+                    // A watcher stream does not end; should it, start a new one.
+                    Ok(None) => {
+                        state.broken(Instant::now());
+                        break;
+                    }
+                    Err(_elapsed) => {}
+                }
+                let restart = match state.check(Instant::now()) {
+                    Check::Wait => false,
+                    Check::Probe => {
+                        let ok = probe(&api, every).await;
+                        tracing::warn!(kind = %kind, api_server_answers = ok, bound = ?stale_after, "watch broken for longer than the bound; listing afresh");
+                        state.probed(ok, Instant::now());
+                        true
+                    }
+                };
+                publish(&flag, state.synced(), &kind);
+                if restart {
+                    break;
+                }
+                if let Some(p) = pause {
+                    tokio::time::sleep(p).await;
+                }
             }
+            publish(&flag, state.synced(), &kind);
         }
     };
-    (reader, task)
+    (reader, synced, task)
+}
+
+/// Whether the API server answers a one-item list of `api` within `timeout`.
+async fn probe<K>(api: &Api<K>, timeout: Duration) -> bool
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    matches!(
+        tokio::time::timeout(timeout, api.list_metadata(&ListParams::default().limit(1))).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Sets `flag`, logging changes.
+fn publish(flag: &AtomicBool, synced: bool, kind: &str) {
+    if flag.swap(synced, Ordering::SeqCst) != synced {
+        if synced {
+            tracing::info!(kind = %kind, "cache synced");
+        } else {
+            tracing::warn!(kind = %kind, "cache not synced: refusing labelled pods (retry) and not ready until a fresh list completes");
+        }
+    }
 }
 
 impl ClusterCache {
-    /// Starts the watches. The legacy API is watched only when its CRD is installed.
+    /// Starts the watches with the default bound ([`DEFAULT_STALE_AFTER`]).
     pub async fn start(client: Client) -> ClusterCache {
-        let (mvs, t1) = drive(Api::<ModelValidation>::all(client.clone()));
+        Self::start_with(client, DEFAULT_STALE_AFTER).await
+    }
+
+    /// Starts the watches; the cache is unsynced while a watch has been broken for longer than
+    /// `stale_after` and not listed afresh since. The legacy API is watched only when its CRD is
+    /// installed.
+    pub async fn start_with(client: Client, stale_after: Duration) -> ClusterCache {
+        let (mvs, s1, t1) = drive(Api::<ModelValidation>::all(client.clone()), stale_after);
         tokio::spawn(t1);
-        let (namespaces, t2) = drive(Api::<Namespace>::all(client.clone()));
+        let (namespaces, s2, t2) = drive(Api::<Namespace>::all(client.clone()), stale_after);
         tokio::spawn(t2);
+        let mut synced = vec![s1, s2];
         let legacy_api = Api::<legacy::ModelValidation>::all(client.clone());
         let legacy = match legacy_api
             .list(&kube::api::ListParams::default().limit(1))
             .await
         {
             Ok(_) => {
-                let (store, t3) = drive(legacy_api);
+                let (store, s3, t3) = drive(legacy_api, stale_after);
                 tokio::spawn(t3);
+                synced.push(s3);
                 Some(store)
             }
             Err(e) => {
@@ -77,23 +176,34 @@ impl ClusterCache {
                 None
             }
         };
-        let cache = ClusterCache {
+        ClusterCache {
             mvs,
             legacy,
             namespaces,
-            synced: Arc::new(AtomicBool::new(false)),
-        };
-        let waiting = cache.clone();
-        tokio::spawn(async move {
-            let _ = waiting.mvs.wait_until_ready().await;
-            let _ = waiting.namespaces.wait_until_ready().await;
-            if let Some(l) = &waiting.legacy {
-                let _ = l.wait_until_ready().await;
-            }
-            waiting.synced.store(true, Ordering::SeqCst);
-            tracing::info!("caches synced");
-        });
-        cache
+            synced,
+        }
+    }
+}
+
+#[cfg(test)]
+impl ClusterCache {
+    /// A cache holding ModelValidation `team/mv` (fed as a watch would) and two watches, the
+    /// second `synced` or not.
+    pub(crate) fn for_test(synced: bool) -> ClusterCache {
+        let (mvs, mut writer) = reflector::store::<ModelValidation>();
+        let mut mv = ModelValidation::new("mv", crate::test_support::key_spec());
+        mv.metadata.namespace = Some("team".into());
+        writer.apply_watcher_event(&watcher::Event::Apply(mv));
+        let (namespaces, _) = reflector::store::<Namespace>();
+        ClusterCache {
+            mvs,
+            legacy: None,
+            namespaces,
+            synced: vec![
+                Arc::new(AtomicBool::new(true)),
+                Arc::new(AtomicBool::new(synced)),
+            ],
+        }
     }
 }
 
@@ -149,6 +259,84 @@ impl Policies for ClusterCache {
     }
 
     fn synced(&self) -> bool {
-        self.synced.load(Ordering::SeqCst)
+        self.synced.iter().all(|s| s.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::core::admission::{AdmissionRequest, AdmissionReview};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::names::LABEL;
+    use crate::webhook::inject::InjectConfig;
+    use crate::webhook::{AdmitConfig, Decision, decide};
+
+    fn create(labels: Value) -> AdmissionRequest<Pod> {
+        let review: AdmissionReview<Pod> = serde_json::from_value(json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "namespace": "team", "operation": "CREATE", "userInfo": {},
+                "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "team", "labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "app", "volumeMounts": [
+                        {"name": "data", "mountPath": "/data"}, {"name": "keys", "mountPath": "/keys"}]}],
+                        "volumes": [{"name": "data", "emptyDir": {}}, {"name": "keys", "emptyDir": {}}]}}
+            }
+        }))
+        .unwrap();
+        review.try_into().unwrap()
+    }
+
+    fn config() -> AdmitConfig {
+        AdmitConfig {
+            inject: InjectConfig {
+                agent_image: "agent:test".into(),
+                ..Default::default()
+            },
+            operator_namespace: "mvo-system".into(),
+            require_policy_trust: false,
+        }
+    }
+
+    #[test]
+    fn one_unsynced_watch_makes_labelled_pods_refused_with_retry() {
+        let stale = ClusterCache::for_test(false);
+        assert!(!stale.synced(), "one watch out of two unsynced is enough");
+        for labels in [json!({LABEL: "mv"}), json!({LEGACY_LABEL: "true"})] {
+            match decide(&create(labels.clone()), &stale, &config()) {
+                Decision::Deny { message, policy } => {
+                    assert!(message.contains("retry in a few seconds"), "{message}");
+                    assert!(message.contains("watch"), "{message}");
+                    assert_eq!(policy, None, "no Event on a policy we cannot trust");
+                }
+                other => panic!("{labels}: {other:?}"),
+            }
+        }
+        // Unlabelled pods never depend on the cache.
+        assert_eq!(
+            decide(&create(json!({"app": "x"})), &stale, &config()),
+            Decision::Unchanged
+        );
+        // Twin: the same cache synced injects the verifier.
+        let fresh = ClusterCache::for_test(true);
+        assert!(fresh.synced());
+        assert!(matches!(
+            decide(&create(json!({LABEL: "mv"})), &fresh, &config()),
+            Decision::Inject { .. }
+        ));
+    }
+
+    #[test]
+    fn watch_events_map_to_what_they_prove() {
+        let obj = Namespace::default();
+        assert_eq!(seen(&watcher::Event::<Namespace>::Init), Seen::Listing);
+        assert_eq!(seen(&watcher::Event::InitApply(obj.clone())), Seen::Listing);
+        assert_eq!(seen(&watcher::Event::<Namespace>::InitDone), Seen::Listed);
+        assert_eq!(seen(&watcher::Event::Apply(obj.clone())), Seen::Changed);
+        assert_eq!(seen(&watcher::Event::Delete(obj)), Seen::Changed);
     }
 }

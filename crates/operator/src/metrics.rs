@@ -60,6 +60,9 @@ pub struct Metrics {
     pub certificate_expiry: Gauge<i64>,
     /// 1 on the replica holding the controller lease.
     pub leader: Gauge<i64>,
+    /// 1 while the watch caches are synced (the webhook decides), 0 while it refuses labelled
+    /// pods because a watch is broken or has not listed yet.
+    pub cache_synced: Gauge<i64>,
 }
 
 impl Metrics {
@@ -125,6 +128,12 @@ impl Metrics {
             "1 when this replica holds the controller lease",
             leader.clone(),
         );
+        let cache_synced = Gauge::<i64>::default();
+        registry.register(
+            "cache_synced",
+            "1 while the ModelValidation and Namespace watch caches are synced, 0 while labelled pods are refused for lack of an up-to-date view",
+            cache_synced.clone(),
+        );
         Arc::new(Metrics {
             registry,
             admissions,
@@ -136,6 +145,7 @@ impl Metrics {
             reconcile_errors,
             certificate_expiry,
             leader,
+            cache_synced,
         })
     }
 
