@@ -1,22 +1,19 @@
-//! The webhook's HTTPS server: `/mutate-v1-pod` over TLS with a hot-swappable certificate,
-//! graceful drain on shutdown.
+//! The webhook's HTTPS application: `/mutate-v1-pod`. It is served over TLS, within limits, by
+//! [`super::listener`] (re-exported here as [`serve_tls`]).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::admission::AdmissionRequest;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use super::review::encode;
 use super::{AdmitConfig, Decision, Policies, decide};
 use crate::metrics::{MethodLabels, Metrics};
+
+pub use super::listener::serve_tls;
 
 /// Shared state of the handlers.
 pub struct AppState {
@@ -101,53 +98,4 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mutate-v1-pod", post(mutate))
         .with_state(state)
-}
-
-/// Serves `router` over TLS on `listener` until `shutdown` resolves, then waits for in-flight
-/// requests to finish.
-pub async fn serve_tls(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(tls),
-                hyper_util::service::TowerToHyperService::new(app),
-            );
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    // Refuse new connections at once (clients retry on another replica), then drain.
-    drop(listener);
-    tracing::info!("webhook server draining in-flight requests");
-    graceful.shutdown().await;
 }

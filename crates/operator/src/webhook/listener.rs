@@ -1,0 +1,873 @@
+//! The webhook's TLS listener, bounded: every connection and every request it accepts has a
+//! deadline and a share of a fixed memory budget, so that slow or oversized clients (slowloris,
+//! endless bodies, many connections) cannot exhaust the operator's memory, and legitimate
+//! admissions keep being answered while they try. Certificates stay hot-swappable (the TLS
+//! config resolves them per handshake) and shutdown drains the requests in flight.
+//!
+//! What is refused, and how:
+//! - beyond [`Limits::max_connections`], a new connection is closed at once, before TLS;
+//! - a TLS handshake, the head of a request, or its body that takes too long: the connection is
+//!   closed (handshake, HTTP/1 head) or the request answered 408 (body);
+//! - a body larger than [`Limits::max_body_bytes`] (declared or actual): 413, and the
+//!   connection closes (its body is not read further);
+//! - JSON too deeply structured to decode within [`Limits::max_decode_bytes`]: 413;
+//! - beyond [`Limits::max_in_flight`] requests being handled, or when the memory budget is
+//!   spent: a fast 503 with `Retry-After`, before any decoding.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http::{HeaderValue, Request, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// The bounds of the webhook server. [`Limits::default`] is what the operator runs with; its
+/// worst case, [`Limits::worst_case_bytes`], plus [`BASELINE_BYTES`] is what the deployment's
+/// memory limit (`deploy/base/deployment.yaml`) must exceed (a unit test checks it):
+///
+/// ```text
+/// connections  1024 × (48 KiB buffers + 16 KiB body quota)          =  64 MiB
+/// shared budget: larger bodies and all decoding                      =  48 MiB
+/// baseline (runtime, caches, metrics; 19.6 MiB measured at 500/s)    =  48 MiB
+///                                                                      -------
+///                                                                      160 MiB  < 192Mi
+/// ```
+/// ```
+///
+/// Timeouts are shorter than the API server's own deadline for a webhook call
+/// (`timeoutSeconds: 10`): a client slower than that is not the API server, or has given up.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections open at once, handshaking or not. One more is closed right after `accept`,
+    /// before any TLS work, so that it costs a file descriptor for a moment and no memory.
+    /// Above the 500 slow connections a single pod can cheaply hold, yet small enough for the
+    /// memory arithmetic above.
+    pub max_connections: usize,
+    /// Deadline of the TLS handshake. A client that opens TCP and never finishes TLS holds a
+    /// connection slot at most this long.
+    pub handshake_timeout: Duration,
+    /// HTTP/1: deadline for the head of each request (request line and headers), counted from
+    /// when the server starts waiting for it; hyper starts it also while a kept-alive connection
+    /// waits for its next request, so it is HTTP/1's idle timeout too.
+    pub header_read_timeout: Duration,
+    /// Deadline for the whole body of a request, from its head. Past it: 408.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in flight and none started for this long is closed
+    /// (HTTP/2 connections, which hyper otherwise keeps open as long as pings are answered).
+    pub idle_timeout: Duration,
+    /// The largest request body accepted: the API server's own ceiling for an AdmissionReview.
+    /// kube-apiserver reads at most `MaxRequestBodyBytes` = 3 MiB of a write request
+    /// (k8s.io/apiserver pkg/server/config.go, `NewConfig`: "we allow 2x [etcd's 1.5 MB] as the
+    /// largest request body size to be accepted and decoded in a write request"), so `object`
+    /// is at most 3 MiB of JSON; an UPDATE also carries `oldObject`, which the API server
+    /// accepted through the same limit. 2 × 3 MiB, plus 1 MiB for the review's envelope and for
+    /// JSON re-encoding of a body that came as protobuf: 7 MiB. A larger body cannot come from
+    /// the API server.
+    pub max_body_bytes: usize,
+    /// Body bytes each connection may buffer from its own quota (all its HTTP/2 streams
+    /// together). Admission reviews of ordinary pods (3–20 KiB) fit in it, so they never wait
+    /// for the shared budget that large bodies compete for.
+    pub connection_body_bytes: usize,
+    /// The shared budget for body bytes beyond a connection's quota and for decoding
+    /// (see [`Limits::decode_cost`]). A request that finds it spent gets a fast 503. It holds
+    /// the largest body with its decoding ([`Limits::max_body_bytes`] +
+    /// [`Limits::max_decode_bytes`]), or ~25 ordinary pod reviews at once.
+    pub memory_budget_bytes: usize,
+    /// The largest decoding cost of one request ([`Limits::decode_cost`]); JSON needing more
+    /// is refused with 413. It admits a 7 MiB review of one long string (4 × 7 MiB) or ~3 000
+    /// objects: a pod the API server accepts has far fewer, while `{"volumes":[{"name":""},…]}`
+    /// (12 bytes per 3 KiB struct) could otherwise turn 3 MiB into gigabytes.
+    pub max_decode_bytes: usize,
+    /// Requests being decoded and decided at once; one more gets a fast 503. Bodies still
+    /// arriving do not count (slow bodies must not starve fast ones); they are bounded by the
+    /// connections and the memory budget.
+    pub max_in_flight: usize,
+    /// HTTP/1: the largest read or write buffer of a connection (hyper's default is ~400 KiB);
+    /// a request head must fit in it.
+    pub http1_max_buf_bytes: usize,
+    /// HTTP/2: streams at once per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2: flow-control windows (stream and connection), i.e. what a client may send before
+    /// the server reads it; hyper's default is 1 MiB per connection.
+    pub h2_window_bytes: u32,
+    /// HTTP/2: the largest header block of a request.
+    pub h2_max_header_list_bytes: u32,
+    /// HTTP/2: the most response bytes buffered per stream.
+    pub h2_max_send_buf_bytes: usize,
+    /// HTTP/2: interval of keep-alive pings, and how long to wait for their answer before the
+    /// connection is closed.
+    pub h2_keep_alive: (Duration, Duration),
+}
+
+/// What the operator uses besides the webhook server (runtime, watch caches, metrics, TLS
+/// config): 19.6 MiB peak RSS measured at 500 admissions/s (docs/performance.md), taken ×2.5
+/// for large clusters' caches and allocator slack.
+pub const BASELINE_BYTES: usize = 48 * MIB;
+
+/// What one connection may hold in buffers besides its body quota: rustls (a 16 KiB record
+/// being received, its plaintext, the records being sent), hyper's HTTP/1 buffer
+/// ([`Limits::http1_max_buf_bytes`]) or an HTTP/2 connection window, and the task itself.
+pub const CONNECTION_BUFFER_BYTES: usize = 48 * KIB;
+
+/// Decoding cost of one JSON object or array: an upper bound of what the handler holds for it
+/// (the typed AdmissionReview in a `Vec` that may be twice as long as its content, a clone of
+/// the pod and two `serde_json::Value` copies for the patch, whose small maps cost ~640 bytes
+/// each): 3 × 3208 bytes (a `Volume`, the largest) + 2 × 680 bytes ≈ 11 KiB, checked by a test.
+pub const NODE_COST: usize = 12 * KIB;
+
+/// Decoding cost per byte of body (strings copied into the typed review, its clone and the two
+/// `Value`s, and the patch).
+pub const BYTE_COST: usize = 4;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_body_bytes: 7 * MIB,
+            connection_body_bytes: 16 * KIB,
+            memory_budget_bytes: 48 * MIB,
+            max_decode_bytes: 40 * MIB,
+            max_in_flight: 64,
+            http1_max_buf_bytes: 16 * KIB,
+            h2_max_concurrent_streams: 16,
+            h2_window_bytes: 64 * KIB as u32,
+            h2_max_header_list_bytes: 16 * KIB as u32,
+            h2_max_send_buf_bytes: 64 * KIB,
+            h2_keep_alive: (Duration::from_secs(20), Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Limits {
+    /// The most memory the server can hold for connections and requests together: every
+    /// connection's buffers and body quota, plus the shared budget (which bounds the larger
+    /// bodies and all decoding).
+    pub fn worst_case_bytes(&self) -> usize {
+        self.max_connections * (CONNECTION_BUFFER_BYTES + self.connection_body_bytes)
+            + self.memory_budget_bytes
+    }
+
+    /// What decoding `body` may cost: [`NODE_COST`] per JSON object or array, and
+    /// [`BYTE_COST`] per byte. A pod review of 10 KiB with 150 objects costs ~1.8 MiB.
+    pub fn decode_cost(body: &[u8]) -> usize {
+        json_containers(body) * NODE_COST + body.len() * BYTE_COST
+    }
+}
+
+/// The number of JSON objects and arrays in `json` (`{` and `[` outside strings). Linear, no
+/// allocation; invalid JSON is counted as well as it can be (the decoder refuses it anyway).
+pub fn json_containers(json: &[u8]) -> usize {
+    let (mut count, mut in_string, mut escaped) = (0, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => count += 1,
+                _ => {}
+            }
+        }
+    }
+    count
+}
+
+/// Serves `app` over TLS on `listener` with [`Limits::default`] until `shutdown` resolves, then
+/// waits for the requests in flight.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_tls_with(listener, tls, app, Limits::default(), shutdown).await;
+}
+
+/// [`serve_tls`] with `limits`.
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let max_connections = limits.max_connections;
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let shared = Arc::new(Shared {
+        in_flight: Semaphore::new(limits.max_in_flight),
+        memory: Arc::new(Semaphore::new(limits.memory_budget_bytes)),
+        // The body is read and bounded here; axum's own 2 MiB default would refuse what the
+        // API server may send.
+        app: app.layer(axum::extract::DefaultBodyLimit::disable()),
+        limits,
+    });
+    let stop = CancellationToken::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, typically: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = connections.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection refused: too many open connections");
+            drop(tcp);
+            continue;
+        };
+        let conn = Connection {
+            peer,
+            shared: shared.clone(),
+            stop: stop.clone(),
+            _slot: slot,
+        };
+        tokio::spawn(conn.serve(tcp, acceptor.clone()));
+    }
+    // Refuse new connections at once (clients retry on another replica), then drain: every
+    // connection finishes what it has in flight and returns its slot.
+    drop(listener);
+    tracing::info!("webhook server draining in-flight requests");
+    stop.cancel();
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _ = connections.acquire_many(all).await;
+}
+
+/// What every connection shares.
+struct Shared {
+    limits: Limits,
+    in_flight: Semaphore,
+    memory: Arc<Semaphore>,
+    app: Router,
+}
+
+/// One accepted connection; its slot returns when it is dropped.
+struct Connection {
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    async fn serve(self, tcp: TcpStream, acceptor: TlsAcceptor) {
+        let limits = &self.shared.limits;
+        let peer = self.peer;
+        let _ = tcp.set_nodelay(true);
+        let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
+        let tls = tokio::select! {
+            r = handshake => match r {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            () = self.stop.cancelled() => return,
+        };
+        let activity = Arc::new(Activity::default());
+        let service = Guarded {
+            shared: self.shared.clone(),
+            quota: Arc::new(Semaphore::new(limits.connection_body_bytes)),
+            activity: activity.clone(),
+        };
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.http1_max_buf_bytes);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_concurrent_streams)
+            .initial_stream_window_size(limits.h2_window_bytes)
+            .initial_connection_window_size(limits.h2_window_bytes)
+            .max_header_list_size(limits.h2_max_header_list_bytes)
+            .max_send_buf_size(limits.h2_max_send_buf_bytes)
+            .keep_alive_interval(limits.h2_keep_alive.0)
+            .keep_alive_timeout(limits.h2_keep_alive.1);
+        let conn = builder.serve_connection(TokioIo::new(tls), service);
+        tokio::pin!(conn);
+        // Once shutting down (or idle), the connection finishes its requests in flight; an idle
+        // close also has a deadline, in case the client does not read the close.
+        let mut closing: Option<Instant> = None;
+        loop {
+            let idle_at = activity.idle_deadline(limits.idle_timeout);
+            let hard_stop = closing.unwrap_or(Instant::now() + Duration::from_secs(86_400));
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = self.stop.cancelled(), if closing.is_none() => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(Instant::now() + Duration::from_secs(86_400));
+                }
+                () = tokio::time::sleep_until(idle_at), if closing.is_none() => {
+                    if activity.is_idle(limits.idle_timeout) {
+                        tracing::debug!(%peer, "closing an idle connection");
+                        conn.as_mut().graceful_shutdown();
+                        closing = Some(Instant::now() + limits.header_read_timeout);
+                    }
+                }
+                () = tokio::time::sleep_until(hard_stop), if closing.is_some() => return,
+            }
+        }
+    }
+}
+
+/// When a connection last started or finished a request, and how many it has in flight.
+struct Activity {
+    since: std::sync::Mutex<Instant>,
+    in_flight: AtomicUsize,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            since: std::sync::Mutex::new(Instant::now()),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        *self.since.lock().unwrap_or_else(|e| e.into_inner()) + idle
+    }
+
+    fn is_idle(&self, idle: Duration) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= self.idle_deadline(idle)
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        Busy(self.clone())
+    }
+}
+
+/// A request in flight on its connection.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The router behind the request limits of one connection.
+#[derive(Clone)]
+struct Guarded {
+    shared: Arc<Shared>,
+    quota: Arc<Semaphore>,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Guarded {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+/// Why a request is refused before it reaches the handler.
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    TooLarge(usize),
+    TooComplex,
+    Slow,
+    Busy,
+    Unreadable,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, text) = match self {
+            Refusal::TooLarge(max) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body larger than {max} bytes, the most an AdmissionReview from the Kubernetes API server can be"
+                ),
+            ),
+            Refusal::TooComplex => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body nests too many JSON objects and arrays to decode".to_string(),
+            ),
+            Refusal::Slow => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time".to_string(),
+            ),
+            Refusal::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhook busy: too many admissions in flight; retry".to_string(),
+            ),
+            Refusal::Unreadable => (
+                StatusCode::BAD_REQUEST,
+                "cannot read the request body".to_string(),
+            ),
+        };
+        let mut resp = (status, text).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+impl Guarded {
+    async fn handle(self, req: Request<Incoming>) -> Response {
+        let _busy = self.activity.begin();
+        let (parts, body) = req.into_parts();
+        let limits = &self.shared.limits;
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+            return Refusal::TooLarge(limits.max_body_bytes).into_response();
+        }
+        let (bytes, _body_permits) = match self.read_body(body).await {
+            Ok(b) => b,
+            Err(refusal) => return refusal.into_response(),
+        };
+        let cost = Limits::decode_cost(&bytes);
+        if cost > limits.max_decode_bytes {
+            return Refusal::TooComplex.into_response();
+        }
+        let (Ok(_slot), Ok(_decoding)) = (
+            self.shared.in_flight.try_acquire(),
+            self.shared
+                .memory
+                .clone()
+                .try_acquire_many_owned(permits(cost)),
+        ) else {
+            return Refusal::Busy.into_response();
+        };
+        let req = Request::from_parts(parts, Body::from(bytes));
+        let service = TowerToHyperService::new(self.shared.app.clone());
+        match hyper::service::Service::call(&service, req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The body, within the size cap and the deadline, each byte charged to the connection's
+    /// quota or else the shared budget (the permits are held until the answer is sent).
+    async fn read_body(
+        &self,
+        body: Incoming,
+    ) -> Result<(Bytes, Vec<OwnedSemaphorePermit>), Refusal> {
+        let limits = &self.shared.limits;
+        let deadline = Instant::now() + limits.body_read_timeout;
+        let mut stream = Body::new(body).into_data_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut held = Vec::new();
+        loop {
+            let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Err(_) => return Err(Refusal::Slow),
+                Ok(None) => break,
+                Ok(Some(Err(_))) => return Err(Refusal::Unreadable),
+                Ok(Some(Ok(c))) => c,
+            };
+            let need = buf.len() + chunk.len();
+            if need > limits.max_body_bytes {
+                return Err(Refusal::TooLarge(limits.max_body_bytes));
+            }
+            if need > buf.capacity() {
+                // Grow by doubling (amortised copies), charging the whole new capacity.
+                let grow = need.max(2 * buf.capacity()).min(limits.max_body_bytes) - buf.capacity();
+                held.push(self.charge(grow)?);
+                buf.reserve_exact(grow + buf.capacity() - buf.len());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok((Bytes::from(buf), held))
+    }
+
+    fn charge(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Refusal> {
+        let n = permits(bytes);
+        self.quota
+            .clone()
+            .try_acquire_many_owned(n)
+            .or_else(|_| self.shared.memory.clone().try_acquire_many_owned(n))
+            .map_err(|_| Refusal::Busy)
+    }
+}
+
+/// Semaphore permits for `bytes` (at most `u32::MAX`, far above any budget, so that a charge
+/// too large for the budget fails instead of wrapping).
+fn permits(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{self, Ca, Resolver};
+    use axum::routing::post;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::TlsConnector;
+    use tokio_rustls::client::TlsStream;
+
+    /// A bound for waits that should take milliseconds; not an assertion on time.
+    const BOUND: Duration = Duration::from_secs(20);
+
+    struct Server {
+        addr: SocketAddr,
+        connector: TlsConnector,
+        _stop: tokio::sync::oneshot::Sender<()>,
+    }
+
+    impl Server {
+        async fn start(app: Router, limits: Limits) -> Server {
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let ca = Ca::generate().unwrap();
+            let serving = ca
+                .issue(&["localhost".into()], &[], tls::SERVING_LIFETIME)
+                .unwrap();
+            let resolver =
+                Resolver::new(tls::certified_key(&serving.cert_pem, &serving.key_pem).unwrap());
+            let config = Arc::new(tls::server_config(resolver).unwrap());
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(serve_tls_with(listener, config, app, limits, async {
+                let _ = stopped.await;
+            }));
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap())
+                .unwrap();
+            let connector = TlsConnector::from(Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth(),
+            ));
+            Server {
+                addr,
+                connector,
+                _stop: stop,
+            }
+        }
+
+        async fn connect(&self) -> std::io::Result<TlsStream<TcpStream>> {
+            let tcp = TcpStream::connect(self.addr).await?;
+            self.connector
+                .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+        }
+
+        /// POSTs `body` on a new connection; the response's status code, or `None` when the
+        /// connection is closed without one.
+        async fn post(&self, body: &[u8]) -> Option<u16> {
+            let mut tls = self.connect().await.ok()?;
+            let head = format!(
+                "POST /echo HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            tls.write_all(head.as_bytes()).await.ok()?;
+            // The server may answer (413, 503) and close before the whole body is written.
+            let _ = tls.write_all(body).await;
+            status_of(&mut tls).await
+        }
+    }
+
+    async fn status_of(tls: &mut TlsStream<TcpStream>) -> Option<u16> {
+        let mut response = Vec::new();
+        let _ = tokio::time::timeout(BOUND, tls.read_to_end(&mut response))
+            .await
+            .expect("the server answers or closes");
+        let text = String::from_utf8_lossy(&response);
+        text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+    }
+
+    fn echo() -> Router {
+        Router::new().route(
+            "/echo",
+            post(|body: Bytes| async move { body.len().to_string() }),
+        )
+    }
+
+    fn small() -> Limits {
+        Limits {
+            max_connections: 8,
+            handshake_timeout: Duration::from_millis(300),
+            header_read_timeout: Duration::from_millis(300),
+            body_read_timeout: Duration::from_millis(300),
+            max_body_bytes: 64 * KIB,
+            connection_body_bytes: KIB,
+            memory_budget_bytes: 512 * KIB,
+            ..Limits::default()
+        }
+    }
+
+    /// [`small`] with a budget that holds a whole body at the cap and its decoding.
+    fn roomy() -> Limits {
+        Limits {
+            memory_budget_bytes: 4 * MIB,
+            max_decode_bytes: 2 * MIB,
+            ..small()
+        }
+    }
+
+    #[test]
+    fn json_containers_counts_objects_and_arrays_outside_strings() {
+        assert_eq!(json_containers(br#"{"a":[1,{"b":"{[\"["}],"c":"\\"}"#), 3);
+        assert_eq!(json_containers(b"\"[{\""), 0);
+        assert_eq!(json_containers(b"[[[[]]]]"), 4);
+    }
+
+    /// One JSON object may become the largest struct of a pod spec list (a `Volume`), held in
+    /// a `Vec` of up to twice its length, cloned, and rendered twice as a `Value` map.
+    #[test]
+    fn node_cost_covers_the_largest_pod_list_element() {
+        use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Volume};
+        let largest = size_of::<Volume>()
+            .max(size_of::<Container>())
+            .max(size_of::<EphemeralContainer>());
+        let value_map = 11 * (size_of::<String>() + size_of::<serde_json::Value>()) + 64;
+        assert!(
+            NODE_COST >= 3 * largest + 2 * value_map,
+            "NODE_COST {NODE_COST} < 3 × {largest} + 2 × {value_map}"
+        );
+    }
+
+    /// (connections × buffers) + shared budget + baseline stays below the deployment's memory
+    /// limit; and a review of the largest size the API server can send is decodable.
+    #[test]
+    fn default_limits_fit_the_deployment_memory_limit() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/base/deployment.yaml"
+        );
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let limit =
+            doc["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+                .as_str()
+                .unwrap();
+        let limit: usize = limit.strip_suffix("Mi").unwrap().parse::<usize>().unwrap() * MIB;
+        let limits = Limits::default();
+        let total = limits.worst_case_bytes() + BASELINE_BYTES;
+        assert!(total < limit, "{total} bytes >= the {limit} bytes limit");
+        let big_string = 7 * MIB - 1024;
+        assert!(big_string * BYTE_COST <= limits.max_decode_bytes);
+        assert!(limits.max_decode_bytes + limits.max_body_bytes <= limits.memory_budget_bytes);
+        assert!(limits.handshake_timeout < Duration::from_secs(10));
+        assert!(limits.header_read_timeout < Duration::from_secs(10));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_beyond_max_in_flight_get_a_fast_503_and_the_rest_are_answered() {
+        let gate = Arc::new(Semaphore::new(0));
+        let entered = Arc::new(AtomicUsize::new(0));
+        let (g, e) = (gate.clone(), entered.clone());
+        let app = Router::new().route(
+            "/echo",
+            post(move || async move {
+                e.fetch_add(1, Ordering::SeqCst);
+                let _ = g.acquire().await.unwrap();
+                "released"
+            }),
+        );
+        let limits = Limits {
+            max_in_flight: 2,
+            ..small()
+        };
+        let server = Arc::new(Server::start(app, limits).await);
+        let held: Vec<_> = (0..2)
+            .map(|_| {
+                let s = server.clone();
+                tokio::spawn(async move { s.post(b"{}").await })
+            })
+            .collect();
+        let waited = tokio::time::timeout(BOUND, async {
+            while entered.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        waited.await.expect("two requests are being handled");
+        assert_eq!(server.post(b"{}").await, Some(503), "the third is refused");
+        assert_eq!(
+            entered.load(Ordering::SeqCst),
+            2,
+            "without reaching the handler"
+        );
+        gate.add_permits(8);
+        for h in held {
+            assert_eq!(h.await.unwrap(), Some(200));
+        }
+        assert_eq!(
+            server.post(b"{}").await,
+            Some(200),
+            "below the cap: answered"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_beyond_the_cap_are_closed_at_once_and_a_freed_slot_is_served() {
+        let server = Server::start(
+            echo(),
+            Limits {
+                max_connections: 2,
+                handshake_timeout: BOUND,
+                ..small()
+            },
+        )
+        .await;
+        let first = TcpStream::connect(server.addr).await.unwrap();
+        let _second = TcpStream::connect(server.addr).await.unwrap();
+        let mut third = TcpStream::connect(server.addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(BOUND, third.read(&mut buf))
+            .await
+            .expect("the third connection is closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        drop(first);
+        let served = tokio::time::timeout(BOUND, async {
+            loop {
+                if server.post(b"{}").await == Some(200) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        served.await.expect("a freed slot serves a new connection");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bodies_above_the_cap_get_413_and_below_it_are_answered() {
+        let server = Server::start(echo(), roomy()).await;
+        let at_cap = vec![b' '; 64 * KIB];
+        assert_eq!(server.post(&at_cap).await, Some(200));
+        // Declared too large: refused from the head.
+        let mut tls = server.connect().await.unwrap();
+        let head = format!(
+            "POST /echo HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
+            64 * KIB + 1
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        assert_eq!(status_of(&mut tls).await, Some(413));
+        // Not declared (chunked) and too large: refused once the cap is passed.
+        let mut tls = server.connect().await.unwrap();
+        tls.write_all(
+            b"POST /echo HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        for _ in 0..80 {
+            let chunk = format!("{:x}\r\n{}\r\n", KIB, " ".repeat(KIB));
+            if tls.write_all(chunk.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(status_of(&mut tls).await, Some(413) | None));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spent_memory_budget_gets_a_fast_503_and_small_bodies_are_answered() {
+        let server = Server::start(
+            echo(),
+            Limits {
+                memory_budget_bytes: 48 * KIB,
+                ..small()
+            },
+        )
+        .await;
+        assert_eq!(server.post(&vec![b' '; 60 * KIB]).await, Some(503));
+        assert_eq!(server.post(&vec![b' '; KIB / 2]).await, Some(200));
+        assert_eq!(server.post(&vec![b' '; 8 * KIB]).await, Some(200));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deeply_structured_json_is_refused_before_decoding() {
+        let server = Server::start(echo(), roomy()).await;
+        let nested = "[".repeat(2 * MIB / NODE_COST + 1);
+        assert_eq!(server.post(nested.as_bytes()).await, Some(413));
+        assert_eq!(server.post(b"[[[]]]").await, Some(200));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_handshakes_heads_and_bodies_are_cut_off_and_prompt_ones_are_answered() {
+        let server = Server::start(echo(), small()).await;
+        // TCP open, TLS never started.
+        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(BOUND, tcp.read(&mut buf))
+            .await
+            .expect("an unfinished handshake is closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        // Handshake done, head never finished.
+        let mut tls = server.connect().await.unwrap();
+        tls.write_all(b"POST /echo HTTP/1.1\r\nhost: loc")
+            .await
+            .unwrap();
+        assert_eq!(
+            status_of(&mut tls).await,
+            None,
+            "an unfinished head is closed"
+        );
+        // Head done, body never finished.
+        let mut tls = server.connect().await.unwrap();
+        tls.write_all(b"POST /echo HTTP/1.1\r\nhost: localhost\r\ncontent-length: 10\r\n\r\n{")
+            .await
+            .unwrap();
+        assert_eq!(status_of(&mut tls).await, Some(408));
+        assert_eq!(server.post(b"{}").await, Some(200));
+    }
+}
