@@ -182,8 +182,10 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
         ));
     }
     if !policies.synced() {
+        // Starting, or a watch broken for longer than --cache-stale-after: deciding on a cache
+        // that may lack a rotated key or a tightened policy would admit what it should not.
         return Decision::deny(
-            "model-validation-operator is starting and has not loaded the ModelValidations yet; retry in a few seconds",
+            "model-validation-operator has no up-to-date view of the ModelValidations (it is starting, or its watch of the Kubernetes API is broken); retry in a few seconds, and if this persists check that the operator is ready and can reach the API server",
         );
     }
     let (policy, named) = match (wants, wants_legacy) {
