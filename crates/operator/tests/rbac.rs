@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -14,6 +15,8 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::Discovery;
 use model_validation_operator::certs::{self, SelfManaged};
+use model_validation_operator::controller::lease;
+use model_validation_operator::metrics::Metrics;
 use model_validation_operator::registration::ensure_ca_bundle;
 use model_validation_operator::tls::{self, Ca};
 use serde_json::{Value, json};
@@ -376,6 +379,42 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
 
     // The Lease: its own one read and updated, no other created or read.
     let op_leases = Api::<Lease>::namespaced(operator.clone(), OPERATOR_NAMESPACE);
+    // Leader election as the operator runs it, on the shipped empty Lease, without create.
+    let leading = Arc::new(tokio::sync::Notify::new());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let election = tokio::spawn({
+        let (operator, leading) = (operator.clone(), leading.clone());
+        async move {
+            lease::hold(
+                operator,
+                OPERATOR_NAMESPACE.into(),
+                "rbac-test-leader".into(),
+                Metrics::new(),
+                stopped,
+                move || {
+                    let leading = leading.clone();
+                    async move {
+                        leading.notify_one();
+                        std::future::pending::<()>().await
+                    }
+                },
+            )
+            .await
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), leading.notified())
+        .await
+        .expect("the operator's service account takes the shipped Lease within 60 s");
+    let held = op_leases.get(LEASE).await.unwrap();
+    assert_eq!(
+        held.spec.unwrap().holder_identity.as_deref(),
+        Some("rbac-test-leader")
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), election)
+        .await
+        .expect("the election stops")
+        .unwrap();
     let mut lease = op_leases.get(LEASE).await.unwrap();
     lease
         .spec
