@@ -422,7 +422,7 @@ async fn start_tls(
             webhook_url,
             webhook_config,
         } => {
-            let cas = manager.load_or_rotate(client).await?;
+            let cas = manager.load_or_rotate(client, false).await?;
             if let Some(url) = &webhook_url {
                 let bundle = manager.ca_bundle(&cas);
                 registration::register_url(client, &webhook_config, url, &bundle, namespace)

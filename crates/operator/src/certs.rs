@@ -3,9 +3,10 @@
 //! before expiry and keeps the webhook configuration's caBundle right.
 //!
 //! The CA is rotated with an overlap, so that no admission fails during a CA change:
-//! 1. a replica finds the CA due (a third of its life left, longer-lived than `--ca-lifetime`,
-//!    or its key removed: the manual trigger) and writes a new one to the Secret, keeping the
-//!    old certificate as `previous-ca.crt` (one update guarded by resourceVersion);
+//! 1. a replica finds the CA due (a third of its life left, its key removed: the manual
+//!    trigger, or longer-lived than `--ca-lifetime`: see [`SelfManaged::maintain`]) and writes a
+//!    new one to the Secret, keeping the old certificate as `previous-ca.crt` (one update
+//!    guarded by resourceVersion);
 //! 2. every replica, on its next check, puts both CAs in the caBundle, and moves its serving
 //!    certificate to the new CA only after it has seen the new CA in the caBundle for
 //!    [`tls::CA_SETTLE`];
@@ -88,12 +89,12 @@ impl CaSet {
 }
 
 /// Why the CA in the Secret must be replaced, or `None` when it serves. `cert` and `key` are
-/// the stored PEMs, if any.
+/// the stored PEMs, if any; a CA outliving `now + max_lifetime` is due too, when given.
 pub fn rotation_due(
     cert: Option<&str>,
     key: Option<&str>,
     now: SystemTime,
-    lifetime: Duration,
+    max_lifetime: Option<Duration>,
 ) -> Option<&'static str> {
     let Some(cert) = cert else {
         return Some("the Secret holds no CA yet");
@@ -111,7 +112,7 @@ pub fn rotation_due(
         return Some("less than a third of the CA's life is left");
     }
     // A day of slack: the CA was made a moment before now, with notBefore backdated.
-    if end > now + lifetime + Duration::from_secs(86400) {
+    if max_lifetime.is_some_and(|l| end > now + l + Duration::from_secs(86400)) {
         return Some("the CA lives longer than --ca-lifetime allows");
     }
     None
@@ -165,10 +166,14 @@ fn secret_data(set: &CaSet) -> BTreeMap<String, ByteString> {
 }
 
 /// Reads the CAs of `s`, or says why they must be rotated.
-fn read_secret(s: &Secret, now: SystemTime, lifetime: Duration) -> Result<CaSet, &'static str> {
+fn read_secret(
+    s: &Secret,
+    now: SystemTime,
+    max_lifetime: Option<Duration>,
+) -> Result<CaSet, &'static str> {
     let cert = text(s, CA_CERT);
     let key = text(s, CA_KEY);
-    if let Some(why) = rotation_due(cert.as_deref(), key.as_deref(), now, lifetime) {
+    if let Some(why) = rotation_due(cert.as_deref(), key.as_deref(), now, max_lifetime) {
         return Err(why);
     }
     Ok(CaSet {
@@ -203,11 +208,12 @@ impl SelfManaged {
         }
     }
 
-    /// Reads the CAs from the Secret; rotates the CA when it is due ([`rotation_due`]), keeping
-    /// the old one as the previous CA. Creates the Secret when it is missing, which needs
+    /// Reads the CAs from the Secret; rotates the CA when it is due ([`rotation_due`]; a CA
+    /// living longer than `--ca-lifetime` only with `shorten`), keeping the old one as the
+    /// previous CA. Creates the Secret when it is missing, which needs
     /// broad credentials (local runs, tests): in a cluster, deploy/base ships it empty. Replicas
     /// racing on a write are guarded by resourceVersion; the loser reads the winner's CA.
-    pub async fn load_or_rotate(&self, client: &Client) -> Result<CaSet> {
+    pub async fn load_or_rotate(&self, client: &Client, shorten: bool) -> Result<CaSet> {
         let api: Api<Secret> = Api::namespaced(client.clone(), &self.namespace);
         for _ in 0..5 {
             let now = SystemTime::now();
@@ -253,7 +259,8 @@ impl SelfManaged {
                     }
                 }
             };
-            let why = match read_secret(&s, now, self.ca_lifetime) {
+            let max_lifetime = shorten.then_some(self.ca_lifetime);
+            let why = match read_secret(&s, now, max_lifetime) {
                 Ok(set) => return Ok(set),
                 Err(why) => why,
             };
@@ -303,6 +310,11 @@ impl SelfManaged {
     /// Every `every`: re-reads the CAs (rotating the CA when due), keeps the caBundle of
     /// `webhook_config` right, and keeps the serving certificate fresh and issued by the
     /// current CA. `serving_pem` was issued from `cas.current`. Runs until the process ends.
+    ///
+    /// A CA living longer than `--ca-lifetime` (one made by a version that knew no rotation) is
+    /// replaced only after this replica has run for `--ca-overlap`: during a rolling upgrade,
+    /// replicas of the old version put back a caBundle of the old CA alone every check, which
+    /// would fail admissions to replicas already serving a new-CA certificate.
     pub async fn maintain(
         self,
         client: Client,
@@ -312,11 +324,13 @@ impl SelfManaged {
         webhook_config: Option<String>,
         every: Duration,
     ) {
+        let started = Instant::now();
         let mut serving_ca = cas.current.cert_pem.clone();
         // The CA this replica last saw in the caBundle, and since when without a change by us.
         let mut bundle_holds: Option<(String, Instant)> = None;
         loop {
-            match self.load_or_rotate(&client).await {
+            let shorten = started.elapsed() >= self.ca_overlap;
+            match self.load_or_rotate(&client, shorten).await {
                 Ok(fresh) => {
                     cas = fresh;
                     if let Some(name) = &webhook_config {
@@ -403,30 +417,33 @@ mod tests {
         let ca = Ca::generate_for(YEAR).unwrap();
         let (c, k) = (Some(ca.cert_pem.as_str()), Some(ca.key_pem.as_str()));
         // Passing twin: a fresh CA of the configured lifetime serves.
-        assert_eq!(rotation_due(c, k, now, YEAR), None);
+        assert_eq!(rotation_due(c, k, now, Some(YEAR)), None);
         assert_eq!(
-            rotation_due(c, k, now + Duration::from_secs(250 * 86400), YEAR),
+            rotation_due(c, k, now + Duration::from_secs(250 * 86400), None),
             Some("less than a third of the CA's life is left")
         );
+        let month = Duration::from_secs(30 * 86400);
         assert_eq!(
-            rotation_due(c, k, now, Duration::from_secs(30 * 86400)),
+            rotation_due(c, k, now, Some(month)),
             Some("the CA lives longer than --ca-lifetime allows")
         );
+        // Not asked to shorten (a replica just started): the long-lived CA serves on.
+        assert_eq!(rotation_due(c, k, now, None), None);
         assert_eq!(
-            rotation_due(c, None, now, YEAR),
+            rotation_due(c, None, now, Some(YEAR)),
             Some("ca.key is missing or invalid")
         );
         let other = Ca::generate_for(YEAR).unwrap();
         assert_eq!(
-            rotation_due(c, Some(&other.key_pem), now, YEAR),
+            rotation_due(c, Some(&other.key_pem), now, Some(YEAR)),
             Some("ca.key does not belong to ca.crt")
         );
         assert_eq!(
-            rotation_due(None, k, now, YEAR),
+            rotation_due(None, k, now, Some(YEAR)),
             Some("the Secret holds no CA yet")
         );
         assert_eq!(
-            rotation_due(Some("junk"), k, now, YEAR),
+            rotation_due(Some("junk"), k, now, Some(YEAR)),
             Some("ca.crt is not a PEM certificate")
         );
     }
@@ -475,14 +492,14 @@ mod tests {
             data: Some(secret_data(&set)),
             ..Default::default()
         };
-        assert_eq!(read_secret(&s, now, YEAR), Ok(set));
+        assert_eq!(read_secret(&s, now, Some(YEAR)), Ok(set));
         // What deploy/base ships: no data at all.
         assert_eq!(
-            read_secret(&Secret::default(), now, YEAR),
+            read_secret(&Secret::default(), now, Some(YEAR)),
             Err("the Secret holds no CA yet")
         );
         assert_eq!(
-            read_secret(&secret(&[(CA_CERT, "")]), now, YEAR),
+            read_secret(&secret(&[(CA_CERT, "")]), now, Some(YEAR)),
             Err("the Secret holds no CA yet")
         );
     }

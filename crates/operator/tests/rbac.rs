@@ -300,7 +300,7 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
     let op_secrets = Api::<Secret>::namespaced(operator.clone(), OPERATOR_NAMESPACE);
 
     // Passing twin: the shipped, empty Secret is filled by the operator with get and update.
-    let cas = manager().load_or_rotate(&operator).await.unwrap();
+    let cas = manager().load_or_rotate(&operator, true).await.unwrap();
     let stored = op_secrets.get(CA_SECRET).await.unwrap();
     assert_eq!(
         stored.data.as_ref().unwrap()[certs::CA_CERT].0,
@@ -317,7 +317,7 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
         )
         .await
         .unwrap();
-    let rotated = manager().load_or_rotate(&operator).await.unwrap();
+    let rotated = manager().load_or_rotate(&operator, true).await.unwrap();
     assert_ne!(rotated.current, cas.current);
     assert_eq!(
         rotated.previous.as_deref(),
@@ -362,7 +362,7 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
         .delete(CA_SECRET, &DeleteParams::default())
         .await
         .unwrap();
-    let e = manager().load_or_rotate(&operator).await.unwrap_err();
+    let e = manager().load_or_rotate(&operator, true).await.unwrap_err();
     let text = format!("{e:#}");
     assert!(
         text.contains("apply deploy/base/webhook-ca-secret.yaml"),
@@ -370,7 +370,7 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
     );
     assert!(admin_secrets.get_opt(CA_SECRET).await.unwrap().is_none());
     // Passing twin: with broad credentials (local runs) it creates the Secret itself.
-    let created = manager().load_or_rotate(&admin).await.unwrap();
+    let created = manager().load_or_rotate(&admin, true).await.unwrap();
     assert_eq!(created.previous, None);
     admin_secrets
         .delete("rbac-test-decoy", &DeleteParams::default())

@@ -177,7 +177,7 @@ mod ca {
         let every = Duration::from_secs(1);
 
         // Two replicas, each serving a certificate of the CA in the Secret.
-        let cas = manager.load_or_rotate(&client).await.unwrap();
+        let cas = manager.load_or_rotate(&client, true).await.unwrap();
         let old_ca = cas.current.cert_pem.clone();
         let replicas = [
             TestWebhook::start(Arc::new(NoPolicies)).await,
