@@ -1,21 +1,34 @@
 //! The Sigstore bundle (JSON) that a signature file holds, and the DSSE envelope inside it.
 //!
-//! Parsing is bounded ([`MAX_BUNDLE_BYTES`]) and lenient only where released writers differ:
-//! `keyid` may be absent, null or empty; key bundles before 1.1 carry `publicKey.rawBytes`;
-//! `tlogEntries` may be absent.
+//! Parsing follows the protobuf JSON mapping's default: every object is a message whose fields
+//! are known, spelled with their JSON (lowerCamelCase) or proto (snake_case) names; an unknown
+//! field anywhere is refused, naming it and where it is. It is bounded ([`MAX_BUNDLE_BYTES`],
+//! and every repeated field, see [`crate::limits`]) and lenient only where released writers
+//! differ: `keyid` may be absent, null or empty; key bundles before 1.1 carry
+//! `publicKey.rawBytes` and `keyDetails`; `tlogEntries` may be absent.
 
 use std::io::Read;
 use std::path::Path;
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+mod locate;
+pub(crate) mod message;
+mod tlog;
+
+use crate::limits::{MAX_CHAIN_CERTIFICATES, MAX_ENVELOPE_SIGNATURES, MAX_TLOG_ENTRIES};
+pub use message::Int64;
+use message::{Bounded, proto_message};
+pub use tlog::{
+    Checkpoint, HashOutput, InclusionPromise, InclusionProof, KindVersion, LogId, MessageSignature,
+    Rfc3161Timestamp, TimestampVerificationData, TlogEntry,
+};
 
 /// The media type every model-signing method writes.
 pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
-/// Signature files larger than this are refused before parsing (a 100,000-file model's bundle
-/// is about 20 MB).
-pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024 * 1024;
+pub use crate::limits::MAX_BUNDLE_BYTES;
 
 /// Why a signature file cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +42,13 @@ pub enum BundleError {
         source: std::io::Error,
     },
     /// The file is larger than [`MAX_BUNDLE_BYTES`].
-    #[error("signature {0} is larger than {MAX_BUNDLE_BYTES} bytes; this is not a model signature")]
+    #[error(
+        "signature {0} is larger than the verifier's limit of {MAX_BUNDLE_BYTES} bytes (MAX_BUNDLE_BYTES); genuine model signatures are far smaller: check that this is the model's signature"
+    )]
     TooLarge(String),
+    /// A part of the bundle exceeds one of the verifier's limits.
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitExceeded),
     /// Not valid bundle JSON.
     #[error("signature is not a valid Sigstore bundle: {0}")]
     Json(String),
@@ -39,90 +57,113 @@ pub enum BundleError {
     Invalid(String),
 }
 
-/// A Sigstore bundle as model-signing writes it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Bundle {
-    /// `application/vnd.dev.sigstore.bundle.v0.3+json` (older Sigstore bundles use others).
-    pub media_type: String,
-    /// Keys, certificates and transparency-log material.
-    pub verification_material: VerificationMaterial,
-    /// The signed envelope. Bundles carrying a `messageSignature` instead are not model signatures.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dsse_envelope: Option<Envelope>,
+proto_message! {
+    /// A Sigstore bundle (`dev.sigstore.bundle.v1.Bundle`) as model-signing writes it.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Bundle {
+        /// `application/vnd.dev.sigstore.bundle.v0.3+json` (older Sigstore bundles use others).
+        required pub media_type: String = "mediaType" | "media_type",
+        /// Keys, certificates and transparency-log material.
+        required pub verification_material: VerificationMaterial =
+            "verificationMaterial" | "verification_material",
+        /// The signed envelope. Bundles carrying a `messageSignature` instead are not model
+        /// signatures.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub dsse_envelope: Option<Envelope> = "dsseEnvelope" | "dsse_envelope",
+        /// The other content a Sigstore bundle may carry (a signature over a digest): parsed
+        /// so that such a bundle is refused as "not a DSSE envelope", never as malformed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub message_signature: Option<MessageSignature> =
+            "messageSignature" | "message_signature",
+    }
 }
 
-/// `verificationMaterial`: exactly one of a public key, a certificate chain or a certificate.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VerificationMaterial {
-    /// Key method: the key's hint (or, before 1.1, its raw PEM bytes).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<PublicKeyIdentifier>,
-    /// Certificate method: leaf first, then intermediates.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub x509_certificate_chain: Option<CertificateChain>,
-    /// Sigstore method: the Fulcio leaf.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<RawCertificate>,
-    /// Transparency log entries (empty for key and certificate bundles).
-    #[serde(default)]
-    pub tlog_entries: Vec<serde_json::Value>,
-    /// RFC 3161 timestamps (Sigstore method).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timestamp_verification_data: Option<serde_json::Value>,
+proto_message! {
+    /// `verificationMaterial`: exactly one of a public key, a certificate chain or a certificate.
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub struct VerificationMaterial {
+        /// Key method: the key's hint (or, before 1.1, its raw PEM bytes).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub public_key: Option<PublicKeyIdentifier> = "publicKey" | "public_key",
+        /// Certificate method: leaf first, then intermediates.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub x509_certificate_chain: Option<CertificateChain> =
+            "x509CertificateChain" | "x509_certificate_chain",
+        /// Sigstore method: the Fulcio leaf.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub certificate: Option<RawCertificate> = "certificate",
+        /// Transparency log entries (empty for key and certificate bundles).
+        optional pub tlog_entries: Vec<TlogEntry> = "tlogEntries" | "tlog_entries"
+            as Bounded<TlogEntry, MAX_TLOG_ENTRIES>,
+        /// RFC 3161 timestamps (Sigstore method).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub timestamp_verification_data: Option<TimestampVerificationData> =
+            "timestampVerificationData" | "timestamp_verification_data",
+    }
 }
 
-/// `publicKey`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublicKeyIdentifier {
-    /// `hex(sha256(PEM SubjectPublicKeyInfo))` since 1.1.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Before 1.1: base64 of the PEM text. Never trusted; the user's key is used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub raw_bytes: Option<String>,
-    /// Before 1.1, e.g. `PKIX_ECDSA_P384_SHA_384`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_details: Option<String>,
+proto_message! {
+    /// `publicKey`: a `PublicKeyIdentifier`. `rawBytes` and `keyDetails` are not fields of
+    /// that message but of `PublicKey`; model-signing 0.3.1 to 1.0.1 wrote them here, so they
+    /// are the two fields tolerated beyond the protobuf schema (docs/security.md).
+    #[derive(Debug, Clone, Default, Serialize)]
+    pub struct PublicKeyIdentifier {
+        /// `hex(sha256(PEM SubjectPublicKeyInfo))` since 1.1.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub hint: Option<String> = "hint",
+        /// Before 1.1: base64 of the PEM text. Never trusted; the user's key is used.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub raw_bytes: Option<String> = "rawBytes" | "raw_bytes",
+        /// Before 1.1, e.g. `PKIX_ECDSA_P384_SHA_384`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub key_details: Option<String> = "keyDetails" | "key_details",
+    }
 }
 
-/// `x509CertificateChain`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CertificateChain {
-    /// Leaf first.
-    pub certificates: Vec<RawCertificate>,
+proto_message! {
+    /// `x509CertificateChain`.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct CertificateChain {
+        /// Leaf first; at most [`MAX_CHAIN_CERTIFICATES`].
+        required pub certificates: Vec<RawCertificate> = "certificates"
+            as Bounded<RawCertificate, MAX_CHAIN_CERTIFICATES>,
+    }
 }
 
-/// A DER certificate, base64 in JSON.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RawCertificate {
-    /// Base64 of the DER encoding.
-    pub raw_bytes: String,
+proto_message! {
+    /// A DER certificate, base64 in JSON.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct RawCertificate {
+        /// Base64 of the DER encoding.
+        required pub raw_bytes: String = "rawBytes" | "raw_bytes",
+    }
 }
 
-/// A DSSE envelope.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Envelope {
-    /// Base64 of the statement bytes.
-    pub payload: String,
-    /// `application/vnd.in-toto+json`.
-    pub payload_type: String,
-    /// The signatures (model-signing writes exactly one).
-    pub signatures: Vec<EnvelopeSignature>,
+proto_message! {
+    /// A DSSE envelope (`io.intoto.Envelope`). Inside a bundle it is a protobuf message, so the
+    /// bundle's rule applies: unknown fields are refused (docs/security.md).
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Envelope {
+        /// Base64 of the statement bytes.
+        required pub payload: String = "payload",
+        /// `application/vnd.in-toto+json`.
+        required pub payload_type: String = "payloadType" | "payload_type",
+        /// The signatures (model-signing writes exactly one).
+        required pub signatures: Vec<EnvelopeSignature> = "signatures"
+            as Bounded<EnvelopeSignature, MAX_ENVELOPE_SIGNATURES>,
+    }
 }
 
-/// One DSSE signature.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EnvelopeSignature {
-    /// Base64 of the DER ECDSA signature.
-    pub sig: String,
-    /// Unused by verification; `""` (1.1+), null (older) or absent (Sigstore).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keyid: Option<String>,
+proto_message! {
+    /// One DSSE signature.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct EnvelopeSignature {
+        /// Base64 of the DER ECDSA signature.
+        required pub sig: String = "sig",
+        /// Unused by verification; `""` (1.1+), null (older) or absent (Sigstore).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        optional pub keyid: Option<String> = "keyid",
+    }
 }
 
 /// Decodes standard base64, padded or not, as protobuf JSON writers produce it.
@@ -143,12 +184,44 @@ pub fn encode_base64(data: &[u8]) -> String {
 }
 
 impl Bundle {
-    /// Parses bundle JSON.
+    /// Parses bundle JSON (see the module docs for the rules).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() as u64 > MAX_BUNDLE_BYTES {
             return Err(BundleError::TooLarge(format!("of {} bytes", bytes.len())));
         }
-        serde_json::from_slice(bytes).map_err(|e| BundleError::Json(e.to_string()))
+        let bundle: Bundle = serde_json::from_slice(bytes)
+            .map_err(|e| BundleError::Json(locate::describe(bytes, &e)))?;
+        bundle.check_oneofs()?;
+        Ok(bundle)
+    }
+
+    /// The protobuf `oneof`s: at most one content and one kind of verification material (the
+    /// JSON mapping refuses a message setting two members of a oneof).
+    fn check_oneofs(&self) -> Result<(), BundleError> {
+        let both = |a: &str, b: &str| {
+            BundleError::Json(format!(
+                "{a} and {b} are both given, but a bundle carries only one of them"
+            ))
+        };
+        if self.dsse_envelope.is_some() && self.message_signature.is_some() {
+            return Err(both("dsseEnvelope", "messageSignature"));
+        }
+        let vm = &self.verification_material;
+        let given: Vec<&str> = [
+            (vm.public_key.is_some(), "verificationMaterial.publicKey"),
+            (
+                vm.x509_certificate_chain.is_some(),
+                "verificationMaterial.x509CertificateChain",
+            ),
+            (vm.certificate.is_some(), "verificationMaterial.certificate"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        match given.as_slice() {
+            [a, b, ..] => Err(both(a, b)),
+            _ => Ok(()),
+        }
     }
 
     /// The envelope, or an error saying this is not a DSSE bundle.
@@ -171,8 +244,14 @@ impl Bundle {
 }
 
 impl Envelope {
-    /// The decoded statement bytes.
+    /// The decoded statement bytes, at most [`crate::limits::MAX_STATEMENT_BYTES`].
     pub fn payload_bytes(&self) -> Result<Vec<u8>, BundleError> {
+        use crate::limits::{Limit, LimitExceeded, MAX_STATEMENT_BYTES};
+        // Base64 decodes to at most 3 bytes per 4 characters: refuse before allocating.
+        let decoded_len = self.payload.trim().len() / 4 * 3;
+        if decoded_len > MAX_STATEMENT_BYTES {
+            return Err(LimitExceeded::new(Limit::StatementBytes, decoded_len).into());
+        }
         decode_base64("dsseEnvelope.payload", &self.payload)
     }
 

@@ -25,6 +25,7 @@ pub mod dsse;
 pub mod error;
 pub mod hashing;
 pub mod keys;
+pub mod limits;
 pub mod manifest;
 pub mod name;
 pub mod pinned;

@@ -161,6 +161,7 @@ pub fn sign_model(
                 keyid: Some(String::new()),
             }],
         }),
+        message_signature: None,
     };
     let report = SignReport {
         resources: serialized.resources.len(),

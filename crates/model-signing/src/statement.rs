@@ -1,10 +1,15 @@
 //! The in-toto statement a signature carries: parsing the signed bytes as they are (never
 //! re-serialized), checking them, and writing new ones.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
+
+use crate::bundle::message::{Bounded, BoundedMap, proto_message};
+use crate::limits::{
+    Limit, LimitExceeded, MAX_IGNORE_PATHS, MAX_RESOURCE_NAME_BYTES, MAX_RESOURCES,
+    MAX_STATEMENT_BYTES, MAX_SUBJECT_DIGESTS,
+};
 
 use crate::hashing::HashAlgorithm;
 use crate::manifest::{Method, Resource, Serialization, root_digest, sort_resources};
@@ -53,6 +58,9 @@ pub enum StatementError {
     /// The same resource twice.
     #[error("the signed manifest lists {0:?} twice")]
     Duplicate(String),
+    /// The statement exceeds one of the verifier's limits.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
 }
 
 fn malformed(msg: impl Into<String>) -> StatementError {
@@ -72,49 +80,63 @@ pub struct SignedManifest {
     pub legacy_v01: bool,
 }
 
-#[derive(Deserialize)]
-struct RawStatement {
-    #[serde(rename = "_type")]
-    type_: String,
-    #[serde(default)]
-    subject: Vec<RawSubject>,
-    #[serde(rename = "predicateType")]
-    predicate_type: String,
-    #[serde(default)]
-    predicate: Value,
+// The statement follows the in-toto rule ("consumers MUST ignore unrecognized fields", which
+// model-signing 1.1.1 also applies to its predicate), except `serialization`: it says how to
+// rebuild the manifest, and a field there that this verifier does not know is a hashing rule it
+// cannot apply, so it is refused (as the OMS predicate schema's `additionalProperties: false`).
+// Ignored values are skipped by serde_json without recursion, and every list is bounded.
+
+proto_message! {
+    unknown_fields: ignore;
+    #[derive(Serialize)]
+    struct RawStatement {
+        required type_: String = "_type",
+        optional subject: Vec<RawSubject> = "subject" as Bounded<RawSubject, MAX_RESOURCES>,
+        required predicate_type: String = "predicateType",
+        optional predicate: Option<RawPredicate> = "predicate",
+    }
 }
 
-#[derive(Deserialize)]
-struct RawSubject {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    digest: std::collections::BTreeMap<String, String>,
+proto_message! {
+    unknown_fields: ignore;
+    #[derive(Serialize)]
+    struct RawSubject {
+        optional name: String = "name",
+        optional digest: BTreeMap<String, String> = "digest"
+            as BoundedMap<MAX_SUBJECT_DIGESTS>,
+    }
 }
 
-#[derive(Deserialize)]
-struct RawPredicate {
-    serialization: RawSerialization,
-    resources: Vec<RawResource>,
+proto_message! {
+    unknown_fields: ignore;
+    #[derive(Serialize)]
+    struct RawPredicate {
+        optional serialization: Option<RawSerialization> = "serialization",
+        optional resources: Vec<RawResource> = "resources"
+            as Bounded<RawResource, MAX_RESOURCES>,
+    }
 }
 
-#[derive(Deserialize)]
-struct RawSerialization {
-    method: String,
-    hash_type: String,
-    #[serde(default)]
-    allow_symlinks: bool,
-    #[serde(default)]
-    ignore_paths: Vec<String>,
-    #[serde(default)]
-    shard_size: Option<serde_json::Number>,
+proto_message! {
+    #[derive(Serialize)]
+    struct RawSerialization {
+        required method: String = "method",
+        required hash_type: String = "hash_type",
+        optional allow_symlinks: bool = "allow_symlinks",
+        optional ignore_paths: Vec<String> = "ignore_paths"
+            as Bounded<String, MAX_IGNORE_PATHS>,
+        optional shard_size: Option<serde_json::Number> = "shard_size",
+    }
 }
 
-#[derive(Deserialize)]
-struct RawResource {
-    name: String,
-    algorithm: String,
-    digest: String,
+proto_message! {
+    unknown_fields: ignore;
+    #[derive(Serialize)]
+    struct RawResource {
+        required name: String = "name",
+        required algorithm: String = "algorithm",
+        required digest: String = "digest",
+    }
 }
 
 fn parse_digest(
@@ -156,8 +178,21 @@ fn parse_shard_size(n: &serde_json::Number) -> Result<u64, StatementError> {
 
 /// Parses and checks the signed statement bytes.
 pub fn parse(payload: &[u8]) -> Result<SignedManifest, StatementError> {
-    let raw: RawStatement =
-        serde_json::from_slice(payload).map_err(|e| malformed(e.to_string()))?;
+    if payload.len() > MAX_STATEMENT_BYTES {
+        return Err(LimitExceeded::new(Limit::StatementBytes, payload.len()).into());
+    }
+    let raw: RawStatement = serde_json::from_slice(payload).map_err(|e| {
+        if e.to_string()
+            .contains(&format!("more than {MAX_RESOURCES} entries"))
+        {
+            StatementError::Limit(LimitExceeded::new(
+                Limit::Resources,
+                format!("more than {MAX_RESOURCES}"),
+            ))
+        } else {
+            malformed(e.to_string())
+        }
+    })?;
     if raw.type_ != STATEMENT_TYPE {
         return Err(StatementError::WrongType(raw.type_));
     }
@@ -166,6 +201,21 @@ pub fn parse(payload: &[u8]) -> Result<SignedManifest, StatementError> {
         PREDICATE_TYPE_COMPAT => parse_v01(raw),
         _ => Err(StatementError::WrongPredicate(raw.predicate_type)),
     }
+}
+
+fn check_name_length(name: &str) -> Result<(), StatementError> {
+    if name.len() > MAX_RESOURCE_NAME_BYTES {
+        return Err(LimitExceeded::new(
+            Limit::ResourceNameBytes,
+            format!(
+                "{} (in a name starting {:?})",
+                name.len(),
+                name.chars().take(40).collect::<String>()
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn check_unique(resources: &[Resource]) -> Result<(), StatementError> {
@@ -197,9 +247,13 @@ fn parse_v1(raw: RawStatement) -> Result<SignedManifest, StatementError> {
         [one] => one,
         other => return Err(StatementError::SubjectCount(other.len())),
     };
-    let predicate: RawPredicate =
-        serde_json::from_value(raw.predicate).map_err(|e| malformed(format!("predicate: {e}")))?;
-    let s = predicate.serialization;
+    let predicate = raw
+        .predicate
+        .ok_or_else(|| malformed("the statement has no predicate"))?;
+    let s = predicate
+        .serialization
+        .ok_or_else(|| malformed("predicate: missing field `serialization`"))?;
+    let raw_resources = predicate.resources;
     let hash: HashAlgorithm = s
         .hash_type
         .parse()
@@ -227,8 +281,9 @@ fn parse_v1(raw: RawStatement) -> Result<SignedManifest, StatementError> {
         ignore_paths: s.ignore_paths,
     };
     let expected_alg = serialization.resource_algorithm();
-    let mut resources = Vec::with_capacity(predicate.resources.len());
-    for r in predicate.resources {
+    let mut resources = Vec::with_capacity(raw_resources.len());
+    for r in raw_resources {
+        check_name_length(&r.name)?;
         if r.algorithm != expected_alg {
             return Err(malformed(format!(
                 "resource {:?} uses algorithm {:?}, the serialization says {expected_alg:?}",
@@ -268,6 +323,7 @@ fn parse_v1(raw: RawStatement) -> Result<SignedManifest, StatementError> {
 fn parse_v01(raw: RawStatement) -> Result<SignedManifest, StatementError> {
     let mut resources = Vec::with_capacity(raw.subject.len());
     for s in &raw.subject {
+        check_name_length(&s.name)?;
         let hex_digest = s
             .digest
             .get("sha256")
@@ -382,6 +438,7 @@ pub fn build(model_name: &str, serialization: &Serialization, resources: &[Resou
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn statement(predicate_type: &str, subjects: Value, predicate: Value) -> Vec<u8> {
         serde_json::to_vec(&serde_json::json!({"_type": STATEMENT_TYPE, "subject": subjects, "predicateType": predicate_type, "predicate": predicate})).unwrap()
