@@ -127,26 +127,27 @@ impl fmt::Display for Mismatch {
             let list: Vec<String> = self
                 .changed
                 .iter()
+                .take(MAX_LISTED)
                 .map(|c| format!("{} ({})", c.path, c.detail))
                 .collect();
             parts.push(format!(
                 "{} changed: {}",
                 plural(self.changed.len()),
-                list.join(", ")
+                listed(&list, self.changed.len())
             ));
         }
         if !self.missing.is_empty() {
             parts.push(format!(
                 "{} missing: {}",
                 plural(self.missing.len()),
-                self.missing.join(", ")
+                listed(&self.missing, self.missing.len())
             ));
         }
         if !self.extra.is_empty() {
             parts.push(format!(
                 "{} not covered by the signature: {}",
                 plural(self.extra.len()),
-                self.extra.join(", ")
+                listed(&self.extra, self.extra.len())
             ));
         }
         write!(
@@ -155,6 +156,19 @@ impl fmt::Display for Mismatch {
             parts.join("; ")
         )
     }
+}
+
+/// The most names one list of a mismatch message shows: a forged manifest can list 200,000.
+const MAX_LISTED: usize = 50;
+
+/// The first [`MAX_LISTED`] of `names` (of `total`), joined, with how many were left out.
+fn listed(names: &[String], total: usize) -> String {
+    let shown = &names[..names.len().min(MAX_LISTED)];
+    let mut s = shown.join(", ");
+    if total > shown.len() {
+        s.push_str(&format!(" and {} more", total - shown.len()));
+    }
+    s
 }
 
 fn plural(n: usize) -> String {

@@ -258,6 +258,9 @@ pub fn verify_model(
     }
     let payload = envelope.payload_bytes()?;
     let (signer, mut warnings) = verifier.verify_envelope(&bundle, bundle_bytes, &payload)?;
+    // The parsed bundle holds the payload a second time (base64): free it before the statement
+    // is parsed, the step that needs the most memory.
+    drop(bundle);
     let manifest = statement::parse(&payload)?;
     let (resources, bytes, walk_warnings) = local_resources(model, &manifest, opts)?;
     warnings.extend(walk_warnings);

@@ -16,6 +16,7 @@ use der::{Decode, Encode, Reader};
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
 
 use crate::keys::{PublicKey, pem_blocks};
+use crate::limits::{Limit, LimitExceeded, MAX_CHAIN_CERTIFICATES, MAX_CHAIN_SIGNATURE_CHECKS};
 
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
@@ -123,6 +124,9 @@ pub enum CertError {
     /// Chain longer than [`MAX_DEPTH`].
     #[error("no chain of at most {MAX_DEPTH} certificates leads to a trusted CA")]
     TooDeep,
+    /// The chain, or the search for a path through it, exceeds one of the verifier's limits.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
 }
 
 #[derive(Clone, Copy)]
@@ -454,16 +458,29 @@ impl Certificate {
 
 /// Validates `leaf` against `anchors` (trusted roots or intermediates the user named) with
 /// `intermediates` from the signature, at `now`. Returns the path, leaf first, anchor last.
+///
+/// The search is bounded: at most [`MAX_CHAIN_CERTIFICATES`] certificates from the signature,
+/// paths of at most [`MAX_DEPTH`], and at most [`MAX_CHAIN_SIGNATURE_CHECKS`] candidate issuers
+/// tried in all (trusted CAs included), whatever the certificates' names and keys.
 pub fn verify_chain<'a>(
     leaf: &'a Certificate,
     intermediates: &'a [Certificate],
     anchors: &'a [Certificate],
     now: SystemTime,
 ) -> Result<Vec<&'a Certificate>, CertError> {
+    if intermediates.len() + 1 > MAX_CHAIN_CERTIFICATES {
+        return Err(LimitExceeded::new(Limit::ChainCertificates, intermediates.len() + 1).into());
+    }
     leaf.check_critical_extensions()?;
     leaf.check_time(now)?;
     let mut path = vec![leaf];
-    extend(leaf, &mut path, intermediates, anchors, now)?;
+    let mut search = Search {
+        intermediates,
+        anchors,
+        now,
+        checks_left: MAX_CHAIN_SIGNATURE_CHECKS,
+    };
+    search.extend(leaf, &mut path)?;
     let signer =
         leaf.key_usage().is_some_and(|ku| ku.digital_signature()) || leaf.has_code_signing_eku();
     if !signer {
@@ -472,59 +489,77 @@ pub fn verify_chain<'a>(
     Ok(path)
 }
 
-/// Extends `path`, whose last certificate is `current`, to a trusted anchor.
-fn extend<'a>(
-    current: &'a Certificate,
-    path: &mut Vec<&'a Certificate>,
+/// One chain search: the candidates and what is left of its budget.
+struct Search<'a> {
     intermediates: &'a [Certificate],
     anchors: &'a [Certificate],
     now: SystemTime,
-) -> Result<(), CertError> {
-    if anchors.contains(current) {
-        return Ok(());
-    }
-    if path.len() > MAX_DEPTH {
-        return Err(CertError::TooDeep);
-    }
-    let issuer_name = current.issuer_der();
-    let mut error = CertError::UnknownIssuer {
-        subject: current.subject(),
-        issuer: current.issuer(),
-    };
-    let cas_below = path.len() - 1;
-    // Trusted anchors first: the shortest path wins.
-    for (candidate, is_anchor) in anchors
-        .iter()
-        .map(|c| (c, true))
-        .chain(intermediates.iter().map(|c| (c, false)))
-    {
-        if candidate.subject_der() != issuer_name || path.contains(&candidate) {
-            continue;
+    checks_left: usize,
+}
+
+impl<'a> Search<'a> {
+    /// Extends `path`, whose last certificate is `current`, to a trusted anchor.
+    fn extend(
+        &mut self,
+        current: &'a Certificate,
+        path: &mut Vec<&'a Certificate>,
+    ) -> Result<(), CertError> {
+        if self.anchors.contains(current) {
+            return Ok(());
         }
-        let attempt = current
-            .check_signed_by(candidate)
-            .and_then(|()| candidate.check_critical_extensions())
-            .and_then(|()| candidate.check_time(now))
-            .and_then(|()| candidate.check_can_issue(cas_below, is_anchor));
-        match attempt {
-            Ok(()) if is_anchor => {
-                path.push(candidate);
-                return Ok(());
+        if path.len() > MAX_DEPTH {
+            return Err(CertError::TooDeep);
+        }
+        let issuer_name = current.issuer_der();
+        let mut error = CertError::UnknownIssuer {
+            subject: current.subject(),
+            issuer: current.issuer(),
+        };
+        let cas_below = path.len() - 1;
+        let (anchors, intermediates) = (self.anchors, self.intermediates);
+        // Trusted anchors first: the shortest path wins.
+        for (candidate, is_anchor) in anchors
+            .iter()
+            .map(|c| (c, true))
+            .chain(intermediates.iter().map(|c| (c, false)))
+        {
+            if candidate.subject_der() != issuer_name || path.contains(&candidate) {
+                continue;
             }
-            Ok(()) => {
-                path.push(candidate);
-                match extend(candidate, path, intermediates, anchors, now) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        path.pop();
-                        error = e;
+            // Every signature check counts, so certificates sharing a name and a key cannot
+            // make the search try every ordering of them.
+            self.checks_left = self.checks_left.checked_sub(1).ok_or_else(|| {
+                LimitExceeded::new(
+                    Limit::ChainSignatureChecks,
+                    format!("more than {MAX_CHAIN_SIGNATURE_CHECKS}"),
+                )
+            })?;
+            let attempt = current
+                .check_signed_by(candidate)
+                .and_then(|()| candidate.check_critical_extensions())
+                .and_then(|()| candidate.check_time(self.now))
+                .and_then(|()| candidate.check_can_issue(cas_below, is_anchor));
+            match attempt {
+                Ok(()) if is_anchor => {
+                    path.push(candidate);
+                    return Ok(());
+                }
+                Ok(()) => {
+                    path.push(candidate);
+                    match self.extend(candidate, path) {
+                        Ok(()) => return Ok(()),
+                        Err(e @ CertError::Limit(_)) => return Err(e),
+                        Err(e) => {
+                            path.pop();
+                            error = e;
+                        }
                     }
                 }
+                Err(e) => error = e,
             }
-            Err(e) => error = e,
         }
+        Err(error)
     }
-    Err(error)
 }
 
 #[cfg(test)]
@@ -586,6 +621,64 @@ mod tests {
         ));
         let leaf = &load("peer-samples/pki/leaf-ku-eku.cert.pem")[0];
         assert!(verify_chain(leaf, &inter, &old_root, now).is_err());
+    }
+
+    /// Nine CA certificates sharing one name and one key each verify as the issuer of every
+    /// other: without a budget the search would try every ordering of them (9!/1 paths).
+    #[test]
+    fn the_chain_search_is_bounded() {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+            PKCS_ECDSA_P256_SHA256,
+        };
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca_params = |serial: u64| {
+            let mut p = CertificateParams::default();
+            p.distinguished_name.push(DnType::CommonName, "loop CA");
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+            p.serial_number = Some(serial.into());
+            p
+        };
+        let issuer_params = ca_params(0);
+        let issuer = Issuer::from_params(&issuer_params, &key);
+        let parse = |der: &[u8]| Certificate::from_der("t", der).unwrap();
+        let loops: Vec<Certificate> = (1..=9)
+            .map(|i| parse(ca_params(i).signed_by(&key, &issuer).unwrap().der()))
+            .collect();
+        let mut leaf_params = CertificateParams::default();
+        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let leaf = parse(leaf_params.signed_by(&key, &issuer).unwrap().der());
+        let other_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut root_params = ca_params(100);
+        root_params.distinguished_name = rcgen::DistinguishedName::new();
+        root_params
+            .distinguished_name
+            .push(DnType::CommonName, "unrelated root");
+        let root = parse(root_params.self_signed(&other_key).unwrap().der());
+        let now = SystemTime::now();
+        let err = verify_chain(&leaf, &loops, std::slice::from_ref(&root), now).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CertError::Limit(LimitExceeded {
+                    limit: Limit::ChainSignatureChecks,
+                    ..
+                })
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("MAX_CHAIN_SIGNATURE_CHECKS"),
+            "{err}"
+        );
+        // The twin: the same certificates under the loop CA as a trusted anchor verify at once.
+        let path = verify_chain(&leaf, &loops, &loops[..1], now).unwrap();
+        assert_eq!(path.len(), 2);
+        // Too many certificates are refused before any is tried.
+        let many = vec![root.clone(); MAX_CHAIN_CERTIFICATES];
+        let err = verify_chain(&leaf, &many, &[root], now).unwrap_err();
+        assert!(err.to_string().contains("MAX_CHAIN_CERTIFICATES"), "{err}");
     }
 
     #[test]

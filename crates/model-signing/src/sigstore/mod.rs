@@ -143,12 +143,8 @@ pub struct Verified {
     pub logs: Vec<String>,
 }
 
-/// Parses the raw bundle for `sigstore-verify` and checks what the library leaves optional.
-fn parse_keyless(
-    bundle: &Bundle,
-    raw: &[u8],
-    trust: &SigstoreTrust,
-) -> Result<sigstore_types::Bundle> {
+/// Checks that the bundle carries keyless material: a certificate and a log entry.
+fn require_keyless_material(bundle: &Bundle, trust: &SigstoreTrust) -> Result<()> {
     let vm = &bundle.verification_material;
     if vm.certificate.is_none() {
         return Err(crate::verify::wrong_method(
@@ -164,6 +160,11 @@ fn parse_keyless(
         )
         .into());
     }
+    Ok(())
+}
+
+/// Parses the raw bundle for `sigstore-verify` and checks what the library leaves optional.
+fn parse_keyless(raw: &[u8], trust: &SigstoreTrust) -> Result<sigstore_types::Bundle> {
     let text = std::str::from_utf8(raw)
         .map_err(|_| check_err(Check::Bundle, "the signature file is not UTF-8 JSON", trust))?;
     let sb =
@@ -207,7 +208,11 @@ fn verify_crypto(
     raw: &[u8],
     payload: &[u8],
 ) -> Result<Verified> {
-    let sb = parse_keyless(bundle, raw, trust)?;
+    // The statement is parsed before the bundle is parsed a second time (by sigstore-types), so
+    // that the two never hold memory at once.
+    require_keyless_material(bundle, trust)?;
+    let digest = subject_digest(payload)?;
+    let sb = parse_keyless(raw, trust)?;
     let SignatureContent::DsseEnvelope(env) = &sb.content else {
         return Err(check_err(Check::Bundle, "it has no DSSE envelope", trust).into());
     };
@@ -219,7 +224,6 @@ fn verify_crypto(
         )
         .into());
     }
-    let digest = subject_digest(payload)?;
     let result = verifier
         .verify(
             Artifact::from_digest(Sha256Hash::new(digest)),
