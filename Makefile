@@ -52,6 +52,7 @@ demo: testbin
 
 bench: release peer-venv
 	bash bench/verify-vs-peer.sh
+	bash bench/webhook-attack.sh
 
 # Regenerate deploy/crds/ from the Rust types (a test fails when they drift).
 crds:

@@ -12,6 +12,7 @@
 //! unused is used by another, hence the allow (for items and for re-exports).
 #![allow(dead_code, unused_imports)]
 
+pub mod attack;
 mod cluster;
 mod models;
 mod operator;
