@@ -157,6 +157,26 @@ pub struct Args {
         value_name = "SECONDS"
     )]
     ca_overlap: u64,
+    /// Lifetime of each self-managed serving certificate; it is re-issued when a third is left
+    /// (certificates are back-dated 5 minutes, so below about 10 minutes that is at every
+    /// check). Default 90 days.
+    #[arg(
+        long,
+        env = "MVO_SERVING_CERT_LIFETIME",
+        default_value = "7776000",
+        value_name = "SECONDS"
+    )]
+    serving_cert_lifetime: u64,
+    /// Stop admitting labelled pods (refusing them with "retry") and report not ready once a
+    /// watch of ModelValidations or Namespaces has been broken this long, until it has listed
+    /// afresh: a rotated key or a tightened policy never lags by more than this.
+    #[arg(
+        long,
+        env = "MVO_CACHE_STALE_AFTER",
+        default_value = "30",
+        value_name = "SECONDS"
+    )]
+    cache_stale_after: u64,
     /// Log format.
     #[arg(long, env = "MVO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -205,6 +225,8 @@ impl Args {
             cert_check_interval,
             ca_lifetime,
             ca_overlap,
+            serving_cert_lifetime,
+            cache_stale_after,
             log_format,
             require_policy_trust,
             disable_controller,
@@ -224,7 +246,8 @@ impl Args {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
 
-        let cache = ClusterCache::start(client.clone()).await;
+        let cache =
+            ClusterCache::start_with(client.clone(), Duration::from_secs(cache_stale_after)).await;
         let policies: Arc<dyn Policies + Send + Sync> = Arc::new(cache);
         let metrics = Metrics::new();
         let readiness = Arc::new(Readiness::default());
@@ -263,6 +286,7 @@ impl Args {
                     tls_secret,
                     webhook_url.as_deref(),
                     ca,
+                    Duration::from_secs(serving_cert_lifetime),
                 ),
                 webhook_url,
                 webhook_config,
@@ -376,6 +400,7 @@ fn self_managed(
     secret_name: String,
     webhook_url: Option<&str>,
     (ca_lifetime, ca_overlap): (Duration, Duration),
+    serving_lifetime: Duration,
 ) -> SelfManaged {
     let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
     if let Some(url) = webhook_url
@@ -393,7 +418,7 @@ fn self_managed(
             "localhost".into(),
         ],
         ips,
-        lifetime: tls::SERVING_LIFETIME,
+        lifetime: serving_lifetime,
         ca_lifetime,
         ca_overlap,
     }
