@@ -157,9 +157,9 @@ pub struct Args {
         value_name = "SECONDS"
     )]
     ca_overlap: u64,
-    /// Lifetime of each self-managed serving certificate; it is re-issued when a third is left
-    /// (certificates are back-dated 5 minutes, so below about 10 minutes that is at every
-    /// check). Default 90 days.
+    /// Lifetime of each self-managed serving certificate; it is re-issued when a third of its
+    /// validity is left. Certificates are back-dated 5 minutes, so one of L seconds is re-issued
+    /// (2L - 300) / 3 seconds after issue (at every check below 150 s). Default 90 days.
     #[arg(
         long,
         env = "MVO_SERVING_CERT_LIFETIME",
