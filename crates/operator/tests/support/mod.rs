@@ -12,7 +12,9 @@
 //! unused is used by another, hence the allow (for items and for re-exports).
 #![allow(dead_code, unused_imports)]
 
+mod admission;
 pub mod attack;
+mod balancer;
 mod cluster;
 mod models;
 mod operator;
@@ -20,6 +22,8 @@ mod pki;
 mod rbac;
 mod webhook;
 
+pub use admission::{has_verifier, kubeconfig_via, verifier_key};
+pub use balancer::{Backend, Balancer};
 pub use cluster::{
     add_ephemeral, api_message, create_and_run, create_mv, events, find_event, key_in_policy_mv,
     mv_api, pod, run_verifier,

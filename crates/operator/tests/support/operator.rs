@@ -25,6 +25,13 @@ pub struct OperatorOptions {
     pub watch_port: Option<u16>,
     /// `--require-policy-trust`.
     pub require_policy_trust: bool,
+    /// `--webhook-url`: where the API server calls the webhook (e.g. a [`super::Balancer`] in
+    /// front of several replicas); by default this process's own webhook port.
+    pub webhook_url: Option<String>,
+    /// `--cache-stale-after` in seconds.
+    pub cache_stale_after: Option<u64>,
+    /// More arguments, appended last (e.g. `--cert-check-interval 1`).
+    pub extra_args: Vec<String>,
 }
 
 impl OperatorOptions {
@@ -36,6 +43,9 @@ impl OperatorOptions {
             pod_name: None,
             watch_port: None,
             require_policy_trust: false,
+            webhook_url: None,
+            cache_stale_after: None,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -47,6 +57,8 @@ pub struct Operator {
     child: Mutex<Option<Child>>,
     /// The port of /healthz, /readyz and /metrics.
     pub health: u16,
+    /// The port of the webhook (HTTPS).
+    pub webhook: u16,
     /// Its stderr.
     pub log: PathBuf,
 }
@@ -56,11 +68,24 @@ impl Operator {
     pub async fn start(kubeconfig: &Path, opts: OperatorOptions) -> Operator {
         let port = free_port();
         let health = free_port();
+        // Replicas share a webhook configuration, and a restarted one keeps its name: a counter
+        // keeps each process's log apart.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nth = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = std::env::temp_dir().join(format!(
-            "mvo-test-{}-{}.log",
+            "mvo-test-{}-{}{}.log",
             opts.webhook_config,
-            std::process::id()
+            std::process::id(),
+            if nth == 0 {
+                String::new()
+            } else {
+                format!("-{nth}")
+            }
         ));
+        let url = opts
+            .webhook_url
+            .clone()
+            .unwrap_or_else(|| format!("https://127.0.0.1:{port}"));
         let stderr = std::fs::File::create(&log).expect("creating the operator log");
         let child = spawn_tied(
             Path::new(env!("CARGO_BIN_EXE_model-validation-operator")),
@@ -71,7 +96,7 @@ impl Operator {
                     .args(["--webhook-config", &opts.webhook_config])
                     .args(["--webhook-addr", &format!("127.0.0.1:{port}")])
                     .args(["--health-addr", &format!("127.0.0.1:{health}")])
-                    .args(["--webhook-url", &format!("https://127.0.0.1:{port}")])
+                    .args(["--webhook-url", &url])
                     .args(["--agent-image", AGENT_IMAGE])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -88,12 +113,17 @@ impl Operator {
                 if let Some(watch) = opts.watch_port {
                     cmd.args(["--watch-port", &watch.to_string()]);
                 }
+                if let Some(bound) = opts.cache_stale_after {
+                    cmd.args(["--cache-stale-after", &bound.to_string()]);
+                }
+                cmd.args(&opts.extra_args);
             },
         )
         .expect("starting the operator");
         let op = Operator {
             child: Mutex::new(Some(child)),
             health,
+            webhook: port,
             log,
         };
         let what = format!(

@@ -1,0 +1,46 @@
+//! What an admitted pod carries, and a kubeconfig that reaches the API server another way.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Pod;
+use model_validation_operator::agent::env::PUBLIC_KEY;
+use model_validation_operator::names::VERIFY_CONTAINER;
+
+/// Whether the pod has the verification init container.
+pub fn has_verifier(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.name == VERIFY_CONTAINER))
+}
+
+/// The public key PEM the verifier was given from the policy (`publicKeyConfig.keyPem`).
+pub fn verifier_key(pod: &Pod) -> Option<String> {
+    pod.spec
+        .as_ref()?
+        .init_containers
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == VERIFY_CONTAINER)?
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == PUBLIC_KEY)?
+        .value
+        .clone()
+}
+
+/// A copy of the kubeconfig at `kubeconfig`, written into `dir`, whose server `server` is
+/// replaced by `via` (e.g. `https://127.0.0.1:<port>` of a [`super::Balancer`] in front of the
+/// API server; the API server's certificate names 127.0.0.1, so TLS still verifies).
+pub fn kubeconfig_via(kubeconfig: &Path, server: &str, via: &str, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    assert!(
+        text.contains(server),
+        "{server} not in {}",
+        kubeconfig.display()
+    );
+    let path = dir.join("kubeconfig-via");
+    std::fs::write(&path, text.replace(server, via)).unwrap();
+    path
+}
