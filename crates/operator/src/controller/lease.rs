@@ -57,7 +57,7 @@ pub async fn hold<W>(
         let manager = match built {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, lease = LEASE_NAME, namespace = %namespace, "cannot set up the leader lease; retrying in 5 s");
+                tracing::warn!(error = %e, lease = LEASE_NAME, namespace = %namespace, "cannot set up the leader lease (the operator may not create it: apply deploy/base/lease.yaml); retrying in 5 s");
                 tokio::select! {
                     _ = &mut shutdown => return,
                     _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
