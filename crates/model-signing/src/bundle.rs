@@ -247,8 +247,11 @@ impl Envelope {
     /// The decoded statement bytes, at most [`crate::limits::MAX_STATEMENT_BYTES`].
     pub fn payload_bytes(&self) -> Result<Vec<u8>, BundleError> {
         use crate::limits::{Limit, LimitExceeded, MAX_STATEMENT_BYTES};
-        // Base64 decodes to at most 3 bytes per 4 characters: refuse before allocating.
-        let decoded_len = self.payload.trim().len() / 4 * 3;
+        // Base64 decodes to 3 bytes per 4 characters: refuse before allocating.
+        let text = self.payload.trim();
+        let padding = text.bytes().rev().take_while(|&b| b == b'=').count();
+        let decoded_len =
+            (text.len() / 4 * 3 + [0, 0, 1, 2][text.len() % 4]).saturating_sub(padding);
         if decoded_len > MAX_STATEMENT_BYTES {
             return Err(LimitExceeded::new(Limit::StatementBytes, decoded_len).into());
         }
@@ -311,7 +314,9 @@ pub fn read_signature_file(path: &Path) -> Result<Vec<u8>, BundleError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
+    // Sized from the file's length, so that reading never doubles the buffer past the cap.
+    let len = file.metadata().map_err(io)?.len().min(MAX_BUNDLE_BYTES + 1);
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
     file.take(MAX_BUNDLE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;

@@ -9,12 +9,18 @@
 /// is about 20 MB.
 pub const MAX_BUNDLE_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The largest signed statement (the decoded DSSE payload) that is parsed.
-pub const MAX_STATEMENT_BYTES: usize = 24 * 1024 * 1024;
+/// The largest signed statement (the decoded DSSE payload) that is parsed: enough for
+/// [`MAX_RESOURCES`] resources with names of some 20 bytes as the peer writes them (indented).
+pub const MAX_STATEMENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The most resources (files or shards) a signed manifest may list; with the v0.2 layout, the
 /// most subjects.
-pub const MAX_RESOURCES: usize = 200_000;
+pub const MAX_RESOURCES: usize = 100_000;
+
+/// The most resources a keyless (Sigstore) signature may list. `sigstore-verify` parses the
+/// statement again into a generic JSON tree, about 1 KiB per resource, before any signature is
+/// checked: this keeps that below the bound the others give.
+pub const MAX_KEYLESS_RESOURCES: usize = 30_000;
 
 /// The longest resource name, in bytes: a path of up to 4096 bytes (Linux `PATH_MAX`) plus a
 /// shard's `:start:end`.
@@ -55,6 +61,8 @@ pub enum Limit {
     StatementBytes,
     /// [`MAX_RESOURCES`].
     Resources,
+    /// [`MAX_KEYLESS_RESOURCES`].
+    KeylessResources,
     /// [`MAX_RESOURCE_NAME_BYTES`].
     ResourceNameBytes,
     /// [`MAX_CHAIN_CERTIFICATES`].
@@ -70,6 +78,7 @@ impl Limit {
             Limit::BundleBytes => MAX_BUNDLE_BYTES,
             Limit::StatementBytes => MAX_STATEMENT_BYTES as u64,
             Limit::Resources => MAX_RESOURCES as u64,
+            Limit::KeylessResources => MAX_KEYLESS_RESOURCES as u64,
             Limit::ResourceNameBytes => MAX_RESOURCE_NAME_BYTES as u64,
             Limit::ChainCertificates => MAX_CHAIN_CERTIFICATES as u64,
             Limit::ChainSignatureChecks => MAX_CHAIN_SIGNATURE_CHECKS as u64,
@@ -82,6 +91,7 @@ impl Limit {
             Limit::BundleBytes => "MAX_BUNDLE_BYTES",
             Limit::StatementBytes => "MAX_STATEMENT_BYTES",
             Limit::Resources => "MAX_RESOURCES",
+            Limit::KeylessResources => "MAX_KEYLESS_RESOURCES",
             Limit::ResourceNameBytes => "MAX_RESOURCE_NAME_BYTES",
             Limit::ChainCertificates => "MAX_CHAIN_CERTIFICATES",
             Limit::ChainSignatureChecks => "MAX_CHAIN_SIGNATURE_CHECKS",
@@ -94,6 +104,7 @@ impl Limit {
             Limit::BundleBytes => "bytes in the signature file",
             Limit::StatementBytes => "bytes in the signed statement (the DSSE payload)",
             Limit::Resources => "files or shards in the signed manifest",
+            Limit::KeylessResources => "files or shards in a keyless (Sigstore) signed manifest",
             Limit::ResourceNameBytes => "bytes in a resource name of the signed manifest",
             Limit::ChainCertificates => "certificates in the signature's chain",
             Limit::ChainSignatureChecks => "issuer signature checks while building the chain",
@@ -103,7 +114,10 @@ impl Limit {
     /// What the signer (or whoever produced the input) can do about it.
     pub fn remedy(self) -> &'static str {
         match self {
-            Limit::BundleBytes | Limit::StatementBytes | Limit::Resources => {
+            Limit::BundleBytes
+            | Limit::StatementBytes
+            | Limit::Resources
+            | Limit::KeylessResources => {
                 "genuine model signatures are far smaller: check that this is the model's signature, or sign a model this large as several smaller ones"
             }
             Limit::ResourceNameBytes => {

@@ -7,9 +7,10 @@ use std::time::SystemTime;
 
 pub use crate::bundle::SignatureMethod;
 use crate::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle};
-use crate::dsse::{IN_TOTO_PAYLOAD_TYPE, pae, pae_compat};
+use crate::dsse::{IN_TOTO_PAYLOAD_TYPE, pae, pae_compat_bounded};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
+use crate::limits::MAX_STATEMENT_BYTES;
 use crate::manifest::{Method, Resource, compare};
 use crate::name::ModelPath;
 use crate::serialize::{HashOptions, hash_files};
@@ -87,8 +88,9 @@ fn check_dsse(key: &PublicKey, bundle: &Bundle, payload: &[u8], compat_sha256: b
     if key.verify(&pae(IN_TOTO_PAYLOAD_TYPE, payload), &sig) {
         return Ok(());
     }
-    let compat = pae_compat(IN_TOTO_PAYLOAD_TYPE, payload);
-    if key.verify(&compat, &sig) || (compat_sha256 && key.verify_sha256(&compat, &sig)) {
+    if let Some(compat) = pae_compat_bounded(IN_TOTO_PAYLOAD_TYPE, payload, MAX_STATEMENT_BYTES)
+        && (key.verify(&compat, &sig) || (compat_sha256 && key.verify_sha256(&compat, &sig)))
+    {
         return Ok(());
     }
     Err(Error::BadSignature("the envelope's signature does not verify with the signer's key: the signature file was altered, or signed by another key".into()))
@@ -248,7 +250,7 @@ pub fn verify_model(
     verifier: &dyn EnvelopeVerifier,
     opts: &VerifyOptions<'_>,
 ) -> Result<VerifyReport> {
-    let bundle = Bundle::from_slice(bundle_bytes)?;
+    let mut bundle = Bundle::from_slice(bundle_bytes)?;
     let envelope = bundle.envelope()?;
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Err(Error::Bundle(crate::bundle::BundleError::Invalid(format!(
@@ -257,11 +259,15 @@ pub fn verify_model(
         ))));
     }
     let payload = envelope.payload_bytes()?;
+    // Verifiers get the decoded payload; the base64 text (up to the whole file) is freed now,
+    // so that it is not held while the signature is checked and the statement parsed.
+    if let Some(envelope) = bundle.dsse_envelope.as_mut() {
+        envelope.payload = String::new();
+    }
     let (signer, mut warnings) = verifier.verify_envelope(&bundle, bundle_bytes, &payload)?;
-    // The parsed bundle holds the payload a second time (base64): free it before the statement
-    // is parsed, the step that needs the most memory.
     drop(bundle);
     let manifest = statement::parse(&payload)?;
+    drop(payload);
     let (resources, bytes, walk_warnings) = local_resources(model, &manifest, opts)?;
     warnings.extend(walk_warnings);
     let mismatch = compare(

@@ -32,6 +32,7 @@ use sigstore_verify::{
 
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
+use crate::limits::{Limit, LimitExceeded, MAX_KEYLESS_RESOURCES};
 use crate::manifest::root_digest;
 use crate::statement;
 use crate::verify::{EnvelopeVerifier, VerifiedSigner};
@@ -186,6 +187,14 @@ fn parse_keyless(raw: &[u8], trust: &SigstoreTrust) -> Result<sigstore_types::Bu
 /// v0.2 layout (one subject per file) the first file's digest.
 fn subject_digest(payload: &[u8]) -> Result<[u8; 32]> {
     let manifest = statement::parse(payload)?;
+    let count = manifest.resources.len();
+    if count > MAX_KEYLESS_RESOURCES {
+        return Err(statement::StatementError::from(LimitExceeded::new(
+            Limit::KeylessResources,
+            count,
+        ))
+        .into());
+    }
     if manifest.legacy_v01 {
         let first = manifest.resources.first().map(|r| r.digest.as_slice());
         return first
