@@ -158,7 +158,16 @@ pub(crate) fn describe(json: &[u8], err: &serde_json::Error) -> String {
                 render(&path)
             )
         }
-        None => format!("{message} at {} ({position})", render(&path)),
+        None => {
+            // serde_json reports a value of the wrong type just inside it: an array refused
+            // as a whole is not its first element.
+            if message.starts_with("invalid type: sequence")
+                && matches!(path.last(), Some(Step::Index(0)))
+            {
+                path.pop();
+            }
+            format!("{message} at {} ({position})", render(&path))
+        }
     }
 }
 
@@ -192,6 +201,29 @@ mod tests {
         assert_eq!(at(j, r#"{"c\"x""#), r#"a.b[1]["c\"x"]"#);
         assert_eq!(at(j, r#""e""#), "a.b[2].d[1].e");
         assert_eq!(render(&path_at(j.as_bytes(), 0)), "the top level");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            a: Vec<u32>,
+            b: String,
+        }
+        let json = b"{\"a\": [1, 2],\n \"b\": [3]}";
+        let err = serde_json::from_slice::<T>(json).unwrap_err();
+        assert_eq!(
+            describe(json, &err),
+            "invalid type: sequence, expected a string at b (line 2, column 6)"
+        );
+        let json = b"{\"a\": [1, \"x\"], \"b\": \"\"}";
+        let err = serde_json::from_slice::<T>(json).unwrap_err();
+        assert!(
+            describe(json, &err).contains(" at a[1] "),
+            "{}",
+            describe(json, &err)
+        );
     }
 
     #[test]
