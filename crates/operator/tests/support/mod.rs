@@ -15,6 +15,7 @@
 mod admission;
 pub mod attack;
 mod balancer;
+mod ca;
 mod cluster;
 mod models;
 mod operator;
@@ -24,6 +25,7 @@ mod webhook;
 
 pub use admission::{has_verifier, kubeconfig_via, verifier_key};
 pub use balancer::{Backend, Balancer};
+pub use ca::remove_ca_key;
 pub use cluster::{
     add_ephemeral, api_message, create_and_run, create_mv, events, find_event, key_in_policy_mv,
     mv_api, pod, run_verifier,
