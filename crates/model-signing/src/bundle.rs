@@ -314,8 +314,12 @@ pub fn read_signature_file(path: &Path) -> Result<Vec<u8>, BundleError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    // Sized from the file's length, so that reading never doubles the buffer past the cap.
-    let len = file.metadata().map_err(io)?.len().min(MAX_BUNDLE_BYTES + 1);
+    let len = file.metadata().map_err(io)?.len();
+    if len > MAX_BUNDLE_BYTES {
+        return Err(BundleError::TooLarge(path.display().to_string()));
+    }
+    // Sized from the file's length, so that reading never doubles the buffer; `take` still
+    // bounds a file that grows meanwhile.
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
     file.take(MAX_BUNDLE_BYTES + 1)
         .read_to_end(&mut bytes)
