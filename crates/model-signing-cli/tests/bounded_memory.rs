@@ -38,12 +38,14 @@ struct Run {
     peak_kib: u64,
 }
 
-/// Runs the binary under GNU time and returns its exit code, its stderr and its peak RSS.
+/// Runs the binary (this build's, or the one `BOUNDED_MEMORY_BIN` names, e.g. the release
+/// agent) under GNU time and returns its exit code, its stderr and its peak RSS.
 fn measured(args: &[&str]) -> Run {
     let d = tempfile::tempdir().unwrap();
     let rss = d.path().join("rss");
+    let bin = std::env::var("BOUNDED_MEMORY_BIN").unwrap_or_else(|_| BIN.to_string());
     let o = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o", s(&rss), BIN])
+        .args(["-f", "%M", "-o", s(&rss), &bin])
         .args(args)
         .output()
         .expect("GNU time (/usr/bin/time) measures the peak RSS of these tests");
