@@ -19,7 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -73,6 +73,7 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// A connection with no request in flight and none started for this long is closed
     /// (HTTP/2 connections, which hyper otherwise keeps open as long as pings are answered).
+    /// Before its first request a connection gets [`Limits::header_read_timeout`] instead.
     pub idle_timeout: Duration,
     /// The largest request body accepted: the API server's own ceiling for an AdmissionReview.
     /// kube-apiserver reads at most `MaxRequestBodyBytes` = 3 MiB of a write request
@@ -331,7 +332,7 @@ impl Connection {
         // close also has a deadline, in case the client does not read the close.
         let mut closing: Option<Instant> = None;
         loop {
-            let idle_at = activity.idle_deadline(limits.idle_timeout);
+            let idle_at = activity.idle_deadline(limits);
             let hard_stop = closing.unwrap_or(Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
                 r = conn.as_mut() => {
@@ -345,7 +346,7 @@ impl Connection {
                     closing = Some(Instant::now() + Duration::from_secs(86_400));
                 }
                 () = tokio::time::sleep_until(idle_at), if closing.is_none() => {
-                    if activity.is_idle(limits.idle_timeout) {
+                    if activity.is_idle(limits) {
                         tracing::debug!(%peer, "closing an idle connection");
                         conn.as_mut().graceful_shutdown();
                         closing = Some(Instant::now() + limits.header_read_timeout);
@@ -357,10 +358,12 @@ impl Connection {
     }
 }
 
-/// When a connection last started or finished a request, and how many it has in flight.
+/// When a connection last started or finished a request, how many it has in flight, and
+/// whether it has made one at all.
 struct Activity {
     since: std::sync::Mutex<Instant>,
     in_flight: AtomicUsize,
+    started: AtomicBool,
 }
 
 impl Default for Activity {
@@ -368,6 +371,7 @@ impl Default for Activity {
         Activity {
             since: std::sync::Mutex::new(Instant::now()),
             in_flight: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
         }
     }
 }
@@ -377,15 +381,24 @@ impl Activity {
         *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
-    fn idle_deadline(&self, idle: Duration) -> Instant {
+    /// Until its first request, a connection gets only the head deadline: before hyper knows
+    /// whether it speaks HTTP/1 or HTTP/2 (or when an HTTP/2 client sends nothing), no
+    /// protocol timer runs, and a silent client must not hold its slot for the idle timeout.
+    fn idle_deadline(&self, limits: &Limits) -> Instant {
+        let idle = if self.started.load(Ordering::Acquire) {
+            limits.idle_timeout
+        } else {
+            limits.header_read_timeout
+        };
         *self.since.lock().unwrap_or_else(|e| e.into_inner()) + idle
     }
 
-    fn is_idle(&self, idle: Duration) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= self.idle_deadline(idle)
+    fn is_idle(&self, limits: &Limits) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= self.idle_deadline(limits)
     }
 
     fn begin(self: &Arc<Self>) -> Busy {
+        self.started.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.touch();
         Busy(self.clone())
@@ -840,6 +853,44 @@ mod tests {
         let nested = "[".repeat(2 * MIB / NODE_COST + 1);
         assert_eq!(server.post(nested.as_bytes()).await, Some(413));
         assert_eq!(server.post(b"[[[]]]").await, Some(200));
+    }
+
+    /// The API server speaks HTTP/2 when offered: requests are answered over it; and a client
+    /// that finishes TLS but never sends a byte is closed by the head deadline, long before the
+    /// 60 s idle timeout (no protocol timer runs before hyper has seen which protocol it is).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn h2_is_answered_and_a_silent_connection_is_closed_by_the_head_deadline() {
+        use http_body_util::BodyExt;
+        let server = Server::start(echo(), small()).await;
+        let mut silent = server.connect().await.unwrap();
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(BOUND, silent.read(&mut buf))
+            .await
+            .expect("a silent connection is closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+        let mut config = (**server.connector.config()).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        let tls = TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (mut h2, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        for _ in 0..3 {
+            let req = Request::post("https://localhost/echo")
+                .body(http_body_util::Full::new(Bytes::from_static(b"{}")))
+                .unwrap();
+            let resp = h2.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"2");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
