@@ -9,7 +9,7 @@ PEER_VENV ?= $(CURDIR)/target/peer-venv
 export MVO_CACHE_DIR := $(CACHE_DIR)
 export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
 
-.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down demo
+.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down demo fuzz
 
 all: build
 
@@ -49,6 +49,13 @@ cluster-down:
 # Build, start a local control plane, run the operator, show a verified and a refused pod, clean up.
 demo: testbin
 	@bash hack/demo.sh
+
+# Coverage-guided fuzzing of every parser of untrusted input on stable Rust (fuzz/README.md):
+# each target FUZZ_SECONDS seconds, one after another. Not part of `make test`; installs
+# cargo-fuzz into $(MVO_CACHE_DIR)/fuzz once.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash hack/fuzz.sh
 
 bench: release peer-venv
 	bash bench/verify-vs-peer.sh
