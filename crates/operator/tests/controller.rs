@@ -195,16 +195,20 @@ async fn status_events_metrics_and_failover() {
     );
     let (client_ref, ns_ref) = (&client, &ns);
     let evs = wait_for(
-        "PodDenied events with a series count of 3",
+        "a PodDenied series of 3 and the other refusal's Event",
         Duration::from_secs(30),
         || async move {
             let evs = events(client_ref, ns_ref).await;
-            evs.iter()
-                .any(|e| {
-                    e.reason.as_deref() == Some("PodDenied")
-                        && e.series.as_ref().is_some_and(|s| s.count == 3)
-                })
-                .then_some(evs)
+            let denied = |e: &&k8s_openapi::api::events::v1::Event| e.reason.as_deref() == Some("PodDenied");
+            let repeated = evs
+                .iter()
+                .filter(denied)
+                .any(|e| e.series.as_ref().is_some_and(|s| s.count == 3));
+            let other = evs
+                .iter()
+                .filter(denied)
+                .any(|e| e.note.as_deref().is_some_and(|n| n.contains("no signature")));
+            (repeated && other).then_some(evs)
         },
     )
     .await;

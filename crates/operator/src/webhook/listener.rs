@@ -51,7 +51,6 @@ const MIB: usize = 1024 * KIB;
 ///                                                                      -------
 ///                                                                      160 MiB  < 192Mi
 /// ```
-/// ```
 ///
 /// Timeouts are shorter than the API server's own deadline for a webhook call
 /// (`timeoutSeconds: 10`): a client slower than that is not the API server, or has given up.
