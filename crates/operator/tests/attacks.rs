@@ -308,3 +308,59 @@ async fn updates_and_ephemeral_containers_cannot_undo_verification() {
         .await
         .unwrap();
 }
+
+/// The webhook prices a review before decoding it (a 12-byte JSON object can become a 3 KiB
+/// struct). Pods as large as real ones pass on CREATE and on UPDATE, when the review carries
+/// the old pod and both pods' `managedFields`; a pod that would cost more memory than the
+/// webhook allows one request is denied with a message that says what to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_pods_pass_on_create_and_update_and_a_costlier_one_is_told_what_to_change() {
+    use kube::api::{Patch, PatchParams};
+    let w = World::new("attack-large").await;
+    let env = |c: usize| -> Value {
+        (0..200)
+            .map(|e| json!({"name": format!("VARIABLE_{c}_{e}"), "value": "some value"}))
+            .collect()
+    };
+    let containers: Value = (0..10)
+        .map(|c| {
+            let mut app = container(&format!("app{c}"), json!([data_at("/data")]));
+            app["env"] = env(c);
+            app
+        })
+        .collect();
+    let created = w
+        .create(&w.pod("large", labels(), json!([]), containers))
+        .await
+        .expect("a pod with 10 containers × 200 env vars is admitted");
+    let inits = created.spec.unwrap().init_containers.unwrap_or_default();
+    assert!(inits.iter().any(|c| c.name == "model-validation"));
+    let pods = Api::<Pod>::namespaced(w.client.clone(), &w.ns);
+    pods.patch(
+        "large",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "ml"}}})),
+    )
+    .await
+    .expect("its UPDATE (old and new pod with managedFields) is admitted");
+
+    // 12 000 volumes of ~30 bytes each: ~130 MiB once decoded, cloned and rendered.
+    let mut costly = w.pod(
+        "costly",
+        labels(),
+        json!([]),
+        json!([container("app", json!([data_at("/data")]))]),
+    );
+    let spec = costly.spec.as_mut().unwrap();
+    let volumes = spec.volumes.get_or_insert_with(Vec::new);
+    for i in 0..12_000 {
+        volumes.push(
+            serde_json::from_value(json!({"name": format!("v{i}"), "emptyDir": {}})).unwrap(),
+        );
+    }
+    let message = w.refused(&costly).await;
+    assert!(
+        message.contains("MiB of the webhook's memory") && message.contains("make it smaller"),
+        "{message}"
+    );
+}

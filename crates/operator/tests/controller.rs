@@ -199,15 +199,17 @@ async fn status_events_metrics_and_failover() {
         Duration::from_secs(30),
         || async move {
             let evs = events(client_ref, ns_ref).await;
-            let denied = |e: &&k8s_openapi::api::events::v1::Event| e.reason.as_deref() == Some("PodDenied");
+            let denied =
+                |e: &&k8s_openapi::api::events::v1::Event| e.reason.as_deref() == Some("PodDenied");
             let repeated = evs
                 .iter()
                 .filter(denied)
                 .any(|e| e.series.as_ref().is_some_and(|s| s.count == 3));
-            let other = evs
-                .iter()
-                .filter(denied)
-                .any(|e| e.note.as_deref().is_some_and(|n| n.contains("no signature")));
+            let other = evs.iter().filter(denied).any(|e| {
+                e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("no signature"))
+            });
             (repeated && other).then_some(evs)
         },
     )

@@ -10,7 +10,8 @@
 //!   closed (handshake, HTTP/1 head) or the request answered 408 (body);
 //! - a body larger than [`Limits::max_body_bytes`] (declared or actual): 413, and the
 //!   connection closes (its body is not read further);
-//! - JSON too deeply structured to decode within [`Limits::max_decode_bytes`]: 413;
+//! - a review that would cost more than [`Limits::max_decode_bytes`] to decode and decide
+//!   ([`super::cost`]): denied with a message that says so (or 413 when it has no uid);
 //! - beyond [`Limits::max_in_flight`] requests being handled, or when the memory budget is
 //!   spent: a fast 503 with `Retry-After`, before any decoding.
 
@@ -46,10 +47,10 @@ const MIB: usize = 1024 * KIB;
 ///
 /// ```text
 /// connections  1024 × (48 KiB buffers + 16 KiB body quota)          =  64 MiB
-/// shared budget: larger bodies and all decoding                      =  48 MiB
+/// shared budget: larger bodies and all decoding                      = 104 MiB
 /// baseline (runtime, caches, metrics; 19.6 MiB measured at 500/s)    =  48 MiB
 ///                                                                      -------
-///                                                                      160 MiB  < 192Mi
+///                                                                      216 MiB  < 256Mi
 /// ```
 ///
 /// Timeouts are shorter than the API server's own deadline for a webhook call
@@ -88,14 +89,16 @@ pub struct Limits {
     /// for the shared budget that large bodies compete for.
     pub connection_body_bytes: usize,
     /// The shared budget for body bytes beyond a connection's quota and for decoding
-    /// (see [`Limits::decode_cost`]). A request that finds it spent gets a fast 503. It holds
+    /// (see [`super::cost::decode_cost`]). A request that finds it spent gets a fast 503. It holds
     /// the largest body with its decoding ([`Limits::max_body_bytes`] +
-    /// [`Limits::max_decode_bytes`]), or ~25 ordinary pod reviews at once.
+    /// [`Limits::max_decode_bytes`]), or ~50 ordinary pod reviews at once.
     pub memory_budget_bytes: usize,
-    /// The largest decoding cost of one request ([`Limits::decode_cost`]); JSON needing more
-    /// is refused with 413. It admits a 7 MiB review of one long string (4 × 7 MiB) or ~3 000
-    /// objects: a pod the API server accepts has far fewer, while `{"volumes":[{"name":""},…]}`
-    /// (12 bytes per 3 KiB struct) could otherwise turn 3 MiB into gigabytes.
+    /// The largest decoding cost of one request ([`super::cost::decode_cost`]); a review that
+    /// would cost more is denied unread. It admits a 7 MiB review of one long string
+    /// (4 × 7 MiB), or an UPDATE of a pod with ~9 000 environment variables and its
+    /// `managedFields` (~2 MiB; a unit test checks 10 containers × 200), while
+    /// `{"volumes":[{"name":""},…]}` (12 bytes per 3 KiB struct) could otherwise turn 3 MiB
+    /// into gigabytes.
     pub max_decode_bytes: usize,
     /// Requests being decoded and decided at once; one more gets a fast 503. Bodies still
     /// arriving do not count (slow bodies must not starve fast ones); they are bounded by the
@@ -128,16 +131,6 @@ pub const BASELINE_BYTES: usize = 48 * MIB;
 /// ([`Limits::http1_max_buf_bytes`]) or an HTTP/2 connection window, and the task itself.
 pub const CONNECTION_BUFFER_BYTES: usize = 48 * KIB;
 
-/// Decoding cost of one JSON object or array: an upper bound of what the handler holds for it
-/// (the typed AdmissionReview in a `Vec` that may be twice as long as its content, a clone of
-/// the pod and two `serde_json::Value` copies for the patch, whose small maps cost ~640 bytes
-/// each): 3 × 3208 bytes (a `Volume`, the largest) + 2 × 680 bytes ≈ 11 KiB, checked by a test.
-pub const NODE_COST: usize = 12 * KIB;
-
-/// Decoding cost per byte of body (strings copied into the typed review, its clone and the two
-/// `Value`s, and the patch).
-pub const BYTE_COST: usize = 4;
-
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -148,8 +141,8 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: 7 * MIB,
             connection_body_bytes: 16 * KIB,
-            memory_budget_bytes: 48 * MIB,
-            max_decode_bytes: 40 * MIB,
+            memory_budget_bytes: 104 * MIB,
+            max_decode_bytes: 96 * MIB,
             max_in_flight: 64,
             http1_max_buf_bytes: 16 * KIB,
             h2_max_concurrent_streams: 16,
@@ -169,35 +162,6 @@ impl Limits {
         self.max_connections * (CONNECTION_BUFFER_BYTES + self.connection_body_bytes)
             + self.memory_budget_bytes
     }
-
-    /// What decoding `body` may cost: [`NODE_COST`] per JSON object or array, and
-    /// [`BYTE_COST`] per byte. A pod review of 10 KiB with 150 objects costs ~1.8 MiB.
-    pub fn decode_cost(body: &[u8]) -> usize {
-        json_containers(body) * NODE_COST + body.len() * BYTE_COST
-    }
-}
-
-/// The number of JSON objects and arrays in `json` (`{` and `[` outside strings). Linear, no
-/// allocation; invalid JSON is counted as well as it can be (the decoder refuses it anyway).
-pub fn json_containers(json: &[u8]) -> usize {
-    let (mut count, mut in_string, mut escaped) = (0, false, false);
-    for &b in json {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'{' | b'[' => count += 1,
-                _ => {}
-            }
-        }
-    }
-    count
 }
 
 /// Serves `app` over TLS on `listener` with [`Limits::default`] until `shutdown` resolves, then
@@ -437,7 +401,7 @@ impl hyper::service::Service<Request<Incoming>> for Guarded {
 #[derive(Debug, PartialEq)]
 enum Refusal {
     TooLarge(usize),
-    TooComplex,
+    TooComplex(String),
     Slow,
     Busy,
     Unreadable,
@@ -452,10 +416,7 @@ impl IntoResponse for Refusal {
                     "request body larger than {max} bytes, the most an AdmissionReview from the Kubernetes API server can be"
                 ),
             ),
-            Refusal::TooComplex => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body nests too many JSON objects and arrays to decode".to_string(),
-            ),
+            Refusal::TooComplex(message) => (StatusCode::PAYLOAD_TOO_LARGE, message),
             Refusal::Slow => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request body not received in time".to_string(),
@@ -495,9 +456,13 @@ impl Guarded {
             Ok(b) => b,
             Err(refusal) => return refusal.into_response(),
         };
-        let cost = Limits::decode_cost(&bytes);
+        let cost = super::cost::decode_cost(&bytes);
         if cost > limits.max_decode_bytes {
-            return Refusal::TooComplex.into_response();
+            let message = too_costly(cost, limits.max_decode_bytes);
+            return match super::review::deny_undecoded(&bytes, &message) {
+                Some(denial) => axum::Json(denial).into_response(),
+                None => Refusal::TooComplex(message).into_response(),
+            };
         }
         let (Ok(_slot), Ok(_decoding)) = (
             self.shared.in_flight.try_acquire(),
@@ -557,6 +522,25 @@ impl Guarded {
             .or_else(|_| self.shared.memory.clone().try_acquire_many_owned(n))
             .map_err(|_| Refusal::Busy)
     }
+}
+
+/// What to tell the owner of a pod whose review costs `cost` to decode, above `max`.
+fn too_costly(cost: usize, max: usize) -> String {
+    let what = if cost == usize::MAX {
+        format!(
+            "nests JSON deeper than the {} levels the webhook decodes",
+            super::cost::MAX_DEPTH
+        )
+    } else {
+        format!(
+            "would take ~{} MiB of the webhook's memory to check, over its {} MiB per request (every object and list entry of the pod counts, in the new and the old pod alike)",
+            cost.div_ceil(MIB),
+            max / MIB
+        )
+    };
+    format!(
+        "this pod {what}; make it smaller (fewer containers, volumes or env entries; a long env list can move into a ConfigMap referenced with envFrom)"
+    )
 }
 
 /// Semaphore permits for `bytes` (at most `u32::MAX`, far above any budget, so that a charge
@@ -627,6 +611,11 @@ mod tests {
         /// POSTs `body` on a new connection; the response's status code, or `None` when the
         /// connection is closed without one.
         async fn post(&self, body: &[u8]) -> Option<u16> {
+            self.post_full(body).await.map(|(status, _)| status)
+        }
+
+        /// POSTs `body` on a new connection; the response's status code and the whole response.
+        async fn post_full(&self, body: &[u8]) -> Option<(u16, String)> {
             let mut tls = self.connect().await.ok()?;
             let head = format!(
                 "POST /echo HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -635,17 +624,27 @@ mod tests {
             tls.write_all(head.as_bytes()).await.ok()?;
             // The server may answer (413, 503) and close before the whole body is written.
             let _ = tls.write_all(body).await;
-            status_of(&mut tls).await
+            let response = read_all(&mut tls).await;
+            let status = response.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+            Some((status, response))
         }
     }
 
-    async fn status_of(tls: &mut TlsStream<TcpStream>) -> Option<u16> {
+    async fn read_all(tls: &mut TlsStream<TcpStream>) -> String {
         let mut response = Vec::new();
         let _ = tokio::time::timeout(BOUND, tls.read_to_end(&mut response))
             .await
             .expect("the server answers or closes");
-        let text = String::from_utf8_lossy(&response);
-        text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+        String::from_utf8_lossy(&response).into_owned()
+    }
+
+    async fn status_of(tls: &mut TlsStream<TcpStream>) -> Option<u16> {
+        read_all(tls)
+            .await
+            .strip_prefix("HTTP/1.1 ")?
+            .get(..3)?
+            .parse()
+            .ok()
     }
 
     fn echo() -> Router {
@@ -677,28 +676,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn json_containers_counts_objects_and_arrays_outside_strings() {
-        assert_eq!(json_containers(br#"{"a":[1,{"b":"{[\"["}],"c":"\\"}"#), 3);
-        assert_eq!(json_containers(b"\"[{\""), 0);
-        assert_eq!(json_containers(b"[[[[]]]]"), 4);
-    }
-
-    /// One JSON object may become the largest struct of a pod spec list (a `Volume`), held in
-    /// a `Vec` of up to twice its length, cloned, and rendered twice as a `Value` map.
-    #[test]
-    fn node_cost_covers_the_largest_pod_list_element() {
-        use k8s_openapi::api::core::v1::{Container, EphemeralContainer, Volume};
-        let largest = size_of::<Volume>()
-            .max(size_of::<Container>())
-            .max(size_of::<EphemeralContainer>());
-        let value_map = 11 * (size_of::<String>() + size_of::<serde_json::Value>()) + 64;
-        assert!(
-            NODE_COST >= 3 * largest + 2 * value_map,
-            "NODE_COST {NODE_COST} < 3 × {largest} + 2 × {value_map}"
-        );
-    }
-
     /// (connections × buffers) + shared budget + baseline stays below the deployment's memory
     /// limit; and a review of the largest size the API server can send is decodable.
     #[test]
@@ -718,7 +695,7 @@ mod tests {
         let total = limits.worst_case_bytes() + BASELINE_BYTES;
         assert!(total < limit, "{total} bytes >= the {limit} bytes limit");
         let big_string = 7 * MIB - 1024;
-        assert!(big_string * BYTE_COST <= limits.max_decode_bytes);
+        assert!(big_string * crate::webhook::cost::BYTE_COST <= limits.max_decode_bytes);
         assert!(limits.max_decode_bytes + limits.max_body_bytes <= limits.memory_budget_bytes);
         assert!(limits.handshake_timeout < Duration::from_secs(10));
         assert!(limits.header_read_timeout < Duration::from_secs(10));
@@ -849,9 +826,31 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn deeply_structured_json_is_refused_before_decoding() {
         let server = Server::start(echo(), roomy()).await;
-        let nested = "[".repeat(2 * MIB / NODE_COST + 1);
+        // 200 volumes of 12 bytes, priced as the 3 KiB structs they decode to: over 2 MiB.
+        let volumes = format!("{{\"volumes\":[{}{{}}]}}", r#"{"name":""},"#.repeat(200));
+        assert!(volumes.len() < 4 * KIB);
+        assert_eq!(server.post(volumes.as_bytes()).await, Some(413));
+        let nested = "[".repeat(crate::webhook::cost::MAX_DEPTH + 1);
         assert_eq!(server.post(nested.as_bytes()).await, Some(413));
+        let fewer = format!("{{\"volumes\":[{}{{}}]}}", r#"{"name":""},"#.repeat(20));
+        assert_eq!(server.post(fewer.as_bytes()).await, Some(200));
         assert_eq!(server.post(b"[[[]]]").await, Some(200));
+        // An AdmissionReview is denied with its uid and a message that says what to change.
+        let review = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u-1","object":{}}}}}"#,
+            volumes
+        );
+        let (status, body) = server.post_full(review.as_bytes()).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value =
+            serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(answer["response"]["uid"], "u-1", "{answer}");
+        assert_eq!(answer["response"]["allowed"], false, "{answer}");
+        let message = answer["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("MiB") && message.contains("envFrom"),
+            "{message}"
+        );
     }
 
     /// The API server speaks HTTP/2 when offered: requests are answered over it; and a client

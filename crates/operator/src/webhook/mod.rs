@@ -5,6 +5,7 @@
 //! (see [`update`]); anything else, and every DELETE, passes, so pods can terminate after their
 //! ModelValidation is gone.
 
+pub mod cost;
 pub mod inject;
 pub mod listener;
 pub mod reinvoke;
