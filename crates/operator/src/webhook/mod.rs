@@ -16,7 +16,7 @@ pub mod view;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
 use crate::crd::ModelValidationSpec;
@@ -271,7 +271,10 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
     let container =
         inject::verification_container(&cfg.inject, &policy.spec, method, &opts, mounts.clone());
     let watcher = inject::watch_container(&cfg.inject, &policy.spec, method, &opts, mounts);
-    let pod_spec = pod.spec.clone().unwrap_or_default();
+    // Borrowed, not cloned: the listener prices a review for the typed pod and one patched
+    // clone (webhook::cost).
+    let no_spec = PodSpec::default();
+    let pod_spec = pod.spec.as_ref().unwrap_or(&no_spec);
     let existing: Vec<&Container> = pod_spec
         .init_containers
         .iter()
@@ -283,14 +286,14 @@ fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
         // Already injected (a re-invocation, or a copy of an injected pod): only our own
         // containers pass (up to API-server defaulting), so a pod author cannot pre-empt
         // verification with a look-alike; and the verifier must still run last.
-        let inits = pod_spec.init_containers.clone().unwrap_or_default();
+        let inits = pod_spec.init_containers.as_deref().unwrap_or_default();
         let has =
             |list: &[Container], c: &Container| list.iter().any(|x| reinvoke::same_container(c, x));
-        let one_shot_ok = has(&inits, &container);
+        let one_shot_ok = has(inits, &container);
         let watch_ok = match &watcher {
             None => true,
             Some(w) if cfg.inject.legacy_sidecar => has(&pod_spec.containers, w),
-            Some(w) => has(&inits, w),
+            Some(w) => has(inits, w),
         };
         if one_shot_ok && watch_ok && existing.len() == 1 + usize::from(watcher.is_some()) {
             // Still make sure nothing can write the model (a copied pod may have dropped it).
