@@ -7,13 +7,16 @@ use std::time::{Duration, SystemTime};
 const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Parses a duration: `30s`, `5m`, `1h30m`, `1.5h`, `500ms`, or a plain number of seconds
-/// (`90`, `2.5`). Units as in Go (and so in Kubernetes `duration` fields): h, m, s, ms, us (µs),
-/// ns, combined as in `1h30m` or `1m0s`.
+/// (`90`, `2.5`). The grammar is Go's `time.ParseDuration` (and so that of Kubernetes CEL
+/// `duration()`, which admits a ModelValidation's `continuousValidation.interval`): units h, m,
+/// s, ms, us (µs), ns, combined as in `1h30m` or `1m0s`, a leading `+`, leading zeros, and
+/// fractions of any length (digits beyond nanosecond precision are ignored, as Go does).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!("invalid duration {text:?}: use e.g. 30s, 5m, 1h30m, 1.5h or a number of seconds")
     };
-    let s = text.trim();
+    let trimmed = text.trim();
+    let s = trimmed.strip_prefix('+').unwrap_or(trimmed);
     if s.is_empty() {
         return Err(bad());
     }
@@ -39,9 +42,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
             return Err(bad());
         }
-        if int.len() > 12 || frac.len() > 9 {
+        // Leading zeros carry nothing; 20 digits fit a u128 even times an hour's nanoseconds.
+        let int = int.trim_start_matches('0');
+        if int.len() > 20 {
             return Err(format!("duration {text:?} is out of range"));
         }
+        // Beyond 18 digits a fraction of an hour is below a nanosecond.
+        let frac = &frac[..frac.len().min(18)];
         let whole: u128 = if int.is_empty() {
             0
         } else {
@@ -55,7 +62,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 10u128.pow(frac.len() as u32),
             )
         };
-        nanos += whole * unit_nanos + part * unit_nanos / scale;
+        nanos = nanos.saturating_add(whole * unit_nanos + part * unit_nanos / scale);
         rest = next;
     }
     if nanos > MAX_DURATION.as_nanos() {
@@ -152,7 +159,8 @@ mod tests {
             "m",
             "5m30",
             "-5s",
-            "+5s",
+            "+",
+            "++5s",
             "1..5s",
             ".s",
             "5 m",
@@ -160,10 +168,20 @@ mod tests {
             "5é",
             "١s",
             "99999999999999999h",
-            "1.0000000001s",
+            "123456789012345678901s",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
+        // Go spellings (what the CRD's CEL `duration()` admits): sign, leading zeros, long
+        // fractions.
+        assert_eq!(ok("+5s"), Duration::from_secs(5));
+        assert_eq!(ok("000000000000060s"), Duration::from_secs(60));
+        assert_eq!(ok("1.0000000001s"), Duration::from_secs(1));
+        assert_eq!(ok("1.0000000001m"), Duration::from_nanos(60_000_000_006));
+        assert_eq!(
+            ok(&format!("1.5{}h", "0".repeat(40))),
+            Duration::from_secs(5400)
+        );
         assert!(parse_duration("400d").is_err());
         assert!(parse_duration("8785h").is_err());
         assert_eq!(ok("8784h"), MAX_DURATION);

@@ -120,7 +120,6 @@ proptest! {
     /// digits are all valid there. The agent must start with every such interval, or a policy
     /// the API server accepted makes every pod's verifier fail.
     #[test]
-    #[ignore = "found by property testing, fix pending: the agent refuses Go durations the CRD admits ('+5m', '000000000000060s', '1.0000000001m'); see helper-notes/fuzz-crashes.md"]
     fn every_interval_the_crd_admits_is_accepted((text, d) in go_duration()) {
         prop_assume!(d >= Duration::from_secs(60) && d <= MAX);
         // Go scales fractions in floating point: allow a microsecond of rounding.
@@ -132,7 +131,7 @@ proptest! {
     }
 }
 
-/// The twin of the ignored property: plain Go durations without those spellings are accepted.
+/// Plain Go durations, the spellings users write, are accepted.
 #[test]
 fn plain_go_intervals_are_accepted() {
     for (text, secs) in [
@@ -147,10 +146,9 @@ fn plain_go_intervals_are_accepted() {
     }
 }
 
-/// The inputs of the ignored property that fail today, one per cause, and the interval above
-/// the agent's maximum that the CRD also admits (no upper bound in its CEL rule).
+/// The inputs property testing found refused while Go (and so the CRD) reads them, one per
+/// cause: a sign, leading zeros, a fraction past nanoseconds.
 #[test]
-#[ignore = "found by property testing, fix pending: Go-valid intervals the CRD admits are refused by the agent; see helper-notes/fuzz-crashes.md"]
 fn go_spellings_the_crd_admits_are_accepted() {
     for (text, nanos) in [
         ("+5m", 300_000_000_000u64),

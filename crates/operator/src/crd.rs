@@ -158,10 +158,11 @@ pub struct ContinuousValidation {
     /// Run a verifying sidecar that re-checks the model.
     #[serde(default)]
     pub enabled: bool,
-    /// How often, e.g. `5m` or `1h30m` (at least 1m; default 5m).
+    /// How often, e.g. `5m` or `1h30m` (from 1m to 8784h, the 366 days the verifier accepts;
+    /// default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(m|h))+$"))]
-    #[x_kube(validation = Rule::new("self == '' || duration(self) >= duration('1m')").message("interval must be at least 1m"))]
+    #[x_kube(validation = Rule::new("self == '' || (duration(self) >= duration('1m') && duration(self) <= duration('8784h'))").message("interval must be from 1m to 8784h (366 days)"))]
     pub interval: Option<String>,
 }
 

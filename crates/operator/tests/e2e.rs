@@ -253,6 +253,24 @@ async fn api_server_enforces_the_crd_cel_rules() {
     .unwrap_err();
     let msg = api_message(err);
     assert!(msg.contains("absolute path"), "{msg}");
+    // The interval's bounds are the verifier's: 1m to 8784h (the agent refuses more).
+    let interval = |name: &str, interval: &str| {
+        json!({
+            "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": name},
+            "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model.sig"}, "config": {"publicKeyConfig": {"keyPath": "/k"}},
+                     "continuousValidation": {"enabled": true, "interval": interval}}
+        })
+    };
+    for too in ["8784.5h", "9000h", "0.5m"] {
+        let err = create_mv(&env.client, &env.ns, interval("bounds", too))
+            .await
+            .unwrap_err();
+        let msg = api_message(err);
+        assert!(msg.contains("interval must be from 1m to 8784h"), "{too}: {msg}");
+    }
+    create_mv(&env.client, &env.ns, interval("longest", "8784h"))
+        .await
+        .expect("8784h is the longest interval");
     // A key both in the policy and on a path, or a keyPem that is no PEM key, is refused.
     let key = |name: &str, config: Value| {
         json!({
