@@ -60,6 +60,7 @@ fuzz:
 bench: release peer-venv
 	bash bench/verify-vs-peer.sh
 	bash bench/webhook-attack.sh
+	bash bench/faults.sh
 
 # Regenerate deploy/crds/ from the Rust types (a test fails when they drift).
 crds:

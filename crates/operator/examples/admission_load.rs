@@ -98,6 +98,13 @@ async fn main() -> Result<()> {
                         .await
                         .ok();
                 }
+                // A kept-alive HTTP/1 connection takes the next request only once ready; one the
+                // server closed is replaced on the next turn.
+                if let Some(s) = sender.as_mut()
+                    && s.ready().await.is_err()
+                {
+                    sender = None;
+                }
                 if let Some(s) = sender.as_mut() {
                     let req = Request::post("/mutate-v1-pod")
                         .header("content-type", "application/json")

@@ -307,16 +307,7 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
         cas.current.cert_pem.as_bytes()
     );
     // Removing ca.key (the manual rotation trigger) makes it rotate, with update only.
-    admin_secrets
-        .patch(
-            CA_SECRET,
-            &PatchParams::default(),
-            &Patch::<()>::Json(
-                serde_json::from_value(json!([{"op": "remove", "path": "/data/ca.key"}])).unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
+    support::remove_ca_key(&admin_secrets, CA_SECRET).await;
     let rotated = manager().load_or_rotate(&operator, true).await.unwrap();
     assert_ne!(rotated.current, cas.current);
     assert_eq!(
