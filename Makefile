@@ -59,6 +59,7 @@ fuzz:
 
 bench: release peer-venv
 	bash bench/verify-vs-peer.sh
+	bash bench/webhook-load.sh
 	bash bench/webhook-attack.sh
 	bash bench/faults.sh
 
