@@ -15,7 +15,8 @@ use model_validation_operator::events::{EventSink, Limits};
 use model_validation_operator::metrics::Metrics;
 use model_validation_operator::tls::{self, CertDir, Resolver};
 use model_validation_operator::webhook::inject::{DEFAULT_WATCH_PORT, InjectConfig};
-use model_validation_operator::webhook::server::{AppState, router, serve_tls};
+use model_validation_operator::webhook::listener::{Limits as ServerLimits, serve_tls_with};
+use model_validation_operator::webhook::server::{AppState, router};
 use model_validation_operator::webhook::{AdmitConfig, Policies};
 use model_validation_operator::{bootstrap, controller, registration};
 use tokio_util::sync::CancellationToken;
@@ -310,6 +311,7 @@ impl Args {
             operator_namespace: namespace,
             require_policy_trust,
         };
+        let refusals = metrics.webhook_refusals.clone();
         let app = router(Arc::new(AppState {
             policies,
             config,
@@ -324,10 +326,18 @@ impl Args {
         tracing::info!(addr = %webhook_addr, agent_image = %agent_image, "webhook serving");
         let stop = shutdown.clone();
         let not_ready = readiness.clone();
-        serve_tls(listener, tls_config, app, async move {
+        let stopped = async move {
             stop.cancelled().await;
             not_ready.set_webhook_serving(false);
-        })
+        };
+        serve_tls_with(
+            listener,
+            tls_config,
+            app,
+            ServerLimits::default(),
+            Some(refusals),
+            stopped,
+        )
         .await;
 
         if let Some(c) = controller {

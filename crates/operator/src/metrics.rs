@@ -9,6 +9,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// Labels of the webhook server's refusals.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `connections` (over the connection cap), `handshake_timeout`, `body_timeout`,
+    /// `too_large` (body over the cap), `too_costly` (decoding priced over the cap), `busy`
+    /// (requests in flight or memory budget), `unreadable`.
+    pub reason: String,
+}
+
 /// Labels of admission metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdmissionLabels {
@@ -63,6 +72,8 @@ pub struct Metrics {
     /// 1 while the watch caches are synced (the webhook decides), 0 while it refuses labelled
     /// pods because a watch is broken or has not listed yet.
     pub cache_synced: Gauge<i64>,
+    /// Requests and connections the webhook server refused before the handler decided.
+    pub webhook_refusals: Family<RefusalLabels, Counter>,
 }
 
 impl Metrics {
@@ -134,6 +145,12 @@ impl Metrics {
             "1 while the ModelValidation and Namespace watch caches are synced, 0 while labelled pods are refused for lack of an up-to-date view",
             cache_synced.clone(),
         );
+        let webhook_refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "webhook_refusals",
+            "Connections and requests the webhook server refused before deciding, by reason (connections, handshake_timeout, body_timeout, too_large, too_costly, busy, unreadable)",
+            webhook_refusals.clone(),
+        );
         Arc::new(Metrics {
             registry,
             admissions,
@@ -146,6 +163,7 @@ impl Metrics {
             certificate_expiry,
             leader,
             cache_synced,
+            webhook_refusals,
         })
     }
 

@@ -266,7 +266,10 @@ async fn api_server_enforces_the_crd_cel_rules() {
             .await
             .unwrap_err();
         let msg = api_message(err);
-        assert!(msg.contains("interval must be from 1m to 8784h"), "{too}: {msg}");
+        assert!(
+            msg.contains("interval must be from 1m to 8784h"),
+            "{too}: {msg}"
+        );
     }
     create_mv(&env.client, &env.ns, interval("longest", "8784h"))
         .await

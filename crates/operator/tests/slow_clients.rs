@@ -150,6 +150,17 @@ async fn slow_and_oversized_clients_do_not_starve_admissions_or_exhaust_memory()
     // Oversized bodies: 413 when declared; 413 or a closed connection when streamed.
     cut_off(Attack::Declared, &[Some(413)]);
     cut_off(Attack::Streamed, &[Some(413), None]);
+    // The refusals are visible to the platform team in /metrics, by reason.
+    for reason in ["handshake_timeout", "body_timeout", "too_large"] {
+        let sample = format!("model_validation_webhook_refusals_total{{reason=\"{reason}\"}}");
+        let counted = operator.metric(&sample);
+        assert!(counted.is_some_and(|n| n >= 1.0), "{sample}: {counted:?}");
+    }
+    assert_eq!(
+        operator.metric("model_validation_webhook_refusals_total{reason=\"busy\"}"),
+        None,
+        "the legitimate client was never turned away busy"
+    );
     let ready = support::http_get(operator.health, "/readyz");
     assert!(
         ready.is_some_and(|r| r.status == 200),

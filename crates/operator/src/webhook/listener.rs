@@ -27,6 +27,10 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+pub use crate::metrics::RefusalLabels;
 use http::{HeaderValue, Request, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -164,6 +168,10 @@ impl Limits {
     }
 }
 
+/// Counts of what the server refused before the handler decided, by reason (the
+/// `model_validation_webhook_refusals_total` metric).
+pub type Refusals = Family<RefusalLabels, Counter>;
+
 /// Serves `app` over TLS on `listener` with [`Limits::default`] until `shutdown` resolves, then
 /// waits for the requests in flight.
 pub async fn serve_tls(
@@ -172,15 +180,16 @@ pub async fn serve_tls(
     app: Router,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_tls_with(listener, tls, app, Limits::default(), shutdown).await;
+    serve_tls_with(listener, tls, app, Limits::default(), None, shutdown).await;
 }
 
-/// [`serve_tls`] with `limits`.
+/// [`serve_tls`] with `limits`, counting refusals in `refusals`.
 pub async fn serve_tls_with(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     limits: Limits,
+    refusals: Option<Refusals>,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -193,6 +202,7 @@ pub async fn serve_tls_with(
         // API server may send.
         app: app.layer(axum::extract::DefaultBodyLimit::disable()),
         limits,
+        refusals,
     });
     let stop = CancellationToken::new();
     tokio::pin!(shutdown);
@@ -211,6 +221,7 @@ pub async fn serve_tls_with(
         };
         let Ok(slot) = connections.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "connection refused: too many open connections");
+            shared.count("connections");
             drop(tcp);
             continue;
         };
@@ -237,6 +248,18 @@ struct Shared {
     in_flight: Semaphore,
     memory: Arc<Semaphore>,
     app: Router,
+    refusals: Option<Refusals>,
+}
+
+impl Shared {
+    fn count(&self, reason: &'static str) {
+        if let Some(r) = &self.refusals {
+            r.get_or_create(&RefusalLabels {
+                reason: reason.into(),
+            })
+            .inc();
+        }
+    }
 }
 
 /// One accepted connection; its slot returns when it is dropped.
@@ -262,6 +285,7 @@ impl Connection {
                 }
                 Err(_) => {
                     tracing::debug!(%peer, "TLS handshake timed out");
+                    self.shared.count("handshake_timeout");
                     return;
                 }
             },
@@ -407,6 +431,19 @@ enum Refusal {
     Unreadable,
 }
 
+impl Refusal {
+    /// The `reason` label of the refusal metric.
+    fn reason(&self) -> &'static str {
+        match self {
+            Refusal::TooLarge(_) => "too_large",
+            Refusal::TooComplex(_) => "too_costly",
+            Refusal::Slow => "body_timeout",
+            Refusal::Busy => "busy",
+            Refusal::Unreadable => "unreadable",
+        }
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let (status, text) = match self {
@@ -450,18 +487,22 @@ impl Guarded {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
-            return Refusal::TooLarge(limits.max_body_bytes).into_response();
+            return self.refuse(Refusal::TooLarge(limits.max_body_bytes));
         }
         let (bytes, _body_permits) = match self.read_body(body).await {
             Ok(b) => b,
-            Err(refusal) => return refusal.into_response(),
+            Err(refusal) => return self.refuse(refusal),
         };
         let cost = super::cost::decode_cost(&bytes);
         if cost > limits.max_decode_bytes {
             let message = too_costly(cost, limits.max_decode_bytes);
             return match super::review::deny_undecoded(&bytes, &message) {
-                Some(denial) => axum::Json(denial).into_response(),
-                None => Refusal::TooComplex(message).into_response(),
+                Some(denial) => {
+                    self.shared
+                        .count(Refusal::TooComplex(String::new()).reason());
+                    axum::Json(denial).into_response()
+                }
+                None => self.refuse(Refusal::TooComplex(message)),
             };
         }
         let (Ok(_slot), Ok(_decoding)) = (
@@ -471,7 +512,7 @@ impl Guarded {
                 .clone()
                 .try_acquire_many_owned(permits(cost)),
         ) else {
-            return Refusal::Busy.into_response();
+            return self.refuse(Refusal::Busy);
         };
         let req = Request::from_parts(parts, Body::from(bytes));
         let service = TowerToHyperService::new(self.shared.app.clone());
@@ -479,6 +520,12 @@ impl Guarded {
             Ok(resp) => resp,
             Err(never) => match never {},
         }
+    }
+
+    /// Counts `refusal` and answers with it.
+    fn refuse(&self, refusal: Refusal) -> Response {
+        self.shared.count(refusal.reason());
+        refusal.into_response()
     }
 
     /// The body, within the size cap and the deadline, each byte charged to the connection's
@@ -566,6 +613,7 @@ mod tests {
     struct Server {
         addr: SocketAddr,
         connector: TlsConnector,
+        refusals: Refusals,
         _stop: tokio::sync::oneshot::Sender<()>,
     }
 
@@ -582,9 +630,18 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            tokio::spawn(serve_tls_with(listener, config, app, limits, async {
-                let _ = stopped.await;
-            }));
+            let refusals = Refusals::default();
+            let counted = Some(refusals.clone());
+            tokio::spawn(serve_tls_with(
+                listener,
+                config,
+                app,
+                limits,
+                counted,
+                async {
+                    let _ = stopped.await;
+                },
+            ));
             let mut roots = rustls::RootCertStore::empty();
             roots
                 .add(CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap())
@@ -597,8 +654,18 @@ mod tests {
             Server {
                 addr,
                 connector,
+                refusals,
                 _stop: stop,
             }
+        }
+
+        /// How many refusals of `reason` were counted.
+        fn refused(&self, reason: &str) -> u64 {
+            self.refusals
+                .get_or_create(&RefusalLabels {
+                    reason: reason.into(),
+                })
+                .get()
         }
 
         async fn connect(&self) -> std::io::Result<TlsStream<TcpStream>> {
@@ -732,6 +799,7 @@ mod tests {
         });
         waited.await.expect("two requests are being handled");
         assert_eq!(server.post(b"{}").await, Some(503), "the third is refused");
+        assert_eq!(server.refused("busy"), 1);
         assert_eq!(
             entered.load(Ordering::SeqCst),
             2,
@@ -806,6 +874,7 @@ mod tests {
             }
         }
         assert!(matches!(status_of(&mut tls).await, Some(413) | None));
+        assert_eq!(server.refused("too_large"), 2, "both counted");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -851,6 +920,7 @@ mod tests {
             message.contains("MiB") && message.contains("envFrom"),
             "{message}"
         );
+        assert_eq!(server.refused("too_costly"), 3, "two bodies and the review");
     }
 
     /// The API server speaks HTTP/2 when offered: requests are answered over it; and a client
