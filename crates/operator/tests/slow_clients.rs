@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::attack::{
-    Attack, Tally, Target, attacker, deployment_memory_limit, legitimate, pid_with_arg, proc_bytes,
+    Attack, Tally, Target, attacker, deployment_memory_limit, legitimate, proc_bytes,
 };
 use support::{Operator, OperatorOptions};
 
@@ -37,7 +37,7 @@ async fn slow_and_oversized_clients_do_not_starve_admissions_or_exhaust_memory()
     let mut opts = OperatorOptions::new(name);
     opts.namespace = Some("mvo-system".into());
     let operator = Operator::start(cp.kubeconfig_path(), opts).await;
-    let pid = pid_with_arg("--webhook-config", name).expect("the operator's PID");
+    let pid = operator.pid().expect("the operator runs");
     let target = Target::of(&cp.client().unwrap(), name).await;
     let limit = deployment_memory_limit();
     let rss_before = proc_bytes(pid, "VmRSS").unwrap();

@@ -76,18 +76,6 @@ impl Target {
     }
 }
 
-/// The PID of the process whose command line has `flag` followed by `value`.
-pub fn pid_with_arg(flag: &str, value: &str) -> Option<u32> {
-    let wanted = format!("{flag}\0{value}\0");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        String::from_utf8_lossy(&cmdline)
-            .contains(&wanted)
-            .then_some(pid)
-    })
-}
-
 /// `field` (VmRSS, VmHWM…) of process `pid`, in bytes.
 pub fn proc_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -159,6 +159,11 @@ impl Operator {
         metric(&self.metrics(), sample)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.lock().as_ref().map(Child::id)
+    }
+
     /// Kills the process with SIGKILL (so a leader does not release its lease) and reaps it.
     pub fn kill(&self) {
         if let Some(mut child) = self.lock().take() {
