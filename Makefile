@@ -9,7 +9,7 @@ PEER_VENV ?= $(CURDIR)/target/peer-venv
 export MVO_CACHE_DIR := $(CACHE_DIR)
 export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
 
-.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down demo fuzz
+.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down demo fuzz images debs
 
 all: build
 
@@ -35,8 +35,17 @@ peer-venv:
 testbin:
 	@bash hack/testbin/build.sh
 
-test: lint peer-venv release testbin
+# Debian packages the tests use, installed when missing (skopeo reads the built images).
+debs:
+	@bash hack/debs.sh skopeo:skopeo
+
+test: lint peer-venv release testbin debs
 	$(CARGO) test --workspace --locked --no-fail-fast
+
+# The operator's and the agent's images as OCI archives in target/images/, without a container
+# engine, reproducibly (hack/images.sh; REGISTRY= and TAG= to name them).
+images: release
+	@bash hack/images.sh
 
 # A long-lived local control plane (etcd + kube-apiserver + pod runner) for the
 # demo and kubectl; its kubeconfig is target/local-cluster/kubeconfig.

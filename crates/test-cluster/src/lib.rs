@@ -16,11 +16,15 @@
 //! [`support`] holds the helpers every integration test of the workspace shares (ports, HTTP,
 //! metrics, polling, fixture and agent paths, processes tied to the test process).
 //!
+//! [`image`] builds the operator's and the agent's container images without a container
+//! engine (`make images`), reproducibly.
+//!
 //! This crate is for development only (`publish = false`).
 
 mod binaries;
 mod control_plane;
 mod error;
+pub mod image;
 mod kubeconfig;
 mod pki;
 pub mod pod_runner;

@@ -31,6 +31,44 @@ enum Cmd {
     Down(Args),
     /// Run the control plane in the foreground until SIGTERM or Ctrl-C.
     Serve(Args),
+    /// Build a container image of one binary, without a container engine: an OCI layout in a
+    /// tar archive that `docker load`, `podman load`, `skopeo` and `ctr images import` read.
+    /// Prints the manifest digest.
+    ///
+    /// Example: test-cluster image --binary target/release/model-signing
+    ///   --path /usr/local/bin/model-signing
+    ///   --reference ghcr.io/model-validation-operator/model-signing:v0.1.0
+    ///   --label org.opencontainers.image.version=0.1.0 --out target/images/agent.tar
+    Image(ImageArgs),
+}
+
+#[derive(clap::Args)]
+struct ImageArgs {
+    /// The binary to put in the image.
+    #[arg(long)]
+    binary: PathBuf,
+    /// Its path in the image, also the entrypoint.
+    #[arg(long)]
+    path: String,
+    /// The reference to tag it with (registry/repository:tag).
+    #[arg(long)]
+    reference: String,
+    /// An image label, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    /// Seconds since the epoch written as the image's creation time.
+    #[arg(long, env = "SOURCE_DATE_EPOCH", default_value_t = 0)]
+    source_date_epoch: u64,
+    /// Where to write the archive.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
 }
 
 #[derive(clap::Args)]
@@ -59,7 +97,22 @@ fn main() -> Result<()> {
         Cmd::Up(args) => up(&args),
         Cmd::Down(args) => down(&args),
         Cmd::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
+        Cmd::Image(args) => image(args),
     }
+}
+
+fn image(args: ImageArgs) -> Result<()> {
+    let spec = test_cluster::image::ImageSpec {
+        reference: args.reference,
+        binary: args.binary,
+        path: args.path,
+        labels: args.labels.into_iter().collect(),
+        created: args.source_date_epoch,
+    };
+    let built = test_cluster::image::build(&spec, &args.out)
+        .with_context(|| format!("cannot build the image {}", spec.reference))?;
+    println!("{} {} {}", built.digest, spec.reference, args.out.display());
+    Ok(())
 }
 
 fn pid_file(dir: &Path) -> PathBuf {

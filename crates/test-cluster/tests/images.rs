@@ -1,0 +1,196 @@
+//! The operator's and the agent's images, built without a container engine as `make images`
+//! builds them: reproducible (two builds, one digest), non-root (65532), with the entrypoint the
+//! injected verifier relies on (the operator sets no `command`), labelled, self-contained (each
+//! runs from nothing but its own layer, in a chroot, as UID 65532), and read by skopeo, the
+//! standard OCI tool.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use test_cluster::image::{Built, ImageSpec, NONROOT, build};
+use test_cluster::support::{agent_binary, target_dir};
+
+const AGENT_PATH: &str = "/usr/local/bin/model-signing";
+const OPERATOR_PATH: &str = "/usr/local/bin/model-validation-operator";
+
+fn spec(binary: PathBuf, path: &str, reference: &str) -> ImageSpec {
+    ImageSpec {
+        reference: reference.into(),
+        binary,
+        path: path.into(),
+        labels: BTreeMap::from([
+            (
+                "org.opencontainers.image.source".to_string(),
+                "https://github.com/model-validation-operator/model-validation-operator"
+                    .to_string(),
+            ),
+            (
+                "org.opencontainers.image.version".to_string(),
+                "0.1.0".to_string(),
+            ),
+        ]),
+        created: 0,
+    }
+}
+
+fn operator_binary() -> PathBuf {
+    let path = target_dir().join("release/model-validation-operator");
+    assert!(
+        path.exists(),
+        "{} is missing: run `make release`",
+        path.display()
+    );
+    path
+}
+
+/// The blob `digest` of the OCI layout in `archive`.
+fn blob(archive: &Path, digest: &str) -> Vec<u8> {
+    let name = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    file(archive, &name)
+}
+
+fn file(archive: &Path, name: &str) -> Vec<u8> {
+    let mut tar = tar::Archive::new(std::fs::File::open(archive).unwrap());
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some(name) {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut out).unwrap();
+            return out;
+        }
+    }
+    panic!("{name} is not in {}", archive.display());
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+/// Unpacks the image's only layer into `root`, following index.json as an engine would.
+fn unpack(archive: &Path, built: &Built, root: &Path) {
+    let index = json(&file(archive, "index.json"));
+    assert_eq!(index["manifests"][0]["digest"], built.digest.as_str());
+    let manifest = json(&blob(archive, &built.digest));
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    let layer = blob(archive, layers[0]["digest"].as_str().unwrap());
+    let mut tar = tar::Archive::new(layer.as_slice());
+    tar.set_preserve_ownerships(true);
+    tar.unpack(root).unwrap();
+}
+
+/// Runs `args` in a chroot of `root` as the image's user.
+fn run_as_nonroot(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("chroot")
+        .arg(format!("--userspec={NONROOT}:{NONROOT}"))
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("chroot runs (the tests run as root)")
+}
+
+#[test]
+fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (binary, path, reference, run) in [
+        (
+            agent_binary(),
+            AGENT_PATH,
+            "ghcr.io/model-validation-operator/model-signing:v0.1.0",
+            "--version",
+        ),
+        (
+            operator_binary(),
+            OPERATOR_PATH,
+            "ghcr.io/model-validation-operator/operator:v0.1.0",
+            "--help",
+        ),
+    ] {
+        let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+        let first = tmp.path().join(format!("{name}-1.tar"));
+        let second = tmp.path().join(format!("{name}-2.tar"));
+        let spec = spec(binary, path, reference);
+        let built = build(&spec, &first).unwrap();
+        let again = build(&spec, &second).unwrap();
+        assert_eq!(built.digest, again.digest, "{name}: two builds, one digest");
+        assert!(
+            std::fs::read(&first).unwrap() == std::fs::read(&second).unwrap(),
+            "{name}: the archives are byte for byte the same"
+        );
+
+        // The configuration an engine runs.
+        let config = json(&file(
+            &first,
+            &format!(
+                "blobs/sha256/{}",
+                json(&blob(&first, &built.digest))["config"]["digest"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+            ),
+        ));
+        assert_eq!(config["config"]["User"], "65532:65532", "{config}");
+        assert_eq!(config["config"]["Entrypoint"], serde_json::json!([path]));
+        let labels = &config["config"]["Labels"];
+        assert_eq!(labels["org.opencontainers.image.version"], "0.1.0");
+        assert!(labels["org.opencontainers.image.source"].is_string());
+        assert!(
+            labels["dev.model-validation-operator.base-packages"]
+                .as_str()
+                .is_some_and(|p| p.contains("libc6=")),
+            "the libraries' Debian packages are named: {labels}"
+        );
+        // Docker's manifest.json points at the same blobs.
+        let docker = json(&file(&first, "manifest.json"));
+        assert_eq!(docker[0]["RepoTags"][0], reference);
+
+        // Self-contained: nothing but the layer, as UID 65532.
+        let root = tmp.path().join(format!("{name}-root"));
+        unpack(&first, &built, &root);
+        let out = run_as_nonroot(&root, &[path, run]);
+        assert!(
+            out.status.success(),
+            "{name} {run} in its own layer: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Twin: without the libraries the layer carries, the binary cannot start.
+        let bare = tmp.path().join(format!("{name}-bare"));
+        std::fs::create_dir_all(bare.join("usr/local/bin")).unwrap();
+        std::fs::copy(
+            root.join(path.trim_start_matches('/')),
+            bare.join(path.trim_start_matches('/')),
+        )
+        .unwrap();
+        assert!(!run_as_nonroot(&bare, &[path, run]).status.success());
+
+        // skopeo reads the archive: the same manifest digest, user and entrypoint.
+        let inspect = Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("oci-archive:{}", first.display()))
+            .output()
+            .expect("skopeo is installed (make test installs it: hack/debs.sh)");
+        assert!(
+            inspect.status.success(),
+            "{}",
+            String::from_utf8_lossy(&inspect.stderr)
+        );
+        let seen = json(&inspect.stdout);
+        assert_eq!(seen["config"]["User"], "65532:65532");
+        assert_eq!(seen["config"]["Entrypoint"], serde_json::json!([path]));
+        let raw = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci-archive:{}", first.display()))
+            .output()
+            .unwrap();
+        assert_eq!(
+            raw.stdout,
+            blob(&first, &built.digest),
+            "the manifest skopeo reads"
+        );
+    }
+}
