@@ -386,7 +386,10 @@ fn wrong_flag_combinations_exit_2() {
         (&["--interval=-5s"], "invalid duration"),
         (&["--interval", "400d"], "invalid duration"),
         (&["--interval", ""], "invalid duration"),
-        (&["--interval", "99999999999999h"], "too long (at most 8784h)"),
+        (
+            &["--interval", "99999999999999h"],
+            "too long (at most 8784h)",
+        ),
         (
             &[
                 "--interval",
