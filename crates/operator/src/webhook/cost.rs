@@ -60,10 +60,20 @@ pub const MANAGED_ENTRY_BYTES: usize = 2 * size_of::<ManagedFieldsEntry>() + VAL
 pub const MANAGED_MAP_BYTES: usize = VALUE_MAP_BYTES;
 /// An array (its `Vec` header; elements are priced as members and objects).
 pub const ARRAY_BYTES: usize = 64;
-/// One member (a key and value, or an array element): a `Value` map entry or `Vec<Value>` slot
-/// in each rendering (half-full B-tree nodes: ~2 × 56 bytes), and a typed `String` or scalar
-/// list element with its copies.
-pub const MEMBER_BYTES: usize = TYPED_COPIES * size_of::<String>() + RENDERINGS * 128;
+/// Bytes per entry of a `BTreeMap` whose entries are `kv` bytes: std's leaves hold 11 entries
+/// and, after splits, as few as 5; +10% for the internal nodes.
+const fn btree_entry(kv: usize) -> usize {
+    (11 * kv + 16) / 5 * 11 / 10 + 1
+}
+/// An entry of a typed string map (labels, annotations, resource quantities).
+pub const MAP_ENTRY_BYTES: usize = btree_entry(2 * size_of::<String>());
+/// An entry of a `serde_json::Value` map.
+pub const VALUE_ENTRY_BYTES: usize =
+    btree_entry(size_of::<String>() + size_of::<serde_json::Value>());
+/// One member (a key and value, or an array element): a typed map entry or list element with
+/// its copies (the decision clones labels and annotations once more, within the three), and a
+/// `Value` map entry or `Vec<Value>` slot in each rendering.
+pub const MEMBER_BYTES: usize = TYPED_COPIES * MAP_ENTRY_BYTES + RENDERINGS * VALUE_ENTRY_BYTES;
 /// An object under `request.oldObject`, decoded once (a typed element in a list up to twice its
 /// length, or a `Value` map if the typed decoding failed and the review is read generically) and
 /// never cloned or rendered.
@@ -71,9 +81,10 @@ const fn once(typed: usize) -> usize {
     max(2 * typed, VALUE_MAP_BYTES)
 }
 /// A member under `request.oldObject`.
-pub const ONCE_MEMBER_BYTES: usize = max(2 * size_of::<String>(), 128);
-/// One member in the pod's own `managedFields`, decoded once.
-pub const MANAGED_MEMBER_BYTES: usize = 128 + 2 * size_of::<String>();
+pub const ONCE_MEMBER_BYTES: usize = max(MAP_ENTRY_BYTES, VALUE_ENTRY_BYTES);
+/// One member in the pod's own `managedFields`, decoded once (a `Value` map entry, or a string
+/// of an entry in a list up to twice its length).
+pub const MANAGED_MEMBER_BYTES: usize = VALUE_ENTRY_BYTES + 2 * size_of::<String>();
 /// Per byte of body: strings copied into the typed review, its clone and the two renderings.
 pub const BYTE_COST: usize = 4;
 

@@ -99,7 +99,7 @@ pub struct Limits {
     pub memory_budget_bytes: usize,
     /// The largest decoding cost of one request ([`super::cost::decode_cost`]); a review that
     /// would cost more is denied unread. It admits a 7 MiB review of one long string
-    /// (4 × 7 MiB), or an UPDATE of a pod with ~9 000 environment variables and its
+    /// (4 × 7 MiB), or an UPDATE of a pod with ~8 000 environment variables and its
     /// `managedFields` (~2 MiB; a unit test checks 10 containers × 200), while
     /// `{"volumes":[{"name":""},…]}` (12 bytes per 3 KiB struct) could otherwise turn 3 MiB
     /// into gigabytes.

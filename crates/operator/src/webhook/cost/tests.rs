@@ -267,3 +267,30 @@ fn strings_hide_brackets_and_keys() {
     assert!(plain < OTHER_BYTES + 64 * BYTE_COST + 2 * MEMBER_BYTES + VOLUME_BYTES);
     assert!(plain < VOLUME_BYTES);
 }
+
+#[test]
+fn members_cover_map_entries_and_list_elements() {
+    // Labels as a pod author may write them: 7 bytes per entry, each a B-tree entry of two
+    // Strings in the pod, its clone and the decision's copy, and a Value entry per rendering.
+    assert!(MAP_ENTRY_BYTES >= (11 * 2 * size_of::<String>()) / 5);
+    assert!(VALUE_ENTRY_BYTES >= (11 * (size_of::<String>() + size_of::<Value>())) / 5);
+    assert!(MEMBER_BYTES >= 3 * MAP_ENTRY_BYTES + 2 * VALUE_ENTRY_BYTES);
+    assert!(MEMBER_BYTES >= 3 * size_of::<String>() + 2 * size_of::<Value>());
+    let labels: String = (0..10_000).map(|i| format!("\"l{i}\":\"\",")).collect();
+    let body =
+        format!(r#"{{"request":{{"object":{{"metadata":{{"labels":{{{labels}"z":""}}}}}}}}}}"#);
+    assert!(decode_cost(body.as_bytes()) >= 10_000 * MEMBER_BYTES);
+}
+
+#[test]
+#[ignore = "prints the prices of the pod shapes docs/performance.md reports"]
+fn print_prices() {
+    for (c, e) in [(3, 100), (10, 200), (10, 400), (1, 4000)] {
+        let b = update_review(&pod(c, e));
+        println!(
+            "{c} x {e}: body {} KiB, price {:.1} MiB",
+            b.len() / 1024,
+            decode_cost(&b) as f64 / 1048576.0
+        );
+    }
+}
