@@ -1,4 +1,5 @@
-//! AdmissionReviews as the webhook's HTTPS handler reads them: `review::decode`, the decision
+//! AdmissionReviews as the webhook's HTTPS listener and handler read them: the price
+//! `cost::decode_cost` puts on the body (and the denial of a too costly one), `review::decode`, the decision
 //! against ModelValidations loaded from the seed fixtures (key, certificate, Sigstore), and
 //! the response as sent. A decoded request is answered with its own uid; an injection's patch
 //! must apply to the pod it was computed for and leave a pod that the webhook then admits
@@ -12,7 +13,7 @@ use model_validation_operator::crd::ModelValidationSpec;
 use model_validation_operator::crd::legacy::ModelValidation as LegacyModelValidation;
 use model_validation_operator::webhook::inject::InjectConfig;
 use model_validation_operator::webhook::{
-    AdmitConfig, Decision, FoundPolicy, Policies, decide, review,
+    AdmitConfig, Decision, FoundPolicy, Policies, cost, decide, review,
 };
 use model_validation_operator_fuzz::fixture;
 
@@ -72,6 +73,13 @@ static CONFIG: LazyLock<AdmitConfig> = LazyLock::new(|| AdmitConfig {
 });
 
 fuzz_target!(|data: &[u8]| {
+    // The listener prices the body before anything decodes it.
+    let cost = cost::decode_cost(data);
+    assert!(cost >= data.len() * cost::BYTE_COST);
+    if serde_json::from_slice::<serde_json::Value>(data).is_ok() {
+        assert!(cost < usize::MAX, "JSON serde_json reads is priced");
+    }
+    let _ = review::deny_undecoded(data, "too costly");
     let (policies, cfg) = (&*POLICIES, &*CONFIG);
     let req = match review::decode(data) {
         Ok(req) => req,

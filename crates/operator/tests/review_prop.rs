@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 use model_validation_operator::crd::ModelValidationSpec;
 use model_validation_operator::crd::legacy::ModelValidation as LegacyModelValidation;
 use model_validation_operator::names::{LABEL, LEGACY_LABEL};
+use model_validation_operator::webhook::cost::{BYTE_COST, MAX_DEPTH, decode_cost};
 use model_validation_operator::webhook::inject::InjectConfig;
 use model_validation_operator::webhook::{
     AdmitConfig, Decision, FoundPolicy, Policies, decide, review,
@@ -139,6 +140,23 @@ proptest! {
         if decision.is_none() {
             prop_assert_eq!(&sent["response"]["allowed"], &json!(false));
         }
+    }
+
+    /// The listener prices every body before decoding it (`webhook::cost`): never a panic, at
+    /// least the bytes' own price, and "undecodable" (usize::MAX) exactly when serde_json
+    /// refuses the nesting, never for JSON it reads.
+    #[test]
+    fn bodies_are_priced_without_panic_and_agree_with_serde_on_depth(
+        body in "[\\[\\]{}\":,a0 \\\\]{0,400}",
+    ) {
+        let cost = decode_cost(body.as_bytes());
+        prop_assert!(cost >= body.len() * BYTE_COST);
+        if serde_json::from_str::<Value>(&body).is_ok() {
+            prop_assert!(cost < usize::MAX, "{body}");
+        }
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        prop_assert_eq!(decode_cost(deep.as_bytes()), usize::MAX);
+        let _ = review::deny_undecoded(body.as_bytes(), "too costly");
     }
 
     #[test]

@@ -272,10 +272,12 @@ fn strings_hide_brackets_and_keys() {
 fn members_cover_map_entries_and_list_elements() {
     // Labels as a pod author may write them: 7 bytes per entry, each a B-tree entry of two
     // Strings in the pod, its clone and the decision's copy, and a Value entry per rendering.
-    assert!(MAP_ENTRY_BYTES >= (11 * 2 * size_of::<String>()) / 5);
-    assert!(VALUE_ENTRY_BYTES >= (11 * (size_of::<String>() + size_of::<Value>())) / 5);
-    assert!(MEMBER_BYTES >= 3 * MAP_ENTRY_BYTES + 2 * VALUE_ENTRY_BYTES);
-    assert!(MEMBER_BYTES >= 3 * size_of::<String>() + 2 * size_of::<Value>());
+    const {
+        assert!(MAP_ENTRY_BYTES >= (11 * 2 * size_of::<String>()) / 5);
+        assert!(VALUE_ENTRY_BYTES >= (11 * (size_of::<String>() + size_of::<Value>())) / 5);
+        assert!(MEMBER_BYTES >= 3 * MAP_ENTRY_BYTES + 2 * VALUE_ENTRY_BYTES);
+        assert!(MEMBER_BYTES >= 3 * size_of::<String>() + 2 * size_of::<Value>());
+    }
     let labels: String = (0..10_000).map(|i| format!("\"l{i}\":\"\",")).collect();
     let body =
         format!(r#"{{"request":{{"object":{{"metadata":{{"labels":{{{labels}"z":""}}}}}}}}}}"#);
