@@ -30,14 +30,17 @@ lint:
 peer-venv:
 	@bash hack/peer-venv.sh "$(PEER_VENV)"
 
-# etcd and kube-apiserver for the local control plane, built from Go modules
-# once per machine into $(MVO_CACHE_DIR)/testbin (minutes the first time).
+# etcd and kube-apiserver for the local control plane, and the real node's kubelet,
+# kube-controller-manager, kube-scheduler and containerd, built from Go modules once per
+# machine into $(MVO_CACHE_DIR)/testbin (minutes the first time).
 testbin:
-	@bash hack/testbin/build.sh
+	@bash hack/testbin/build.sh --node
 
-# Debian packages the tests use, installed when missing (skopeo reads the built images).
+# Debian packages the tests use, installed when missing: skopeo reads the built images; runc,
+# the CNI plugins, busybox-static and catatonit (the sandbox image) make the real node.
 debs:
-	@bash hack/debs.sh skopeo:skopeo
+	@bash hack/debs.sh skopeo:skopeo runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+		/bin/busybox:busybox-static catatonit:catatonit ip:iproute2 iptables-save:iptables
 
 test: lint peer-venv release testbin debs
 	$(CARGO) test --workspace --locked --no-fail-fast
@@ -48,9 +51,13 @@ images: release
 	@bash hack/images.sh
 
 # A long-lived local control plane (etcd + kube-apiserver + pod runner) for the
-# demo and kubectl; its kubeconfig is target/local-cluster/kubeconfig.
-cluster-up: testbin
-	@$(CARGO) run --quiet --locked -p test-cluster -- up --dir $(CURDIR)/target/local-cluster
+# demo and kubectl; its kubeconfig is target/local-cluster/kubeconfig. NODE=real runs pods on a
+# real node instead (containerd, kubelet, controller-manager, scheduler; root), with the
+# operator and agent images of `make images` imported.
+NODE ?= runner
+cluster-up: testbin $(if $(filter real,$(NODE)),debs images)
+	@$(CARGO) run --quiet --locked -p test-cluster -- up --dir $(CURDIR)/target/local-cluster \
+		--node $(NODE) $(if $(filter real,$(NODE)),--image target/images/operator.tar --image target/images/agent.tar)
 
 cluster-down:
 	@$(CARGO) run --quiet --locked -p test-cluster -- down --dir $(CURDIR)/target/local-cluster

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds the local control plane's test tools, etcd and kube-apiserver, from the
-# Go modules next to this script, into a per-machine cache outside the work tree:
+# Go modules next to this script, into a per-machine cache outside the work tree
+# (with --node also the real node's: kubelet, kube-controller-manager and
+# kube-scheduler from the same Kubernetes module, and containerd v2 with its runc
+# shim and ctr):
 #
 #   ${MVO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/model-validation-operator}/testbin/v<k8s>/
 #
 # Idempotent: a binary is rebuilt only when it is missing or its stamp (a hash
 # of go.mod, go.sum, the build flags and the Go version) no longer matches.
-# Go is used for these test tools only. Usage: build.sh [--print-dir]
+# Go is used for these test tools only. Usage: build.sh [--node] [--print-dir]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,10 +24,21 @@ if [[ -z "$k8s_version" || -z "$etcd_version" ]]; then
 fi
 out_dir="$cache_root/testbin/$k8s_version"
 
-if [[ "${1:-}" == "--print-dir" ]]; then
-	echo "$out_dir"
-	exit 0
-fi
+node=false
+for arg in "$@"; do
+	case "$arg" in
+	--print-dir)
+		echo "$out_dir"
+		exit 0
+		;;
+	--node) node=true ;;
+	*)
+		echo "build.sh: unknown argument $arg (use --node, --print-dir)" >&2
+		exit 2
+		;;
+	esac
+done
+containerd_version="$(sed -n 's/^\s*github.com\/containerd\/containerd\/v2 \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/containerd/go.mod" | head -n1)"
 
 if ! command -v go >/dev/null 2>&1; then
 	echo "build.sh: Go is not installed; the local control plane is built from Go modules (Go >= 1.26 needed)" >&2
@@ -66,10 +80,10 @@ check_staging_replaces() {
 	fi
 }
 
-# build NAME MODULE_DIR PACKAGE LDFLAGS
+# build NAME MODULE_DIR PACKAGE LDFLAGS [TAGS]
 build() {
-	local name="$1" dir="$2" pkg="$3" ldflags="$4" want have total start
-	want="$(stamp "$dir" "$ldflags")"
+	local name="$1" dir="$2" pkg="$3" ldflags="$4" tags="${5:-}" want have total start
+	want="$(stamp "$dir" "$ldflags${tags:+ tags=$tags}")"
 	have="$(cat "$out_dir/$name.stamp" 2>/dev/null || true)"
 	if [[ -x "$out_dir/$name" && "$want" == "$have" ]]; then
 		log "$name is up to date in $out_dir"
@@ -82,7 +96,7 @@ build() {
 	log "building $name ($total packages; a cold build of kube-apiserver takes several minutes on 2 cores)"
 	# `go build -v` names each package as it is compiled; turn that into a
 	# progress line every 100 packages so a long build is visibly alive.
-	(cd "$dir" && go build -v -trimpath -ldflags "$ldflags" -o "$out_dir/$name.tmp" "$pkg") 2>&1 |
+	(cd "$dir" && go build -v -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out_dir/$name.tmp" "$pkg") 2>&1 |
 		awk -v total="$total" -v name="$name" '
 			/^(#|go: |.*\.go:[0-9]+)/ { print; fflush(); next }
 			{ n++; if (n % 100 == 0) { printf "[testbin] %s: %d/%d packages compiled\n", name, n, total; fflush() } }
@@ -100,7 +114,19 @@ k8s_minor="${k8s_version#v1.}"
 k8s_minor="${k8s_minor%%.*}"
 check_staging_replaces
 build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w"
-build kube-apiserver "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
-	"-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean"
+k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean"
+build kube-apiserver "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 echo "$k8s_version" >"$out_dir/VERSION"
 log "etcd $etcd_version and kube-apiserver $k8s_version ready in $out_dir"
+if $node; then
+	for component in kubelet kube-controller-manager kube-scheduler; do
+		build "$component" "$here/kube-apiserver" "k8s.io/kubernetes/cmd/$component" "$k8s_ldflags"
+	done
+	# Without cgo: the btrfs and devmapper snapshotters need it and the node uses overlayfs.
+	containerd_ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$containerd_version"
+	for component in containerd containerd-shim-runc-v2 ctr; do
+		build "$component" "$here/containerd" "github.com/containerd/containerd/v2/cmd/$component" \
+			"$containerd_ldflags" "no_btrfs,no_devmapper,no_zfs"
+	done
+	log "kubelet, kube-controller-manager, kube-scheduler $k8s_version and containerd $containerd_version ready in $out_dir"
+fi

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::OnceCell;
 
 use crate::binaries::Binaries;
+use crate::node::{ControlPlaneRef as NodeControlPlane, RealNode};
 use crate::pki::{Pki, write_file};
 use crate::process::{self, Guard};
 use crate::{Error, kubeconfig};
@@ -25,6 +26,11 @@ pub struct StartOptions {
     pub state_dir: Option<PathBuf>,
     /// How long to wait for `/readyz`.
     pub ready_timeout: Duration,
+    /// Also start a real node ([`RealNode`]: containerd, kubelet, controller-manager,
+    /// scheduler) and let the API server reach webhooks through their Service's endpoints.
+    pub real_node: bool,
+    /// OCI image archives the real node imports besides its own (e.g. `make images` output).
+    pub node_images: Vec<PathBuf>,
 }
 
 impl Default for StartOptions {
@@ -33,12 +39,16 @@ impl Default for StartOptions {
             binaries: None,
             state_dir: None,
             ready_timeout: Duration::from_secs(90),
+            real_node: false,
+            node_images: Vec::new(),
         }
     }
 }
 
 /// A running etcd + kube-apiserver on loopback; stopped when dropped.
 pub struct ControlPlane {
+    /// The real node, if any: removed before the servers stop.
+    node: Option<RealNode>,
     // Field order is drop order: the API server goes before its etcd. In a lock so that it
     // can be stopped and started again through `&self` (fault-injection tests).
     apiserver: Mutex<Guard>,
@@ -135,7 +145,7 @@ impl ControlPlane {
         let etcd_log = dir.join("etcd.log");
         let etcd = Guard::start("etcd", cmd, &etcd_log)?;
 
-        let apiserver_args: Vec<OsString> = [
+        let mut apiserver_args: Vec<OsString> = [
             format!("--etcd-servers={etcd_url}"),
             format!("--cert-dir={}", dir.join("pki").display()),
             format!("--tls-cert-file={}", files.serving_cert.display()),
@@ -146,8 +156,6 @@ impl ControlPlane {
             "--advertise-address=127.0.0.1".into(),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             "--allow-privileged=true".into(),
-            // No controller-manager creates service accounts here.
-            "--disable-admission-plugins=ServiceAccount".into(),
             "--authorization-mode=RBAC".into(),
             format!("--service-account-issuer={server}/"),
             format!("--service-account-key-file={}", files.sa_public.display()),
@@ -160,6 +168,26 @@ impl ControlPlane {
         .into_iter()
         .map(OsString::from)
         .collect();
+        if opts.real_node {
+            // kube-controller-manager creates service accounts and endpoints; with no
+            // kube-proxy, the API server calls a webhook's Service at its endpoints.
+            apiserver_args.extend(
+                [
+                    "--enable-aggregator-routing=true".to_string(),
+                    // The node's name resolves nowhere; its InternalIP is its bridge address.
+                    "--kubelet-preferred-address-types=InternalIP".to_string(),
+                    format!(
+                        "--kubelet-client-certificate={}",
+                        files.admin_cert.display()
+                    ),
+                    format!("--kubelet-client-key={}", files.admin_key.display()),
+                ]
+                .map(OsString::from),
+            );
+        } else {
+            // No controller-manager creates service accounts here.
+            apiserver_args.push("--disable-admission-plugins=ServiceAccount".into());
+        }
         let apiserver_cmd = (binaries.kube_apiserver.clone(), apiserver_args);
         let apiserver = start_apiserver(&apiserver_cmd, &dir)?;
 
@@ -174,6 +202,7 @@ impl ControlPlane {
             .map_err(|e| Error::Client(e.to_string()))?;
 
         let mut cp = ControlPlane {
+            node: None,
             apiserver: Mutex::new(apiserver),
             apiserver_cmd,
             etcd: Mutex::new(etcd),
@@ -187,6 +216,20 @@ impl ControlPlane {
         };
         cp.wait_ready(began + opts.ready_timeout).await?;
         cp.ready_after = began.elapsed();
+        if opts.real_node {
+            let reference = NodeControlPlane {
+                kubeconfig: cp.kubeconfig_path.clone(),
+                ca_cert: files.ca_cert.clone(),
+                sa_key: files.sa_private.clone(),
+                apiserver_port: api_port,
+                testbin: binaries
+                    .kube_apiserver
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+            };
+            cp.node = Some(RealNode::start(&reference, cp.client()?, &opts.node_images).await?);
+        }
         Ok(cp)
     }
 
@@ -271,6 +314,11 @@ impl ControlPlane {
         &self.dir
     }
 
+    /// The real node, when started with [`StartOptions::real_node`].
+    pub fn node(&self) -> Option<&RealNode> {
+        self.node.as_ref()
+    }
+
     /// How long [`ControlPlane::start`] took until `/readyz` answered ok.
     pub fn ready_after(&self) -> Duration {
         self.ready_after
@@ -334,12 +382,23 @@ impl ControlPlane {
         let created = Api::<Namespace>::all(self.client()?)
             .create(&PostParams::default(), &ns)
             .await?;
-        Ok(created.metadata.name.unwrap_or_default())
+        let name = created.metadata.name.unwrap_or_default();
+        if self.node.is_some() {
+            // With the ServiceAccount admission plugin on, a pod is refused until the
+            // controller-manager has created the namespace's `default` service account.
+            let accounts: Api<ServiceAccount> = Api::namespaced(self.client()?, &name);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while accounts.get_opt("default").await?.is_none() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(name)
     }
 
     /// Stops both servers (SIGTERM, then SIGKILL after `grace`) and removes a
     /// temp state dir. Dropping does the same without the grace period.
-    pub fn stop(self, grace: Duration) {
+    pub fn stop(mut self, grace: Duration) {
+        drop(self.node.take());
         self.apiserver_guard().terminate(grace);
         lock(&self.etcd).terminate(grace);
     }
@@ -347,6 +406,8 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
+        // The node first: its kubelet and pods must not outlive the API server they talk to.
+        drop(self.node.take());
         self.apiserver_guard().kill();
         lock(&self.etcd).kill();
         // `temp` removes the directory when it drops after this.

@@ -13,6 +13,14 @@ pub enum Error {
         /// Where it was expected.
         path: PathBuf,
     },
+    /// A program the real node needs is missing.
+    #[error("the real node needs {}: {fix}", path.display())]
+    NodeProgramMissing {
+        /// Where it was expected.
+        path: PathBuf,
+        /// How to get it.
+        fix: String,
+    },
     /// Generating the certificates or keys failed.
     #[error("generating the control plane's PKI failed: {0}")]
     Pki(#[from] rcgen::Error),

@@ -26,6 +26,7 @@ mod control_plane;
 mod error;
 pub mod image;
 mod kubeconfig;
+pub mod node;
 mod pki;
 pub mod pod_runner;
 mod process;

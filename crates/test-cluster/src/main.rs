@@ -50,6 +50,12 @@ struct ImageArgs {
     /// Its path in the image, also the entrypoint.
     #[arg(long)]
     path: String,
+    /// A default argument of the entrypoint, the image's `Cmd` (repeatable).
+    #[arg(long = "cmd", allow_hyphen_values = true)]
+    cmd: Vec<String>,
+    /// A path in the image to make a symlink to the binary (repeatable; for busybox's applets).
+    #[arg(long = "link")]
+    links: Vec<String>,
     /// The reference to tag it with (registry/repository:tag).
     #[arg(long)]
     reference: String,
@@ -79,9 +85,26 @@ struct Args {
     /// Do not run pods (by default every new pod is run by the pod runner).
     #[arg(long)]
     no_pod_runner: bool,
+    /// Who runs pods: `runner` (the pod runner, a minimal kubelet of local processes) or
+    /// `real` (containerd, kubelet, controller-manager and scheduler; root, Linux).
+    #[arg(long, value_enum, default_value_t = NodeKind::Runner)]
+    node: NodeKind,
+    /// An OCI image archive the real node imports into containerd (repeatable), e.g. the
+    /// operator and agent images from `make images`.
+    #[arg(long = "image")]
+    images: Vec<PathBuf>,
     /// Seconds to wait for the control plane to become ready.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+}
+
+/// Who runs the cluster's pods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum NodeKind {
+    /// The pod runner.
+    Runner,
+    /// A real node.
+    Real,
 }
 
 fn default_dir() -> PathBuf {
@@ -106,6 +129,8 @@ fn image(args: ImageArgs) -> Result<()> {
         reference: args.reference,
         binary: args.binary,
         path: args.path,
+        cmd: args.cmd,
+        links: args.links,
         labels: args.labels.into_iter().collect(),
         created: args.source_date_epoch,
     };
@@ -159,6 +184,18 @@ fn up(args: &Args) -> Result<()> {
         .arg(args.timeout.to_string());
     if args.no_pod_runner {
         cmd.arg("--no-pod-runner");
+    }
+    if args.node == NodeKind::Real {
+        cmd.args(["--node", "real"]);
+    }
+    for image in &args.images {
+        cmd.arg("--image")
+            .arg(image.canonicalize().with_context(|| {
+                format!(
+                    "the image archive {} (build it with `make images`)",
+                    image.display()
+                )
+            })?);
     }
     let mut child = cmd
         .stdin(Stdio::null())
@@ -217,9 +254,23 @@ async fn serve(args: Args) -> Result<()> {
     let cp = ControlPlane::start_with(StartOptions {
         state_dir: Some(args.dir.join("state")),
         ready_timeout: Duration::from_secs(args.timeout),
+        real_node: args.node == NodeKind::Real,
+        node_images: args.images.clone(),
         ..Default::default()
     })
     .await?;
+    if let Some(node) = cp.node() {
+        eprintln!(
+            "real node {} ready (its logs in {}); start-up: {}",
+            node.name(),
+            node.dir().display(),
+            node.phases
+                .iter()
+                .map(|(p, d)| format!("{p} {:.1} s", d.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     // A stable path for users, whatever the state layout.
     std::fs::copy(cp.kubeconfig_path(), args.dir.join("kubeconfig"))?;
     eprintln!(
@@ -228,7 +279,7 @@ async fn serve(args: Args) -> Result<()> {
         cp.server_url(),
         args.dir.join("kubeconfig").display()
     );
-    if !args.no_pod_runner {
+    if !args.no_pod_runner && args.node == NodeKind::Runner {
         let runner = PodRunner::new(
             cp.client()?,
             RunnerConfig {

@@ -33,6 +33,8 @@ pub(crate) struct PkiFiles {
     pub serving_key: PathBuf,
     pub sa_public: PathBuf,
     pub sa_private: PathBuf,
+    pub admin_cert: PathBuf,
+    pub admin_key: PathBuf,
 }
 
 impl Pki {
@@ -105,12 +107,17 @@ impl Pki {
             serving_key: dir.join("apiserver.key"),
             sa_public: dir.join("sa.pub"),
             sa_private: dir.join("sa.key"),
+            admin_cert: dir.join("admin.crt"),
+            admin_key: dir.join("admin.key"),
         };
         write_file(&files.ca_cert, &self.ca_cert, 0o644)?;
         write_file(&files.serving_cert, &self.serving_cert, 0o644)?;
         write_file(&files.serving_key, &self.serving_key, 0o600)?;
         write_file(&files.sa_public, &self.sa_public, 0o644)?;
         write_file(&files.sa_private, &self.sa_private, 0o600)?;
+        // The API server's client certificate towards kubelets (logs, exec) on a real node.
+        write_file(&files.admin_cert, &self.admin_cert, 0o644)?;
+        write_file(&files.admin_key, &self.admin_key, 0o600)?;
         Ok(files)
     }
 }

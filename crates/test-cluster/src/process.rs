@@ -87,6 +87,14 @@ impl Guard {
         })
     }
 
+    /// A guard of no process yet (its place in a struct, until the process starts).
+    pub fn none(name: &str) -> Self {
+        Guard {
+            name: name.to_string(),
+            child: None,
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)

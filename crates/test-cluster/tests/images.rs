@@ -19,6 +19,8 @@ fn spec(binary: PathBuf, path: &str, reference: &str) -> ImageSpec {
         reference: reference.into(),
         binary,
         path: path.into(),
+        cmd: Vec::new(),
+        links: Vec::new(),
         labels: BTreeMap::from([
             (
                 "org.opencontainers.image.source".to_string(),

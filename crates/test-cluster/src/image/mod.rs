@@ -36,6 +36,12 @@ pub struct ImageSpec {
     pub binary: std::path::PathBuf,
     /// Where it goes in the image; it is also the entrypoint.
     pub path: String,
+    /// The image's default arguments (`Cmd`), given to the entrypoint when a container names
+    /// none (e.g. `-P` for the pause image's catatonit).
+    pub cmd: Vec<String>,
+    /// Further paths in the image that are symlinks to `path` (a multi-call binary such as
+    /// busybox answers to the name it is called by: `/bin/sh`).
+    pub links: Vec<String>,
     /// Image labels (`org.opencontainers.image.source`, `…version`, …).
     pub labels: BTreeMap<String, String>,
     /// The time written into the image (seconds since the epoch; `SOURCE_DATE_EPOCH`).
@@ -53,7 +59,10 @@ pub struct Built {
 
 /// Builds the image of `spec` and writes its archive to `out`.
 pub fn build(spec: &ImageSpec, out: &Path) -> Result<Built> {
-    let fs = RootFs::for_binary(&spec.binary, &spec.path)?;
+    let mut fs = RootFs::for_binary(&spec.binary, &spec.path)?;
+    for link in &spec.links {
+        fs.symlink(link, &spec.path);
+    }
     let mut labels = spec.labels.clone();
     if !fs.packages.is_empty() {
         let base: Vec<String> = fs
@@ -69,22 +78,25 @@ pub fn build(spec: &ImageSpec, out: &Path) -> Result<Built> {
     let layer = layer_tar(&fs, spec.created)?;
     let layer_digest = sha256(&layer);
     let created = rfc3339(spec.created);
+    let mut runtime = ConfigBuilder::default()
+        .user(format!("{NONROOT}:{NONROOT}"))
+        .entrypoint(vec![spec.path.clone()])
+        .env(vec![
+            "PATH=/usr/local/bin:/usr/bin:/bin".to_string(),
+            "HOME=/home/nonroot".to_string(),
+        ])
+        .working_dir("/".to_string())
+        .labels(labels.clone().into_iter().collect::<HashMap<_, _>>())
+        .build()?;
+    // No `Cmd` at all unless one is given: an empty list would change existing images' digests.
+    if !spec.cmd.is_empty() {
+        runtime.set_cmd(Some(spec.cmd.clone()));
+    }
     let config = ImageConfigurationBuilder::default()
         .architecture(Arch::Amd64)
         .os(Os::Linux)
         .created(created.clone())
-        .config(
-            ConfigBuilder::default()
-                .user(format!("{NONROOT}:{NONROOT}"))
-                .entrypoint(vec![spec.path.clone()])
-                .env(vec![
-                    "PATH=/usr/local/bin:/usr/bin:/bin".to_string(),
-                    "HOME=/home/nonroot".to_string(),
-                ])
-                .working_dir("/".to_string())
-                .labels(labels.clone().into_iter().collect::<HashMap<_, _>>())
-                .build()?,
-        )
+        .config(runtime)
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers".to_string())
@@ -234,6 +246,14 @@ fn layer_tar(fs: &RootFs, mtime: u64) -> Result<Vec<u8>> {
                 header.set_gid(0);
                 header.set_size(content.len() as u64);
                 tar.append_data(&mut header, name, content.as_slice())?;
+            }
+            Entry::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_uid(0);
+                header.set_gid(0);
+                header.set_size(0);
+                tar.append_link(&mut header, name, target)?;
             }
         }
     }

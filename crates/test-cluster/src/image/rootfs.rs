@@ -18,6 +18,8 @@ pub enum Entry {
     Dir { mode: u32, owner: u32 },
     /// A regular file with this content and mode, owned by root.
     File { content: Vec<u8>, mode: u32 },
+    /// A symbolic link to `target` (an absolute path in the image).
+    Symlink { target: String },
 }
 
 /// The files of an image, ordered by path (and so written in a reproducible order).
@@ -63,6 +65,17 @@ impl RootFs {
             .insert(path.to_string(), Entry::File { content, mode });
     }
 
+    /// Adds a symlink to `target` and its missing parent directories.
+    pub fn symlink(&mut self, path: &str, target: &str) {
+        self.parents(path);
+        self.entries.insert(
+            path.to_string(),
+            Entry::Symlink {
+                target: target.to_string(),
+            },
+        );
+    }
+
     /// Adds a directory and its missing parents.
     pub fn dir(&mut self, path: &str, mode: u32, owner: u32) {
         self.parents(path);
@@ -91,7 +104,9 @@ fn shared_libraries(binary: &Path) -> Result<Vec<(String, PathBuf)>> {
         .context("cannot run ldd (Debian package libc-bin) to find the binary's libraries")?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        if text.contains("not a dynamic executable") || text.contains("statically linked") {
+        // glibc's ldd says so on stderr, other versions on stdout.
+        let said = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+        if said.contains("not a dynamic executable") || said.contains("statically linked") {
             return Ok(Vec::new());
         }
         bail!(
