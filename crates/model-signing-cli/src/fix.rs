@@ -259,12 +259,81 @@ fn hash_fix(e: &HashError, hints: FixHints) -> Option<String> {
             "rename it or add its directory to {}",
             IgnorePaths.name(hints)
         ),
+        HashError::Io { source, .. }
+        | HashError::Walk(WalkError::Io { source, .. } | WalkError::Model { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            unreadable_fix(hints, &Credentials::of_this_process())
+        }
         HashError::Walk(WalkError::Model { .. }) => format!("check {}", ModelPath.name(hints)),
         // Signing only, where the CLI's flags are the only wording.
         HashError::ColonInShardName(_) => "rename it, or sign whole files (no --shard-size)".into(),
         HashError::FileChanged { .. } => "something replaced or wrote to it while it was read; make sure nothing else can write to the model's storage, then verify again".into(),
         _ => return None,
     })
+}
+
+/// Who this process is, as file permissions see it (from `/proc/self/status`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// Effective user id.
+    pub uid: Option<u32>,
+    /// Effective group id.
+    pub gid: Option<u32>,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl Credentials {
+    fn of_this_process() -> Credentials {
+        Credentials::parse(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+    }
+
+    /// Reads the `Uid:`, `Gid:` (real, effective, saved, fs: the second is taken) and
+    /// `Groups:` lines of a `/proc/<pid>/status` text.
+    pub fn parse(status: &str) -> Credentials {
+        let mut id = Credentials::default();
+        for line in status.lines() {
+            let Some((key, values)) = line.split_once(':') else {
+                continue;
+            };
+            let mut numbers = values.split_whitespace().filter_map(|v| v.parse().ok());
+            match key {
+                "Uid" => id.uid = numbers.nth(1),
+                "Gid" => id.gid = numbers.nth(1),
+                "Groups" => id.groups = numbers.collect(),
+                _ => {}
+            }
+        }
+        id
+    }
+
+    fn describe(&self) -> String {
+        let n = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
+        let groups: Vec<String> = self.groups.iter().map(u32::to_string).collect();
+        format!(
+            "uid {}, gid {}, supplementary groups [{}]",
+            n(self.uid),
+            n(self.gid),
+            groups.join(", ")
+        )
+    }
+}
+
+/// A model file this process may not read: who it runs as, and how to grant it read access
+/// where the user sets it (file modes for the CLI; the pod's security context for the agent,
+/// which runs as the image's non-root user).
+pub fn unreadable_fix(hints: FixHints, who: &Credentials) -> String {
+    match hints {
+        FixHints::Cli => format!(
+            "this command runs as {}; make the model's files readable by it (a group it is in with g+r, or o+r), or run it as a user who can read them",
+            who.describe()
+        ),
+        FixHints::ModelValidation => format!(
+            "the verifier runs as {}; make the model's files readable by it: give them a group with g+r and list that group in the pod's spec.securityContext.supplementalGroups (or set spec.securityContext.fsGroup on a volume whose ownership Kubernetes manages, such as an emptyDir or most PVCs), or make them world-readable (o+r)",
+            who.describe()
+        ),
+    }
 }
 
 fn sigstore_fix(e: &SigstoreError, hints: FixHints) -> Option<String> {
@@ -335,6 +404,23 @@ fn sigstore_env_fix(e: &SigstoreError, hints: FixHints, env: Setting) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_reads_the_effective_ids_and_groups() {
+        let status = "Name:\tx\nUid:\t0\t65532\t65532\t65532\nGid:\t0\t65533\t65533\t65533\nGroups:\t4242 5000 \n";
+        let id = Credentials::parse(status);
+        assert_eq!(id.uid, Some(65532));
+        assert_eq!(id.gid, Some(65533));
+        assert_eq!(id.groups, vec![4242, 5000]);
+        let fix = unreadable_fix(FixHints::ModelValidation, &id);
+        assert!(
+            fix.starts_with(
+                "the verifier runs as uid 65532, gid 65533, supplementary groups [4242, 5000];"
+            ),
+            "{fix}"
+        );
+        assert_eq!(Credentials::parse(""), Credentials::default());
+    }
 
     fn both(e: Error) -> (String, String) {
         let e = anyhow::Error::from(e);

@@ -246,3 +246,97 @@ fn fix_hints_is_hidden_from_help() {
     assert!(stdout(&o).contains("--public_key"), "{}", stdout(&o));
     assert!(!stdout(&o).contains("fix-hints"), "{}", stdout(&o));
 }
+
+/// `verify key` of `m` as user and group 65532 with the supplementary `groups` (none: cleared),
+/// as the injected verifier runs; `extra` flags besides.
+fn verify_as_nonroot(m: &Path, sig: &Path, groups: Option<&str>, extra: &[&str]) -> Output {
+    let pubkey = m.with_extension("pub.pem");
+    fs::copy(fixture("peer-samples/ec-p256.pub.pem"), &pubkey).unwrap();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid", "65532", "--regid", "65532"]);
+    match groups {
+        Some(g) => cmd.args(["--groups", g]),
+        None => cmd.arg("--clear-groups"),
+    };
+    cmd.args([
+        "--",
+        support::BIN,
+        "verify",
+        "key",
+        s(m),
+        "--signature",
+        s(sig),
+    ])
+    .args(["--public_key", s(&pubkey)])
+    .args(extra);
+    cmd.output().unwrap()
+}
+
+/// Root-owned model files with mode 0640 and group 4242, as on a hostPath written by root.
+fn root_only_model(dir: &Path) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let m = model(dir);
+    let sig = sign_with_key(&m, &[]);
+    fs::set_permissions(&sig, fs::Permissions::from_mode(0o644)).unwrap();
+    for f in ["weights.bin", "config.json", "sub/tok.json"] {
+        let path = m.join(f);
+        std::os::unix::fs::chown(&path, Some(0), Some(4242)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    (m, sig)
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
+#[test]
+fn unreadable_model_files_name_the_user_and_how_to_grant_read_access() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the verifier as another user");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (m, sig) = root_only_model(d.path());
+    let o = verify_as_nonroot(&m, &sig, None, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for wanted in [
+        "Permission denied",
+        "this command runs as uid 65532, gid 65532, supplementary groups []",
+        "o+r",
+    ] {
+        assert!(err.contains(wanted), "stderr lacks {wanted:?}: {err}");
+    }
+    assert!(
+        ["weights.bin", "config.json", "sub/tok.json"]
+            .iter()
+            .any(|f| err.contains(&format!("cannot read '{f}'"))),
+        "the file is named: {err}"
+    );
+    let o = verify_as_nonroot(&m, &sig, None, &MV);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the verifier runs as uid 65532")
+            && err.contains("spec.securityContext.supplementalGroups"),
+        "{err}"
+    );
+}
+
+#[test]
+fn model_files_readable_through_a_supplementary_group_verify_as_nonroot() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the verifier as another user");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (m, sig) = root_only_model(d.path());
+    let o = verify_as_nonroot(&m, &sig, Some("4242"), &MV);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Verification succeeded\n");
+}
