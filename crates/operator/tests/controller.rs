@@ -16,7 +16,7 @@ use model_validation_operator::names::LABEL;
 use serde_json::json;
 use support::{
     Operator, OperatorOptions, agent_binary, create_and_run, events, find_event, metric, pod,
-    signed_model_and_key, wait_for,
+    signed_model_and_key, wait_dry_run_admits, wait_for,
 };
 
 const RECONCILES: &str = "model_validation_reconciles_total{result=\"success\"}";
@@ -302,7 +302,19 @@ async fn status_events_metrics_and_failover() {
         .await
         .unwrap();
     let killed = Instant::now();
-    let (code, _) = create_and_run(&client, &ns, pod("after", labels, &data, &keys)).await;
+    // The API server drops a deleted webhook configuration from its cache a moment later
+    // (asynchronously; seconds on a loaded machine): until then it still calls the dead
+    // replica, and fails closed. A dry run tells when it no longer does.
+    let after = pod("after", labels, &data, &keys);
+    wait_dry_run_admits(
+        &Api::namespaced(client.clone(), &ns),
+        &after,
+        "the API server to stop calling the deleted webhook configuration",
+        Duration::from_secs(30),
+        |_| true,
+    )
+    .await;
+    let (code, _) = create_and_run(&client, &ns, after).await;
     assert_eq!(code, 1);
     let replica_b = &b;
     wait_for(

@@ -26,7 +26,8 @@ use model_validation_operator::names::{LABEL, VERIFY_CONTAINER};
 use serde_json::json;
 use support::{
     Backend, Balancer, Operator, OperatorOptions, agent_binary, create_mv, fresh_key_signer,
-    has_verifier, pod, remove_ca_key, sign, verifier_key, wait_for, write_model,
+    has_verifier, pod, remove_ca_key, sign, verifier_key, wait_dry_run_admits, wait_for,
+    write_model,
 };
 use test_cluster::ControlPlane;
 use test_cluster::pod_runner::{PodRunner, RunnerConfig};
@@ -216,22 +217,13 @@ async fn faults_under_admission_load_never_admit_an_unverified_pod() {
     // webhook configuration and its caBundle, a labelled create fails closed ("failed calling
     // webhook"), which is expected at install and not a fault. A dry run reaches the webhook
     // (sideEffects: NoneOnDryRun) without creating a pod.
-    let probe_pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let probe = pod("probe", json!({LABEL: "mv"}), &data, &data);
-    let (probe_pods, probe) = (&probe_pods, &probe);
-    wait_for(
+    wait_dry_run_admits(
+        &Api::namespaced(client.clone(), &ns),
+        &probe,
         "the webhook to inject the verifier into a dry-run labelled pod",
         Duration::from_secs(60),
-        || async move {
-            let dry = PostParams {
-                dry_run: true,
-                ..Default::default()
-            };
-            match probe_pods.create(&dry, probe).await {
-                Ok(p) if has_verifier(&p) => Some(()),
-                _ => None,
-            }
-        },
+        has_verifier,
     )
     .await;
 

@@ -2,9 +2,36 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
 use model_validation_operator::agent::env::PUBLIC_KEY;
 use model_validation_operator::names::VERIFY_CONTAINER;
+
+/// Waits (up to `within`) until a dry-run create of `pod` is admitted and the admitted pod
+/// passes `ok`: the webhook (or its absence) is now what the API server applies. A dry run
+/// reaches the webhook (`sideEffects: NoneOnDryRun`) without creating anything.
+pub async fn wait_dry_run_admits(
+    pods: &Api<Pod>,
+    pod: &Pod,
+    what: &str,
+    within: Duration,
+    ok: impl Fn(&Pod) -> bool,
+) {
+    let ok = &ok;
+    test_cluster::support::wait_for(what, within, || async move {
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        match pods.create(&dry, pod).await {
+            Ok(admitted) if ok(&admitted) => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+}
 
 /// Whether the pod has the verification init container.
 pub fn has_verifier(pod: &Pod) -> bool {

@@ -23,7 +23,7 @@ mod pki;
 mod rbac;
 mod webhook;
 
-pub use admission::{has_verifier, kubeconfig_via, verifier_key};
+pub use admission::{has_verifier, kubeconfig_via, verifier_key, wait_dry_run_admits};
 pub use balancer::{Backend, Balancer};
 pub use ca::remove_ca_key;
 pub use cluster::{
@@ -34,8 +34,8 @@ pub use models::{ec_key_signer, fresh_key_signer, sign, signed_model_and_key, wr
 pub use operator::{AGENT_IMAGE, Operator, OperatorOptions, shared_operator};
 pub use pki::CodeSigningPki;
 pub use rbac::{
-    OPERATOR_NAMESPACE, OPERATOR_SA, api_for, apply_doc, deploy_dir, impersonating, kustomize,
-    manifest, operator_client,
+    OPERATOR_NAMESPACE, OPERATOR_SA, api_for, apply_doc, deploy_dir, impersonating, install_base,
+    kustomize, manifest, operator_client,
 };
 pub use test_cluster::support::{
     HttpResponse, agent_binary, fixture, free_port, http_get, metric, wait_for,
