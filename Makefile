@@ -42,7 +42,8 @@ debs:
 	@bash hack/debs.sh skopeo:skopeo runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
 		/bin/busybox:busybox-static catatonit:catatonit ip:iproute2 iptables-save:iptables
 
-test: lint peer-venv release testbin debs
+# The real-node suite installs the operator from its own images: `images` builds them.
+test: lint peer-venv release testbin debs images
 	$(CARGO) test --workspace --locked --no-fail-fast
 
 # The operator's and the agent's images as OCI archives in target/images/, without a container

@@ -4,68 +4,19 @@
 
 mod support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Client;
 use kube::api::{Api, PostParams};
-use kube::discovery::Discovery;
-use serde_json::Value;
-use support::{apply_doc, deploy_dir, kustomize, wait_for};
-
-/// Waits until the CRD `doc` is `Established` and its kind is in discovery (which can lag the
-/// condition by a moment); returns that discovery.
-async fn established_and_discovered(client: &Client, doc: &Value) -> Discovery {
-    let name = doc["metadata"]["name"].as_str().unwrap();
-    let group = doc["spec"]["group"].as_str().unwrap();
-    let kind = doc["spec"]["names"]["kind"].as_str().unwrap();
-    let crds = &Api::<CustomResourceDefinition>::all(client.clone());
-    let what = format!("CRD {name} to be Established and {group} {kind} discovered");
-    wait_for(&what, Duration::from_secs(30), || async move {
-        let crd = crds.get(name).await.ok()?;
-        let established = crd
-            .status?
-            .conditions?
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if !established {
-            return None;
-        }
-        let discovery = Discovery::new(client.clone()).run().await.ok()?;
-        let served = discovery
-            .groups()
-            .filter(|g| g.name() == group)
-            .flat_map(|g| g.recommended_resources())
-            .any(|(ar, _)| ar.kind == kind);
-        served.then_some(discovery)
-    })
-    .await
-}
+use support::install_base;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_manifests_apply_and_pass_restricted_pod_security() {
     test_cluster::install_crypto_provider();
     let cp = test_cluster::shared().await.unwrap();
     let client = cp.client().unwrap();
-    let docs = kustomize(&deploy_dir().join("base"));
+    let docs = install_base(&client).await;
     assert!(docs.len() >= 10, "{} documents", docs.len());
-    // CRDs and the namespace first, then the rest (what kubectl apply does by ordering kinds).
-    let rank = |d: &Value| match d["kind"].as_str().unwrap() {
-        "CustomResourceDefinition" | "Namespace" => 0,
-        _ => 1,
-    };
-    let mut sorted = docs.clone();
-    sorted.sort_by_key(rank);
-    let mut discovery = Discovery::new(client.clone()).run().await.unwrap();
-    for doc in &sorted {
-        apply_doc(&client, &discovery, doc, "deploy-test").await;
-        if doc["kind"] == "CustomResourceDefinition" {
-            discovery = established_and_discovered(&client, doc).await;
-        }
-    }
 
     // The pod the Deployment would create is admitted by PodSecurity "restricted" (enforced by
     // the namespace label), checked with a server-side dry run.

@@ -4,10 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use serde_json::Value;
+use test_cluster::support::wait_for;
 
 /// The namespace of `deploy/base`.
 pub const OPERATOR_NAMESPACE: &str = "model-validation-operator-system";
@@ -86,6 +90,56 @@ pub async fn apply_doc(client: &Client, discovery: &Discovery, doc: &Value, mana
         )
         .await
         .unwrap_or_else(|e| panic!("{} {name}: {e}", doc["kind"]));
+}
+
+/// Waits until the CRD `doc` is `Established` and its kind is in discovery (which can lag the
+/// condition by a moment); returns that discovery.
+async fn established_and_discovered(client: &Client, doc: &Value) -> Discovery {
+    let name = doc["metadata"]["name"].as_str().unwrap();
+    let group = doc["spec"]["group"].as_str().unwrap();
+    let kind = doc["spec"]["names"]["kind"].as_str().unwrap();
+    let crds = &Api::<CustomResourceDefinition>::all(client.clone());
+    let what = format!("CRD {name} to be Established and {group} {kind} discovered");
+    wait_for(&what, Duration::from_secs(30), || async move {
+        let crd = crds.get(name).await.ok()?;
+        let established = crd
+            .status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if !established {
+            return None;
+        }
+        let discovery = Discovery::new(client.clone()).run().await.ok()?;
+        let served = discovery
+            .groups()
+            .filter(|g| g.name() == group)
+            .flat_map(|g| g.recommended_resources())
+            .any(|(ar, _)| ar.kind == kind);
+        served.then_some(discovery)
+    })
+    .await
+}
+
+/// Applies every document of `deploy/base` (server-side, as field manager `deploy-test`): CRDs
+/// and the namespace first, then the rest, as `kubectl apply -k` orders kinds; waits for each
+/// CRD to be served. Returns the documents.
+pub async fn install_base(client: &Client) -> Vec<Value> {
+    let docs = kustomize(&deploy_dir().join("base"));
+    let rank = |d: &Value| match d["kind"].as_str().unwrap() {
+        "CustomResourceDefinition" | "Namespace" => 0,
+        _ => 1,
+    };
+    let mut sorted = docs.clone();
+    sorted.sort_by_key(rank);
+    let mut discovery = Discovery::new(client.clone()).run().await.unwrap();
+    for doc in &sorted {
+        apply_doc(client, &discovery, doc, "deploy-test").await;
+        if doc["kind"] == "CustomResourceDefinition" {
+            discovery = established_and_discovered(client, doc).await;
+        }
+    }
+    docs
 }
 
 /// A client acting as the operator's service account in `deploy/base` (the admin client of

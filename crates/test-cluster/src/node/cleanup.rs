@@ -37,7 +37,7 @@ cg='{cgroup}'
 bridge='{bridge}'
 pids() {{
   for p in /proc/[0-9]*; do
-    case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
+    case "$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")" in
       *"$dir"*) echo "${{p#/proc/}}" ;;
     esac
   done

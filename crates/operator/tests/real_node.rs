@@ -1,0 +1,250 @@
+//! The install path for real: the operator installed from `deploy/base` with its own image
+//! (two replicas, leader election, the self-managed CA) on a real node — kubelet, containerd
+//! and runc — and the API server calling its webhook through the Service's endpoints. On that
+//! node, with model files owned by root with mode 0640 on a hostPath:
+//! - read through a supplementary group the pod lists, the model verifies as UID 65532 and the
+//!   app container starts (the passing twin);
+//! - without that group, the verifier is refused the files, the app never starts, and the pod's
+//!   status names the file and the fix;
+//! - a tampered model never starts its app, and the pod's status carries the verifier's
+//!   message (what `kubectl describe pod` shows).
+//!
+//! Needs the images of `make images` (target/images/{operator,agent}.tar); `make test` builds
+//! them first.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::{Api, PostParams};
+use model_validation_operator::names::{LABEL, VERIFY_CONTAINER};
+use serde_json::json;
+use support::{create_mv, fresh_key_signer, install_base, sign, wait_for, write_model};
+use test_cluster::node::BUSYBOX_IMAGE;
+use test_cluster::{ControlPlane, StartOptions};
+
+const NS: &str = "model-validation-operator-system";
+/// The group the model files belong to; the passing pod lists it in `supplementalGroups`.
+const MODEL_GROUP: u32 = 4242;
+
+fn image_archives() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/images");
+    let archives = vec![dir.join("operator.tar"), dir.join("agent.tar")];
+    for a in &archives {
+        assert!(
+            a.is_file(),
+            "{} is missing: run `make images` (make test does)",
+            a.display()
+        );
+    }
+    archives
+}
+
+/// A signed model under `dir`: `dir/model` (files root:MODEL_GROUP, mode 0640) and the
+/// signature `dir/model.sig`; directories stay traversable, as a hostPath usually is.
+fn root_owned_model(dir: &Path, signer: &dyn model_signing::sign::Signer) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let model = dir.join("model");
+    write_model(&model);
+    sign(&model, signer, &dir.join("model.sig"));
+    std::fs::set_permissions(
+        dir.join("model.sig"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    for f in ["weights.bin", "config.json", "sub/tokenizer.json"] {
+        let path = model.join(f);
+        std::os::unix::fs::chown(&path, Some(0), Some(MODEL_GROUP)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+}
+
+/// A labelled pod whose app sleeps, the model's host directory at /data (read-only).
+fn model_pod(name: &str, host_dir: &Path, supplemental_groups: &[u32]) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {LABEL: "mv"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"supplementalGroups": supplemental_groups},
+            "containers": [{
+                "name": "app", "image": BUSYBOX_IMAGE, "imagePullPolicy": "Never",
+                "command": ["/bin/sleep", "3600"],
+                "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}]
+            }],
+            "volumes": [{"name": "data", "hostPath": {"path": host_dir.to_str().unwrap(), "type": "Directory"}}]
+        }
+    }))
+    .unwrap()
+}
+
+fn verifier_status(pod: &Pod) -> Option<&ContainerStatus> {
+    pod.status
+        .as_ref()?
+        .init_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|s| s.name == VERIFY_CONTAINER)
+}
+
+fn app_started(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                c.state
+                    .as_ref()
+                    .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+            })
+        })
+}
+
+/// How the verifier ended (it has, see [`verifier_done`]).
+fn verifier_end(pod: &Pod) -> k8s_openapi::api::core::v1::ContainerStateTerminated {
+    verifier_status(pod)
+        .and_then(|v| v.state.as_ref()?.terminated.clone())
+        .expect("the verifier has terminated")
+}
+
+/// Waits until the verifier of `name` has terminated; returns the pod then.
+async fn verifier_done(pods: &Api<Pod>, name: &str) -> Pod {
+    let what = format!("the verifier of {name} to finish");
+    wait_for(&what, Duration::from_secs(120), || async move {
+        let pod = pods.get(name).await.ok()?;
+        let done = verifier_status(&pod)?.state.as_ref()?.terminated.is_some();
+        done.then_some(pod)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_from_deploy_on_a_real_node_it_verifies_as_nonroot_and_refuses() {
+    test_cluster::install_crypto_provider();
+    let began = Instant::now();
+    let cp = ControlPlane::start_with(StartOptions {
+        real_node: true,
+        node_images: image_archives(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = cp.client().unwrap();
+    let node_up = began.elapsed();
+
+    // --- the install: deploy/base as is, with the images `make images` built ---
+    install_base(&client).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let deployments = &deployments;
+    wait_for(
+        "both operator replicas to be available on the real node",
+        Duration::from_secs(180),
+        || async move {
+            let d = deployments.get("model-validation-operator").await.ok()?;
+            (d.status?.available_replicas? == 2).then_some(())
+        },
+    )
+    .await;
+    let installed = began.elapsed();
+
+    // --- a signed model with root-owned 0640 files, and a tampered copy ---
+    let (signer, pem) = fresh_key_signer();
+    let good = tempfile::tempdir().unwrap();
+    root_owned_model(good.path(), &signer);
+    let bad = tempfile::tempdir().unwrap();
+    root_owned_model(bad.path(), &signer);
+    std::fs::write(bad.path().join("model/config.json"), "{\"layers\": 3}").unwrap();
+    std::fs::set_permissions(
+        bad.path().join("model/config.json"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let ns = cp.create_namespace("real").await.unwrap();
+    create_mv(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation",
+            "metadata": {"name": "mv"},
+            "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model.sig"},
+                     "config": {"publicKeyConfig": {"keyPem": pem}}}
+        }),
+    )
+    .await
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let create = |name: &str, dir: &Path, groups: &[u32]| {
+        let (pods, pod) = (pods.clone(), model_pod(name, dir, groups));
+        async move {
+            pods.create(&PostParams::default(), &pod)
+                .await
+                .unwrap_or_else(|e| panic!("creating {}: {e}", pod.metadata.name.unwrap()))
+        }
+    };
+
+    // --- the passing twin: readable through the pod's supplementary group ---
+    create("readable", good.path(), &[MODEL_GROUP]).await;
+    let pod = verifier_done(&pods, "readable").await;
+    let verifier = verifier_status(&pod).unwrap();
+    let terminated = verifier
+        .state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .as_ref()
+        .unwrap();
+    assert_eq!(terminated.exit_code, 0, "{:?}", terminated.message);
+    let uid = verifier
+        .user
+        .as_ref()
+        .and_then(|u| u.linux.as_ref())
+        .map(|l| l.uid);
+    assert_eq!(uid, Some(65532), "the verifier runs as the image's user");
+    let pods_ref = &pods;
+    wait_for(
+        "the verified pod's app to start",
+        Duration::from_secs(60),
+        || async move { app_started(&pods_ref.get("readable").await.ok()?).then_some(()) },
+    )
+    .await;
+    let verified = began.elapsed();
+
+    // --- unreadable: the same model without the group ---
+    create("unreadable", good.path(), &[]).await;
+    let pod = verifier_done(&pods, "unreadable").await;
+    let terminated = verifier_end(&pod);
+    let message = terminated.message.unwrap_or_default();
+    assert_ne!(terminated.exit_code, 0);
+    for wanted in [
+        "Permission denied",
+        "the verifier runs as uid 65532",
+        "spec.securityContext.supplementalGroups",
+    ] {
+        assert!(message.contains(wanted), "lacks {wanted:?}: {message}");
+    }
+    assert!(!app_started(&pod), "the app must not start");
+
+    // --- tampered: the app never starts, the pod says why ---
+    create("tampered", bad.path(), &[MODEL_GROUP]).await;
+    let pod = verifier_done(&pods, "tampered").await;
+    let terminated = verifier_end(&pod);
+    let message = terminated.message.unwrap_or_default();
+    assert_ne!(terminated.exit_code, 0);
+    assert!(message.contains("config.json"), "{message}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !app_started(&pods.get("tampered").await.unwrap()),
+        "a tampered model's app must never start"
+    );
+    eprintln!(
+        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, all {:.1} s",
+        node_up.as_secs_f64(),
+        (installed - node_up).as_secs_f64(),
+        (verified - installed).as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    );
+}
