@@ -7,7 +7,11 @@
 //! - without that group, the verifier is refused the files, the app never starts, and the pod's
 //!   status names the file and the fix;
 //! - a tampered model never starts its app, and the pod's status carries the verifier's
-//!   message (what `kubectl describe pod` shows).
+//!   message (what `kubectl describe pod` shows);
+//! - the leader's pod deleted, labelled pods are still verified (every replica serves the
+//!   webhook, the other takes the lease);
+//! - the operator scaled to zero, labelled pods are refused (fail closed) while unlabelled ones
+//!   are still admitted (the passing twin).
 //!
 //! Needs the images of `make images` (target/images/{operator,agent}.tar); `make test` builds
 //! them first.
@@ -19,8 +23,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use model_validation_operator::names::{LABEL, VERIFY_CONTAINER};
 use serde_json::json;
 use support::{create_mv, fresh_key_signer, install_base, sign, wait_for, write_model};
@@ -122,7 +127,7 @@ async fn verifier_done(pods: &Api<Pod>, name: &str) -> Pod {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn installed_from_deploy_on_a_real_node_it_verifies_as_nonroot_and_refuses() {
+async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_closed() {
     test_cluster::install_crypto_provider();
     let began = Instant::now();
     let cp = ControlPlane::start_with(StartOptions {
@@ -240,11 +245,81 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_as_nonroot_and_refuses
         !app_started(&pods.get("tampered").await.unwrap()),
         "a tampered model's app must never start"
     );
+    let refusals_checked = began.elapsed();
+
+    // --- the leader's pod is deleted: the other replica leads, labelled pods still verified ---
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    let holder = |l: Lease| l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+    let leader = holder(leases.get("model-validation-operator").await.unwrap());
+    assert!(!leader.is_empty(), "a replica holds the lease");
+    let operator_pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    operator_pods
+        .delete(&leader, &DeleteParams::default())
+        .await
+        .unwrap();
+    let (leases, leader) = (&leases, &leader);
+    wait_for(
+        "another replica to take the lease",
+        Duration::from_secs(120),
+        || async move {
+            let now = holder(leases.get("model-validation-operator").await.ok()?);
+            (!now.is_empty() && now != *leader).then_some(())
+        },
+    )
+    .await;
+    let took_over = began.elapsed();
+    create("after-leader-loss", good.path(), &[MODEL_GROUP]).await;
+    let pod = verifier_done(&pods, "after-leader-loss").await;
+    assert_eq!(verifier_end(&pod).exit_code, 0);
+
+    // --- the operator stopped: labelled pods fail closed, unlabelled ones are admitted ---
+    deployments
+        .patch(
+            "model-validation-operator",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    let operator_pods = &operator_pods;
+    wait_for(
+        "every operator pod to be gone",
+        Duration::from_secs(120),
+        || async move {
+            let list = operator_pods.list(&ListParams::default()).await.ok()?;
+            list.items.is_empty().then_some(())
+        },
+    )
+    .await;
+    let refused = pods
+        .create(
+            &PostParams::default(),
+            &model_pod("while-stopped", good.path(), &[MODEL_GROUP]),
+        )
+        .await
+        .expect_err("a labelled pod must not be admitted while no replica runs");
+    assert!(
+        refused.to_string().contains("failed calling webhook"),
+        "refused by the webhook's failure policy: {refused}"
+    );
+    let mut plain = model_pod("unlabelled-while-stopped", good.path(), &[]);
+    plain.metadata.labels = None;
+    let admitted = pods.create(&PostParams::default(), &plain).await.unwrap();
+    assert!(
+        admitted
+            .spec
+            .and_then(|s| s.init_containers)
+            .unwrap_or_default()
+            .is_empty(),
+        "an unlabelled pod never meets the webhook"
+    );
     eprintln!(
-        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, all {:.1} s",
+        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, refusals checked {:.1} s, lease taken over {:.1} s after the leader's pod was deleted, all {:.1} s",
         node_up.as_secs_f64(),
         (installed - node_up).as_secs_f64(),
         (verified - installed).as_secs_f64(),
+        (refusals_checked - verified).as_secs_f64(),
+        (took_over - refusals_checked).as_secs_f64(),
         began.elapsed().as_secs_f64()
     );
 }
