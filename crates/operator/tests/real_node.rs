@@ -8,6 +8,8 @@
 //!   status names the file and the fix;
 //! - a tampered model never starts its app, and the pod's status carries the verifier's
 //!   message (what `kubectl describe pod` shows);
+//! - a model signed with a certificate (the CA in the policy) and one signed keyless (the
+//!   peer's golden Sigstore signature, verified offline) verify too;
 //! - the leader's pod deleted, labelled pods are still verified (every replica serves the
 //!   webhook, the other takes the lease);
 //! - the operator scaled to zero, labelled pods are refused (fail closed) while unlabelled ones
@@ -28,7 +30,9 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use model_validation_operator::names::{LABEL, VERIFY_CONTAINER};
 use serde_json::json;
-use support::{create_mv, fresh_key_signer, install_base, sign, wait_for, write_model};
+use support::{
+    CodeSigningPki, create_mv, fixture, fresh_key_signer, install_base, sign, wait_for, write_model,
+};
 use test_cluster::node::BUSYBOX_IMAGE;
 use test_cluster::{ControlPlane, StartOptions};
 
@@ -68,10 +72,16 @@ fn root_owned_model(dir: &Path, signer: &dyn model_signing::sign::Signer) {
     }
 }
 
-/// A labelled pod whose app sleeps, the model's host directory at /data (read-only).
+/// A pod labelled for ModelValidation "mv" whose app sleeps, the model's host directory at
+/// /data (read-only).
 fn model_pod(name: &str, host_dir: &Path, supplemental_groups: &[u32]) -> Pod {
+    model_pod_for("mv", name, host_dir, supplemental_groups)
+}
+
+/// [`model_pod`] labelled for the ModelValidation `mv`.
+fn model_pod_for(mv: &str, name: &str, host_dir: &Path, supplemental_groups: &[u32]) -> Pod {
     serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {LABEL: "mv"}},
+        "metadata": {"name": name, "labels": {LABEL: mv}},
         "spec": {
             "restartPolicy": "Never",
             "securityContext": {"supplementalGroups": supplemental_groups},
@@ -245,6 +255,57 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
         !app_started(&pods.get("tampered").await.unwrap()),
         "a tampered model's app must never start"
     );
+    // --- the two other methods: certificate (CA in the policy) and keyless (offline) ---
+    let pki = CodeSigningPki::generate();
+    let cert = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(cert.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_model(&cert.path().join("model"));
+    sign(
+        &cert.path().join("model"),
+        &pki.signer,
+        &cert.path().join("model.sig"),
+    );
+    let keyless = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(keyless.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(keyless.path().join("model")).unwrap();
+    let golden = fixture("model-transparency/scripts/tests/v1.1.0-sigstore");
+    for f in ["signme-1", "signme-2", "ignore-me"] {
+        std::fs::copy(golden.join(f), keyless.path().join("model").join(f)).unwrap();
+    }
+    std::fs::copy(golden.join("model.sig"), keyless.path().join("model.sig")).unwrap();
+    for (name, config) in [
+        (
+            "cert",
+            json!({"pkiConfig": {"certificateAuthorityPem": pki.root_pem}}),
+        ),
+        (
+            "keyless",
+            json!({"sigstoreConfig": {"certificateIdentity": "stefanb@us.ibm.com",
+                                              "certificateOidcIssuer": "https://sigstore.verify.ibm.com/oauth2"}}),
+        ),
+    ] {
+        create_mv(
+            &client,
+            &ns,
+            json!({
+                "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation",
+                "metadata": {"name": name},
+                "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model.sig"},
+                         "config": config}
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    for (mv, dir) in [("cert", cert.path()), ("keyless", keyless.path())] {
+        let name = format!("{mv}-signed");
+        pods.create(&PostParams::default(), &model_pod_for(mv, &name, dir, &[]))
+            .await
+            .unwrap();
+        let pod = verifier_done(&pods, &name).await;
+        let end = verifier_end(&pod);
+        assert_eq!(end.exit_code, 0, "{name}: {:?}", end.message);
+    }
     let refusals_checked = began.elapsed();
 
     // --- the leader's pod is deleted: the other replica leads, labelled pods still verified ---
@@ -314,7 +375,7 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
         "an unlabelled pod never meets the webhook"
     );
     eprintln!(
-        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, refusals checked {:.1} s, lease taken over {:.1} s after the leader's pod was deleted, all {:.1} s",
+        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, refusals, certificate and keyless checked {:.1} s, lease taken over {:.1} s after the leader's pod was deleted, all {:.1} s",
         node_up.as_secs_f64(),
         (installed - node_up).as_secs_f64(),
         (verified - installed).as_secs_f64(),
