@@ -4,14 +4,16 @@
 
 mod support;
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use model_validation_operator::names::{LABEL, LEGACY_LABEL};
 use serde_json::{Value, json};
 use support::{
-    add_ephemeral, api_message, create_mv, key_in_policy_mv, run_verifier, shared_operator,
-    signed_model_and_key,
+    add_ephemeral, api_message, create_mv, has_verifier, key_in_policy_mv, run_verifier,
+    shared_operator, signed_model_and_key, wait_dry_run_admits,
 };
 
 /// A namespace with a signed model under `<tmp>/data/model`, an empty second volume
@@ -37,7 +39,24 @@ impl World {
         create_mv(&client, &ns, key_in_policy_mv("mv", &pem))
             .await
             .unwrap();
-        World { client, ns, tmp }
+        let w = World { client, ns, tmp };
+        // The webhook reads ModelValidations from its watch cache, a moment behind the API
+        // server (CI saw "not found" right after the create): wait until it injects.
+        let probe = w.pod(
+            "probe",
+            labels(),
+            json!([]),
+            json!([container("app", json!([data_at("/data")]))]),
+        );
+        wait_dry_run_admits(
+            &Api::namespaced(w.client.clone(), &w.ns),
+            &probe,
+            "the webhook to see ModelValidation mv",
+            Duration::from_secs(30),
+            has_verifier,
+        )
+        .await;
+        w
     }
 
     fn dir(&self, name: &str) -> String {

@@ -344,8 +344,17 @@ async fn status_events_metrics_and_failover() {
         took_over < Duration::from_secs(40),
         "took over after {took_over:?}"
     );
-    let evs = events(&client, &ns).await;
-    assert!(find_event(&evs, "ModelVerificationFailed", "Pod", "after").is_some());
+    // The Event is written after the status, through the rate-limited sink: wait for it.
+    let (client_ref, ns_ref) = (&client, &ns);
+    wait_for(
+        "the ModelVerificationFailed Event of pod after",
+        Duration::from_secs(30),
+        || async move {
+            let evs = events(client_ref, ns_ref).await;
+            find_event(&evs, "ModelVerificationFailed", "Pod", "after").map(|_| ())
+        },
+    )
+    .await;
     let text = b.metrics();
     assert!(
         metric(
