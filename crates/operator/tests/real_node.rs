@@ -8,6 +8,8 @@
 //!   status names the file and the fix;
 //! - a tampered model never starts its app, and the pod's status carries the verifier's
 //!   message (what `kubectl describe pod` shows);
+//! - an app that mounts the model writable gets it read-only (the webhook's patch, enforced by
+//!   runc: its write fails), while an unlabelled pod's writable mount stays writable (twin);
 //! - a model signed with a certificate (the CA in the policy) and one signed keyless (the
 //!   peer's golden Sigstore signature, verified offline) verify too;
 //! - the leader's pod deleted, labelled pods are still verified (every replica serves the
@@ -255,6 +257,45 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
         !app_started(&pods.get("tampered").await.unwrap()),
         "a tampered model's app must never start"
     );
+    // --- an app mounting the model writable gets it read-only; an unlabelled pod's stays ---
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for (name, labelled, dir) in [
+        ("writer", true, good.path()),
+        ("unlabelled-writer", false, scratch.path()),
+    ] {
+        let mut pod = model_pod(name, dir, &[MODEL_GROUP]);
+        if !labelled {
+            pod.metadata.labels = None;
+        }
+        let app = &mut pod.spec.as_mut().unwrap().containers[0];
+        app.volume_mounts.as_mut().unwrap()[0].read_only = None;
+        app.command = Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "if touch /data/written 2>/dev/null; then echo wrote; else echo refused; fi; sleep 3600"
+                .into(),
+        ]);
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    let write_outcome = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            let what = format!("{name}'s app to try its write");
+            let pods = &pods;
+            wait_for(&what, Duration::from_secs(90), || async move {
+                let logs = pods.logs(name, &Default::default()).await.ok()?;
+                let line = logs.lines().next()?.to_string();
+                Some(line)
+            })
+            .await
+        }
+    };
+    assert_eq!(write_outcome("writer").await, "refused");
+    assert!(!good.path().join("written").exists());
+    assert_eq!(write_outcome("unlabelled-writer").await, "wrote");
+    assert!(scratch.path().join("written").exists());
+
     // --- the two other methods: certificate (CA in the policy) and keyless (offline) ---
     let pki = CodeSigningPki::generate();
     let cert = tempfile::tempdir().unwrap();
