@@ -157,11 +157,13 @@ fn check_nothing_left(helper: &str, kill: bool) {
             "{helper}: {} was not removed",
             dir.display()
         );
-        let leftovers = processes_mentioning(&dir.to_string_lossy());
-        assert!(
-            leftovers.is_empty(),
-            "{helper}: left running: {leftovers:?}"
-        );
+        // The watchdog's `rm` and shell may still be exiting when the directory is gone.
+        let mut leftovers = Vec::new();
+        let none = wait_until(|| {
+            leftovers = processes_mentioning(&dir.to_string_lossy());
+            leftovers.is_empty()
+        });
+        assert!(none, "{helper}: left running: {leftovers:?}");
     }
 }
 
