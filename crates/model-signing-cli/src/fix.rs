@@ -406,7 +406,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identity_reads_the_effective_ids_and_groups() {
+    fn credentials_read_the_effective_ids_and_groups() {
         let status = "Name:\tx\nUid:\t0\t65532\t65532\t65532\nGid:\t0\t65533\t65533\t65533\nGroups:\t4242 5000 \n";
         let id = Credentials::parse(status);
         assert_eq!(id.uid, Some(65532));

@@ -263,26 +263,12 @@ impl ControlPlane {
     }
 
     fn not_ready(&self, name: &str, what: String) -> Error {
-        let log = self.dir.join(format!("{name}.log"));
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let log_tail = lines[lines.len().saturating_sub(20)..].join("\n");
         // A temp state dir is removed on drop: keep a copy of the log.
-        let log = if self.temp.is_some() {
-            let kept = std::env::temp_dir().join(format!(
-                "mvo-control-plane-{name}-{}.log",
-                std::process::id()
-            ));
-            let _ = std::fs::copy(&log, &kept);
-            kept
-        } else {
-            log
-        };
-        Error::NotReady {
-            what,
-            log,
-            log_tail,
-        }
+        let keep_as = self
+            .temp
+            .is_some()
+            .then(|| format!("mvo-control-plane-{name}-{}.log", std::process::id()));
+        Error::not_ready(what, &self.dir.join(format!("{name}.log")), 20, keep_as)
     }
 
     /// A new client for this control plane.
@@ -437,6 +423,7 @@ fn start_apiserver(cmd: &(PathBuf, Vec<OsString>), dir: &Path) -> Result<Guard, 
     Guard::start("kube-apiserver", command, &dir.join("kube-apiserver.log"))
 }
 
-fn free_port() -> Result<u16, Error> {
+/// A free port on 127.0.0.1.
+pub(crate) fn free_port() -> Result<u16, Error> {
     crate::support::free_loopback_port().map_err(Error::io("finding a free port"))
 }

@@ -52,6 +52,32 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::NotReady`] with the last `lines` lines of `log`. A log in a directory that will
+    /// be removed is first copied to `keep_as` in the temp dir, and that copy is named.
+    pub(crate) fn not_ready(
+        what: String,
+        log: &std::path::Path,
+        lines: usize,
+        keep_as: Option<String>,
+    ) -> Error {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let log_tail = all[all.len().saturating_sub(lines)..].join("\n");
+        let log = match keep_as {
+            Some(name) => {
+                let kept = std::env::temp_dir().join(name);
+                let _ = std::fs::copy(log, &kept);
+                kept
+            }
+            None => log.to_path_buf(),
+        };
+        Error::NotReady {
+            what,
+            log,
+            log_tail,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }

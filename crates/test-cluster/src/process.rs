@@ -150,18 +150,26 @@ impl Drop for Guard {
 /// Starts a watchdog that removes `dir` when this process exits without
 /// dropping its owner (the drop path removes it itself).
 pub(crate) fn dir_watchdog(dir: &Path) -> Result<Guard, Error> {
+    watchdog("temp dir watchdog", r#"rm -rf -- "$0""#, dir)
+}
+
+/// Starts a shell that runs `on_death` (shell code in which `$0` is `arg`) when this process
+/// exits: the kernel sends it SIGTERM then (`--pdeathsig TERM`).
+pub(crate) fn watchdog(name: &str, on_death: &str, arg: &Path) -> Result<Guard, Error> {
     // `sleep & wait` rather than a bare `sleep`: sh runs a trap only between
     // commands, and `wait` returns as soon as the signal arrives.
     let mut cmd = tied_command(Path::new("/bin/sh"), "TERM");
     cmd.arg("-c")
-        .arg(r#"trap 'rm -rf -- "$0"; exit 0' TERM; while :; do sleep 5 & wait $!; done"#)
-        .arg(dir);
+        .arg(format!(
+            "trap '{on_death}; exit 0' TERM; while :; do sleep 5 & wait $!; done"
+        ))
+        .arg(arg);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let child = spawn(cmd).map_err(Error::io("starting the temp dir watchdog"))?;
+    let child = spawn(cmd).map_err(Error::io(format!("starting the {name}")))?;
     Ok(Guard {
-        name: "watchdog".into(),
+        name: name.into(),
         child: Some(child),
     })
 }

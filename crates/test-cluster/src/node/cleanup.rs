@@ -76,33 +76,21 @@ rmdir /run/containerd/s /run/containerd /var/lib/kubelet/device-plugins /var/lib
 rm -rf --one-file-system "$dir"
 exit 0
 "#,
-        cgroup = l.cgroup_root,
-        bridge = l.bridge,
-        network = l.network,
-        chain = super::config::nat_chain(l),
+        cgroup = l.cgroup_root(),
+        bridge = l.bridge(),
+        network = l.network(),
+        chain = l.nat_chain(),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
+    use crate::node::config::sample_layout;
 
     #[test]
     fn the_script_names_only_what_the_node_owns() {
-        let l = Layout {
-            dir: PathBuf::from("/tmp/mvo-node-abc"),
-            node_name: "n".into(),
-            bridge: "mvoabc".into(),
-            subnet: [201, 1],
-            cgroup_root: "mvo-node-abc".into(),
-            cni_bin_dir: PathBuf::from("/usr/lib/cni"),
-            runc: PathBuf::from("/usr/sbin/runc"),
-            pause_image: "p".into(),
-            network: "mvo-abc".into(),
-            kubelet_ports: (1, 2),
-        };
+        let l = sample_layout("/tmp/mvo-node-abc", "abc");
         let s = script(&l);
         assert!(s.contains("dir='/tmp/mvo-node-abc'"));
         assert!(s.contains("cg='mvo-node-abc'"));

@@ -11,32 +11,52 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-/// Where one node keeps everything, and the names it owns on the host.
+/// The runc binary (Debian's runc).
+pub const RUNC: &str = "/usr/sbin/runc";
+/// Where the CNI plugins are (Debian's containernetworking-plugins).
+pub const CNI_BIN_DIR: &str = "/usr/lib/cni";
+/// The sandbox image every pod's network namespace is held by.
+pub const PAUSE_IMAGE: &str = "localhost/mvo-test/pause:v1";
+
+/// Where one node keeps everything; every name it owns on the host derives from its `id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
-    /// The node's directory (under the control plane's state dir).
+    /// The node's directory.
     pub dir: PathBuf,
-    /// The node's name in the API.
-    pub node_name: String,
-    /// The Linux bridge its pods attach to (at most 15 bytes).
-    pub bridge: String,
+    /// A few hex digits that name everything the node owns on the host.
+    pub id: String,
     /// The pods' /24: `10.<a>.<b>.0/24`; the bridge (gateway) is `.1`.
     pub subnet: [u8; 2],
-    /// Top-level cgroup (in every v1 hierarchy) under which kubelet puts every pod.
-    pub cgroup_root: String,
-    /// Where the CNI plugins are (`/usr/lib/cni` from Debian's containernetworking-plugins).
-    pub cni_bin_dir: PathBuf,
-    /// The runc binary.
-    pub runc: PathBuf,
-    /// The sandbox (pause) image reference.
-    pub pause_image: String,
-    /// The CNI network's name (its results are cached under `/var/lib/cni/results/<name>-…`).
-    pub network: String,
     /// kubelet's HTTPS port and healthz port.
     pub kubelet_ports: (u16, u16),
 }
 
 impl Layout {
+    /// The node's name in the API: `mvo-node-<id>`.
+    pub fn node_name(&self) -> String {
+        format!("mvo-node-{}", self.id)
+    }
+
+    /// The Linux bridge its pods attach to: `mvo<id>` (at most 15 bytes).
+    pub fn bridge(&self) -> String {
+        format!("mvo{}", self.id)
+    }
+
+    /// Top-level cgroup (in every v1 hierarchy) under which kubelet puts every pod.
+    pub fn cgroup_root(&self) -> String {
+        format!("mvo-node-{}", self.id)
+    }
+
+    /// The CNI network's name (its results are cached under `/var/lib/cni/results/<name>-…`).
+    pub fn network(&self) -> String {
+        format!("mvo-{}", self.id)
+    }
+
+    /// The node's NAT chain: `MVO-<ID>` (two nodes never share one).
+    pub fn nat_chain(&self) -> String {
+        format!("MVO-{}", self.id.to_uppercase())
+    }
+
     /// containerd's directory: config, root, state, socket.
     pub fn containerd_dir(&self) -> PathBuf {
         self.dir.join("containerd")
@@ -121,10 +141,10 @@ state = '{state}'
         state = path(&c.join("state")),
         sock = path(&l.containerd_socket()),
         opt = path(&c.join("opt")),
-        pause = l.pause_image,
-        runc = path(&l.runc),
+        pause = PAUSE_IMAGE,
+        runc = RUNC,
         runc_root = path(&c.join("runc")),
-        cni_bin = path(&l.cni_bin_dir),
+        cni_bin = CNI_BIN_DIR,
         cni_conf = path(&l.cni_conf_dir()),
     )
 }
@@ -134,10 +154,10 @@ state = '{state}'
 pub fn cni_conflist(l: &Layout) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "cniVersion": "1.0.0",
-        "name": l.network,
+        "name": l.network(),
         "plugins": [{
             "type": "bridge",
-            "bridge": l.bridge,
+            "bridge": l.bridge(),
             "isGateway": true,
             "ipMasq": false,
             "hairpinMode": true,
@@ -153,8 +173,8 @@ pub fn cni_conflist(l: &Layout) -> String {
 }
 
 /// kubelet's configuration: its API on the node's bridge address (the node's InternalIP, where
-/// the API server calls it; client certificates of our CA only), healthz on loopback, our runtime socket, cgroupfs under our cgroup root,
-/// client certificates of our CA, no eviction or image GC to surprise a test.
+/// the API server calls it; client certificates of our CA only), healthz on loopback, our
+/// runtime socket, cgroupfs under our cgroup root, no eviction or image GC to surprise a test.
 pub fn kubelet_yaml(l: &Layout, client_ca: &Path) -> String {
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
@@ -205,16 +225,8 @@ maxPods: 110
         healthz = l.kubelet_ports.1,
         ca = path(client_ca),
         sock = path(&l.containerd_socket()),
-        cgroup_root = l.cgroup_root,
+        cgroup_root = l.cgroup_root(),
         logs = path(&l.dir.join("pod-logs")),
-    )
-}
-
-/// The node's NAT chain (its name holds the node's id: two nodes never share one).
-pub fn nat_chain(l: &Layout) -> String {
-    format!(
-        "MVO-{}",
-        l.cgroup_root.trim_start_matches("mvo-node-").to_uppercase()
     )
 }
 
@@ -223,7 +235,8 @@ pub fn nat_chain(l: &Layout) -> String {
 /// `127.0.0.1:<apiserver_port>`: a kube-proxy for that one Service. In a chain of the node's
 /// own, jumped to from PREROUTING for packets from its bridge only.
 pub fn nat_rules(l: &Layout, apiserver_port: u16) -> Vec<Vec<String>> {
-    let chain = nat_chain(l);
+    let chain = l.nat_chain();
+    let bridge = l.bridge();
     let to = format!("127.0.0.1:{apiserver_port}");
     let dnat = [
         "-d",
@@ -237,7 +250,7 @@ pub fn nat_rules(l: &Layout, apiserver_port: u16) -> Vec<Vec<String>> {
         "--to-destination",
         &to,
     ];
-    let jump = ["-i", &l.bridge, "-j", &chain];
+    let jump = ["-i", &bridge, "-j", &chain];
     [
         vec!["-N", &chain],
         [&["-A", &chain][..], &dnat].concat(),
@@ -254,23 +267,23 @@ pub fn nat_rules(l: &Layout, apiserver_port: u16) -> Vec<Vec<String>> {
     .collect()
 }
 
+/// A layout for unit tests: `dir`, `id`, subnet 10.201.7.0/24, kubelet ports 40001 and 40002.
+#[cfg(test)]
+pub(super) fn sample_layout(dir: &str, id: &str) -> Layout {
+    Layout {
+        dir: PathBuf::from(dir),
+        id: id.into(),
+        subnet: [201, 7],
+        kubelet_ports: (40001, 40002),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn layout() -> Layout {
-        Layout {
-            dir: PathBuf::from("/tmp/mvo-control-plane-x/node"),
-            node_name: "mvo-node".into(),
-            bridge: "mvo1a2b".into(),
-            subnet: [201, 7],
-            cgroup_root: "mvo-node-1a2b".into(),
-            cni_bin_dir: PathBuf::from("/usr/lib/cni"),
-            runc: PathBuf::from("/usr/sbin/runc"),
-            pause_image: "localhost/mvo-test/pause:v1".into(),
-            network: "mvo-1a2b".into(),
-            kubelet_ports: (40001, 40002),
-        }
+        sample_layout("/tmp/mvo-control-plane-x/node", "1a2b")
     }
 
     #[test]

@@ -21,23 +21,32 @@ use kube::api::Api;
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
+use crate::control_plane::free_port;
 use crate::image::{ImageSpec, build};
 use crate::process::{self, Guard};
-use config::Layout;
+pub use config::PAUSE_IMAGE;
+use config::{CNI_BIN_DIR, Layout, RUNC};
 pub use footprint::host_footprint;
-
-/// The sandbox image every pod's network namespace is held by.
-pub const PAUSE_IMAGE: &str = "localhost/mvo-test/pause:v1";
 /// A tiny app image: busybox with `/bin/sh`, running as 65532 unless a pod says otherwise.
 pub const BUSYBOX_IMAGE: &str = "localhost/mvo-test/busybox:v1";
 
+/// Debian's static busybox, the app image's only binary.
+const BUSYBOX: &str = "/bin/busybox";
+/// Debian's static catatonit, the sandbox image's only binary (`-P`: pause).
+const CATATONIT: &str = "/usr/bin/catatonit";
+
 /// The programs a real node needs besides the testbin ones, and the Debian package of each.
-pub const HOST_PROGRAMS: [(&str, &str); 4] = [
-    ("/usr/sbin/runc", "runc"),
-    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
-    ("/bin/busybox", "busybox-static"),
-    ("/usr/bin/catatonit", "catatonit"),
-];
+fn host_programs() -> [(PathBuf, &'static str); 4] {
+    [
+        (RUNC.into(), "runc"),
+        (
+            Path::new(CNI_BIN_DIR).join("bridge"),
+            "containernetworking-plugins",
+        ),
+        (BUSYBOX.into(), "busybox-static"),
+        (CATATONIT.into(), "catatonit"),
+    ]
+}
 
 /// What the control plane tells the node: how to reach it and its PKI files.
 #[derive(Clone, Debug)]
@@ -99,7 +108,8 @@ impl RealNode {
         let layout = layout_for(&dir)?;
         let script = dir.join("cleanup.sh");
         write(&script, &cleanup::script(&layout))?;
-        let watchdog = cleanup_watchdog(&script)?;
+        // Runs the clean-up script when the test process dies (see [`cleanup`]).
+        let watchdog = process::watchdog("node clean-up watchdog", r#"/bin/sh "$0""#, &script)?;
         // From here on a failure drops `node`, whose clean-up removes what was started.
         let mut node = RealNode {
             kubelet: Guard::none("kubelet"),
@@ -121,34 +131,32 @@ impl RealNode {
         )?;
         // The bridge exists before kubelet starts (the CNI plugin reuses it): its address is
         // the node's InternalIP, where the API server reaches kubelet for logs and exec.
-        node.run("ip", &["link", "add", "name", &l.bridge, "type", "bridge"])?;
-        node.run(
+        let bridge = l.bridge();
+        run("ip", &["link", "add", "name", &bridge, "type", "bridge"])?;
+        run(
             "ip",
             &[
                 "addr",
                 "add",
                 &format!("{}/24", l.gateway()),
                 "dev",
-                &l.bridge,
+                &bridge,
             ],
         )?;
-        node.run("ip", &["link", "set", &l.bridge, "up"])?;
+        run("ip", &["link", "set", &bridge, "up"])?;
         // No kube-proxy: the one Service pods need before any other, `kubernetes`
         // (10.0.0.1:443, what in-cluster clients dial), is sent to the API server on loopback.
         // Loopback as a destination from a bridge needs route_localnet on that bridge.
         write(
-            &PathBuf::from(format!(
-                "/proc/sys/net/ipv4/conf/{}/route_localnet",
-                l.bridge
-            )),
+            &PathBuf::from(format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet")),
             "1",
         )?;
         for rule in config::nat_rules(&l, cp.apiserver_port) {
             let args: Vec<&str> = rule.iter().map(String::as_str).collect();
-            node.run("iptables", &args)?;
+            run("iptables", &args)?;
         }
         for hierarchy in cgroup_hierarchies() {
-            let _ = std::fs::create_dir_all(hierarchy.join(&l.cgroup_root));
+            let _ = std::fs::create_dir_all(hierarchy.join(l.cgroup_root()));
         }
 
         let mut cmd = process::tied_command(&cp.testbin.join("containerd"), "KILL");
@@ -163,11 +171,11 @@ impl RealNode {
         lap("containerd", &mut phases);
 
         let own = [
-            own_image(&l, "pause", "/usr/bin/catatonit", &["-P"], &[], PAUSE_IMAGE)?,
+            own_image(&l, "pause", CATATONIT, &["-P"], &[], PAUSE_IMAGE)?,
             own_image(
                 &l,
                 "busybox",
-                "/bin/busybox",
+                BUSYBOX,
                 &[],
                 &["/bin/sh", "/bin/sleep", "/bin/cat", "/bin/ls", "/bin/id"],
                 BUSYBOX_IMAGE,
@@ -200,7 +208,7 @@ impl RealNode {
                 "--cert-dir={}",
                 l.kubelet_dir().join("pki").display()
             ))
-            .arg(format!("--hostname-override={}", l.node_name))
+            .arg(format!("--hostname-override={}", l.node_name()))
             .arg(format!("--node-ip={}", l.gateway()))
             .arg("--v=1");
         node.kubelet = Guard::start("kubelet", cmd, &l.dir.join("kubelet.log"))?;
@@ -219,7 +227,7 @@ impl RealNode {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             node.check_running()?;
-            if let Ok(n) = nodes.get(&l.node_name).await
+            if let Ok(n) = nodes.get(&l.node_name()).await
                 && is_ready(&n)
             {
                 break;
@@ -237,8 +245,8 @@ impl RealNode {
     }
 
     /// The node's name in the API.
-    pub fn name(&self) -> &str {
-        &self.layout.node_name
+    pub fn name(&self) -> String {
+        self.layout.node_name()
     }
 
     /// The node's directory (its logs: `containerd.log`, `kubelet.log`, …).
@@ -259,26 +267,6 @@ impl RealNode {
             self.controller_manager.pid(),
             self.scheduler.pid(),
         ]
-    }
-
-    /// Runs `program ARGS` (`ip`, `iptables`), failing with its message.
-    fn run(&self, program: &str, args: &[&str]) -> Result<(), Error> {
-        let out = Command::new(program)
-            .args(args)
-            .output()
-            .map_err(Error::io(format!(
-                "running `{program}` (Debian packages iproute2, iptables)"
-            )))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Error::Io {
-                context: format!("{program} {}", args.join(" ")),
-                source: std::io::Error::other(
-                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                ),
-            })
-        }
     }
 
     /// Fails with the component's log when one of them has exited.
@@ -322,16 +310,8 @@ impl RealNode {
     /// the clean-up removes).
     fn not_ready(&self, name: &str, what: String) -> Error {
         let log = self.layout.dir.join(format!("{name}.log"));
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let log_tail = lines[lines.len().saturating_sub(30)..].join("\n");
-        let kept = std::env::temp_dir().join(format!("mvo-node-{name}-{}.log", std::process::id()));
-        let _ = std::fs::copy(&log, &kept);
-        Error::NotReady {
-            what,
-            log: kept,
-            log_tail,
-        }
+        let keep_as = format!("mvo-node-{name}-{}.log", std::process::id());
+        Error::not_ready(what, &log, 30, Some(keep_as))
     }
 
     /// Stops every component and removes all the node left: processes, mounts, cgroups,
@@ -386,10 +366,10 @@ fn check_programs(cp: &ControlPlaneRef) -> Result<(), Error> {
             });
         }
     }
-    for (path, package) in HOST_PROGRAMS {
-        if !Path::new(path).exists() {
+    for (path, package) in host_programs() {
+        if !path.exists() {
             return Err(Error::NodeProgramMissing {
-                path: path.into(),
+                path,
                 fix: format!("install Debian's {package} (make test does: hack/debs.sh)"),
             });
         }
@@ -397,8 +377,9 @@ fn check_programs(cp: &ControlPlaneRef) -> Result<(), Error> {
     Ok(())
 }
 
-/// The node's names, derived from its directory's random name: bridge `mvo<6 hex>`, cgroup
-/// root `mvo-node-<6 hex>`, and a /24 in 10.200–249.x.0 no route of this host uses.
+/// The node's layout: its id (6 hex digits of a hash of its directory's random name, so
+/// bridge `mvo<id>`, cgroup root `mvo-node-<id>`, …), and a /24 in 10.200–249.x.0 that no
+/// route of this host uses.
 fn layout_for(dir: &Path) -> Result<Layout, Error> {
     let hash = Sha256::digest(dir.as_os_str().as_encoded_bytes());
     let id: String = hash[..3].iter().map(|b| format!("{b:02x}")).collect();
@@ -415,14 +396,8 @@ fn layout_for(dir: &Path) -> Result<Layout, Error> {
     }
     Ok(Layout {
         dir: dir.to_path_buf(),
-        node_name: format!("mvo-node-{id}"),
-        bridge: format!("mvo{id}"),
+        id,
         subnet,
-        cgroup_root: format!("mvo-node-{id}"),
-        cni_bin_dir: PathBuf::from("/usr/lib/cni"),
-        runc: PathBuf::from("/usr/sbin/runc"),
-        pause_image: PAUSE_IMAGE.into(),
-        network: format!("mvo-{id}"),
         kubelet_ports: (free_port()?, free_port()?),
     })
 }
@@ -492,33 +467,40 @@ fn own_image(
     Ok(out)
 }
 
+/// Runs `program ARGS` (`ip`, `iptables`), failing with its message.
+fn run(program: &str, args: &[&str]) -> Result<(), Error> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    stdout_of(cmd).map(drop).map_err(|message| Error::Io {
+        context: format!("{program} {}", args.join(" ")),
+        source: std::io::Error::other(format!(
+            "{message} (`{program}` comes from Debian's iproute2 or iptables)"
+        )),
+    })
+}
+
 /// Runs `ctr` against the node's containerd in the CRI namespace.
 fn node_ctr(cp: &ControlPlaneRef, l: &Layout, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cp.testbin.join("ctr"))
-        .arg("--address")
+    let mut cmd = Command::new(cp.testbin.join("ctr"));
+    cmd.arg("--address")
         .arg(l.containerd_socket())
         .args(["--namespace", "k8s.io"])
-        .args(args)
-        .output()
-        .map_err(|e| format!("ctr {}: {e}", args.join(" ")))?;
+        .args(args);
+    stdout_of(cmd).map_err(|message| format!("ctr {}: {message}", args.join(" ")))
+}
+
+/// The standard output of `cmd`, or why it could not run or failed (its standard error).
+fn stdout_of(mut cmd: Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
-            "ctr {} failed: {}",
-            args.join(" "),
+            "failed ({}): {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
-}
-
-/// A shell that runs the clean-up script when the test process dies (see [`cleanup`]).
-fn cleanup_watchdog(script: &Path) -> Result<Guard, Error> {
-    let mut cmd = process::tied_command(Path::new("/bin/sh"), "TERM");
-    cmd.arg("-c")
-        .arg(r#"trap '/bin/sh "$0"; exit 0' TERM; while :; do sleep 5 & wait $!; done"#)
-        .arg(script);
-    Guard::start("node clean-up watchdog", cmd, Path::new("/dev/null"))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
@@ -527,8 +509,4 @@ fn write(path: &Path, text: &str) -> Result<(), Error> {
             .map_err(Error::io(format!("creating {}", parent.display())))?;
     }
     std::fs::write(path, text).map_err(Error::io(format!("writing {}", path.display())))
-}
-
-fn free_port() -> Result<u16, Error> {
-    crate::support::free_loopback_port().map_err(Error::io("finding a free port"))
 }
