@@ -36,10 +36,11 @@ peer-venv:
 testbin:
 	@bash hack/testbin/build.sh --node
 
-# Debian packages the tests use, installed when missing: skopeo reads the built images; runc,
-# the CNI plugins, busybox-static and catatonit (the sandbox image) make the real node.
+# Debian packages the tests use, installed when missing: skopeo reads the built images and
+# podman loads and runs them (as `docker load` would); runc, the CNI plugins, busybox-static
+# and catatonit (the sandbox image) make the real node.
 debs:
-	@bash hack/debs.sh skopeo:skopeo runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+	@bash hack/debs.sh skopeo:skopeo podman:podman runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
 		/bin/busybox:busybox-static catatonit:catatonit ip:iproute2 iptables-save:iptables
 
 # The real-node suite installs the operator from its own images: `images` builds them.

@@ -1,8 +1,9 @@
 //! The operator's and the agent's images, built without a container engine as `make images`
 //! builds them: reproducible (two builds, one digest), non-root (65532), with the entrypoint the
 //! injected verifier relies on (the operator sets no `command`), labelled, self-contained (each
-//! runs from nothing but its own layer, in a chroot, as UID 65532), and read by skopeo, the
-//! standard OCI tool.
+//! runs from nothing but its own layer, in a chroot, as UID 65532), read by skopeo, the
+//! standard OCI tool, and loaded and run by podman (`podman load`, what `docker load` does for
+//! Docker users) as UID 65532 without its network.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,34 @@ fn run_as_nonroot(root: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("chroot runs (the tests run as root)")
+}
+
+/// podman with all its state (images, containers) under `dir`, touching nothing else: vfs
+/// storage (no overlay mounts to leave behind), cgroupfs (no systemd here), no event log.
+fn podman(dir: &Path) -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.arg("--root")
+        .arg(dir.join("storage"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
+        .args(["--events-backend", "none"]);
+    cmd
+}
+
+/// Runs podman; its stdout, or a panic with its stderr.
+fn podman_ok(dir: &Path, args: &[&str]) -> String {
+    let out = podman(dir)
+        .args(args)
+        .output()
+        .expect("podman is installed (make test installs it: hack/debs.sh)");
+    assert!(
+        out.status.success(),
+        "podman {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -194,5 +223,38 @@ fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
             blob(&first, &built.digest),
             "the manifest skopeo reads"
         );
+
+        // podman loads the archive under its reference and runs it, as the image's user.
+        // Its own short directory: podman refuses a runroot longer than 50 characters.
+        let podman_dir = tempfile::tempdir().unwrap();
+        let state = podman_dir.path();
+        let archive = first.to_str().unwrap();
+        let loaded = podman_ok(state, &["load", "--quiet", "--input", archive]);
+        assert!(loaded.contains(reference), "{loaded}");
+        let seen = podman_ok(
+            state,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{.Config.User}} {{json .Config.Entrypoint}}",
+                reference,
+            ],
+        );
+        assert_eq!(seen.trim(), format!("65532:65532 [\"{path}\"]"));
+        // Explicit low limits: podman otherwise sets RLIMIT_NPROC and RLIMIT_NOFILE at or
+        // above the host's, which runc is refused without the CAP_SYS_RESOURCE this VM's
+        // bounding set lacks (`--ulimit host` too).
+        let limits = [
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ];
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(limits);
+        args.extend([reference, run]);
+        let ran = podman_ok(state, &args);
+        assert!(ran.contains(name), "{name} {run} under podman: {ran}");
     }
 }
