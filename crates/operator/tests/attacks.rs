@@ -12,8 +12,8 @@ use kube::api::{Api, PostParams};
 use model_validation_operator::names::{LABEL, LEGACY_LABEL};
 use serde_json::{Value, json};
 use support::{
-    add_ephemeral, api_message, create_mv, has_verifier, key_in_policy_mv, run_verifier,
-    shared_operator, signed_model_and_key, wait_dry_run_admits,
+    api_message, create_mv, has_verifier, key_in_policy_mv, run_verifier, shared_operator,
+    signed_model_and_key, updates_cannot_undo_verification, wait_dry_run_admits,
 };
 
 /// A namespace with a signed model under `<tmp>/data/model`, an empty second volume
@@ -285,45 +285,10 @@ async fn updates_and_ephemeral_containers_cannot_undo_verification() {
         .await
         .unwrap();
     let pods = Api::<Pod>::namespaced(w.client.clone(), &w.ns);
-    let victim = &pods;
-    let patch = |v: Value| async move {
-        victim
-            .patch("victim", &PatchParams::default(), &Patch::Strategic(v))
-            .await
-            .map_err(api_message)
-    };
-    let msg = patch(
-        json!({"spec": {"initContainers": [{"name": "model-validation", "image": "evil:latest"}]}}),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        msg.contains("the image of container \"model-validation\" verified this pod's model"),
-        "{msg}"
-    );
-    let msg = patch(json!({"metadata": {"labels": {LABEL: "other"}}}))
-        .await
-        .unwrap_err();
-    assert!(
-        msg.contains("pod label validation.ml.sigstore.dev/ml chose the ModelValidation"),
-        "{msg}"
-    );
-    // Twins: other labels and the app's image stay updatable.
-    patch(json!({"metadata": {"labels": {"team": "ml"}}}))
-        .await
-        .unwrap();
-    patch(json!({"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}))
-        .await
-        .unwrap();
-
-    let msg = add_ephemeral(&pods, "victim", "writer", false)
-        .await
-        .unwrap_err();
-    assert!(
-        msg.contains("ephemeral container \"writer\" mounts volume \"data\""),
-        "{msg}"
-    );
-    add_ephemeral(&pods, "victim", "reader", true)
+    updates_cannot_undo_verification(&pods, "victim").await;
+    // Twin: the app's image stays updatable.
+    let image = json!({"spec": {"containers": [{"name": "app", "image": "app:v2"}]}});
+    pods.patch("victim", &PatchParams::default(), &Patch::Strategic(image))
         .await
         .unwrap();
 }

@@ -10,8 +10,15 @@
 //!   message (what `kubectl describe pod` shows);
 //! - an app that mounts the model writable gets it read-only (the webhook's patch, enforced by
 //!   runc: its write fails), while an unlabelled pod's writable mount stays writable (twin);
+//! - the admission suite's main attacks (tests/attacks.rs) are refused with the same messages,
+//!   and their twins run under runc's real mounts: a nested empty volume that hides a signed
+//!   file makes the verifier fail naming it; a downloader init container, a `subPath` mount and
+//!   a read-only ephemeral container run;
 //! - a model signed with a certificate (the CA in the policy) and one signed keyless (the
 //!   peer's golden Sigstore signature, verified offline) verify too;
+//! - with continuous validation, the pod's real Ready condition (the kubelet probing the native
+//!   sidecar) turns false when a model file is changed on the node and true when it is
+//!   restored, while the app keeps running;
 //! - the leader's pod deleted, labelled pods are still verified (every replica serves the
 //!   webhook, the other takes the lease);
 //! - the operator scaled to zero, labelled pods are refused (fail closed) while unlabelled ones
@@ -22,18 +29,21 @@
 
 mod support;
 
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use model_validation_operator::names::{LABEL, VERIFY_CONTAINER};
-use serde_json::json;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use model_validation_operator::names::{LABEL, VERIFY_CONTAINER, WATCH_CONTAINER};
+use model_validation_operator::webhook::inject::DEFAULT_WATCH_PORT;
+use serde_json::{Value, json};
 use support::{
-    CodeSigningPki, create_mv, fixture, fresh_key_signer, install_base, sign, wait_for, write_model,
+    CodeSigningPki, api_message, create_mv, fixture, fresh_key_signer, http_get_at, install_base,
+    sign, updates_cannot_undo_verification, verifier_status, wait_for, write_model,
 };
 use test_cluster::node::BUSYBOX_IMAGE;
 use test_cluster::{ControlPlane, StartOptions};
@@ -98,15 +108,6 @@ fn model_pod_for(mv: &str, name: &str, host_dir: &Path, supplemental_groups: &[u
     .unwrap()
 }
 
-fn verifier_status(pod: &Pod) -> Option<&ContainerStatus> {
-    pod.status
-        .as_ref()?
-        .init_container_statuses
-        .as_ref()?
-        .iter()
-        .find(|s| s.name == VERIFY_CONTAINER)
-}
-
 fn app_started(pod: &Pod) -> bool {
     pod.status
         .as_ref()
@@ -136,6 +137,192 @@ async fn verifier_done(pods: &Api<Pod>, name: &str) -> Pod {
         done.then_some(pod)
     })
     .await
+}
+
+/// A busybox container (the node's image, never pulled) running `script` under sh.
+fn busybox(name: &str, script: &str, mounts: Value) -> Value {
+    json!({"name": name, "image": BUSYBOX_IMAGE, "imagePullPolicy": "Never",
+           "command": ["/bin/sh", "-c", script], "volumeMounts": mounts})
+}
+
+/// A pod labelled for "mv", in MODEL_GROUP, with these init containers and containers; volume
+/// `data` is the model's host directory and `other` an empty one.
+fn shaped_pod(name: &str, data: &Path, other: &Path, init: Value, containers: Value) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {LABEL: "mv"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"supplementalGroups": [MODEL_GROUP]},
+            "initContainers": init,
+            "containers": containers,
+            "volumes": [
+                {"name": "data", "hostPath": {"path": data.to_str().unwrap(), "type": "Directory"}},
+                {"name": "other", "hostPath": {"path": other.to_str().unwrap(), "type": "Directory"}}]
+        }
+    }))
+    .unwrap()
+}
+
+/// Creates `pod`, which must be refused; returns the API server's message.
+async fn refused(pods: &Api<Pod>, pod: &Pod) -> String {
+    match pods.create(&PostParams::default(), pod).await {
+        Ok(p) => panic!("admitted: {:?}", p.metadata.name),
+        Err(e) => api_message(e),
+    }
+}
+
+/// Waits until the app of `name` has started; returns the pod then.
+async fn app_running(pods: &Api<Pod>, name: &str) -> Pod {
+    let what = format!("the app of {name} to start");
+    wait_for(&what, Duration::from_secs(90), || async move {
+        let pod = pods.get(name).await.ok()?;
+        app_started(&pod).then_some(pod)
+    })
+    .await
+}
+
+/// The pod's Ready condition, as the kubelet reports it.
+fn pod_ready(pod: &Pod) -> Option<bool> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some(ready.status == "True")
+}
+
+/// Waits until the Ready condition of `name` is `ready`; returns the pod then.
+async fn readiness_is(pods: &Api<Pod>, name: &str, ready: bool, within: Duration) -> Pod {
+    let what = format!("{name} to be reported Ready={ready}");
+    wait_for(&what, within, || async move {
+        let pod = pods.get(name).await.ok()?;
+        (pod_ready(&pod)? == ready).then_some(pod)
+    })
+    .await
+}
+
+/// The admission suite's main attacks (tests/attacks.rs) against the operator installed on the
+/// real node. Each is refused with the message the pod-runner suite expects, and its twin is
+/// admitted and runs under runc's real mounts. `model` is a signed model's host directory
+/// readable through MODEL_GROUP, `empty` an empty directory; `victim` a running verified pod.
+async fn attacks_behave_as_on_the_pod_runner(
+    pods: &Api<Pod>,
+    model: &Path,
+    empty: &Path,
+    victim: &str,
+) {
+    let data = |path: &str| json!({"name": "data", "mountPath": path});
+    let other = |path: &str| json!({"name": "other", "mountPath": path});
+    let sleeper = |mounts: Value| busybox("app", "sleep 3600", mounts);
+
+    // A volume nested below the model that another container does not see.
+    let nested = sleeper(json!([data("/data"), other("/data/model/sub")]));
+    let mut shipper = busybox("shipper", "sleep 3600", json!([data("/data")]));
+    shipper["restartPolicy"] = json!("Always");
+    let attack = shaped_pod("nested", model, empty, json!([shipper]), json!([nested]));
+    let msg = refused(pods, &attack).await;
+    for wanted in [
+        "disagree about the files at /data/model",
+        "\"shipper\" mounts nothing at /data/model/sub",
+        "\"app\" mounts volume \"other\" at /data/model/sub",
+    ] {
+        assert!(msg.contains(wanted), "lacks {wanted:?}: {msg}");
+    }
+    // Twin: the app alone is admitted, and the verifier sees what runc shows the app: the
+    // empty nested volume hides the signed sub/tokenizer.json, so it fails naming that file.
+    let alone = shaped_pod("nested-alone", model, empty, json!([]), json!([nested]));
+    pods.create(&PostParams::default(), &alone).await.unwrap();
+    let pod = verifier_done(pods, "nested-alone").await;
+    let end = verifier_end(&pod);
+    assert_ne!(end.exit_code, 0);
+    let message = end.message.unwrap_or_default();
+    assert!(message.contains("tokenizer.json"), "{message}");
+    assert!(
+        !app_started(&pod),
+        "the app of a failed verification must not start"
+    );
+
+    // A decoy init container on the signed volume while the app reads another one.
+    let decoy = json!([busybox("decoy", "true", json!([data("/data")]))]);
+    let app_on_other = json!([sleeper(json!([other("/data")]))]);
+    let msg = refused(
+        pods,
+        &shaped_pod("decoy", model, empty, decoy, app_on_other),
+    )
+    .await;
+    for wanted in [
+        "\"decoy\" mounts volume \"data\" at /data",
+        "\"app\" mounts volume \"other\" at /data",
+    ] {
+        assert!(msg.contains(wanted), "lacks {wanted:?}: {msg}");
+    }
+    // Twin: a downloader init container on the volume the app reads; the verifier runs after it.
+    let fetch = json!([busybox("fetch", "ls /data/model", json!([data("/data")]))]);
+    let app = json!([sleeper(json!([data("/data")]))]);
+    let downloader = shaped_pod("downloader", model, empty, fetch, app);
+    let created = pods
+        .create(&PostParams::default(), &downloader)
+        .await
+        .unwrap();
+    let inits = created.spec.unwrap().init_containers.unwrap();
+    assert_eq!(
+        inits.last().unwrap().name,
+        VERIFY_CONTAINER,
+        "the verifier is last"
+    );
+    let pod = verifier_done(pods, "downloader").await;
+    assert_eq!(verifier_end(&pod).exit_code, 0);
+    app_running(pods, "downloader").await;
+
+    // subPathExpr on the model mount is refused; subPath mounts (file and directory) verify.
+    let expr = json!([sleeper(
+        json!([{"name": "data", "mountPath": "/data/model", "subPathExpr": "$(MODEL_DIR)"}])
+    )]);
+    let msg = refused(pods, &shaped_pod("expr", model, empty, json!([]), expr)).await;
+    assert!(
+        msg.contains("with subPathExpr") && msg.contains("use subPath"),
+        "{msg}"
+    );
+    let sub = json!([sleeper(json!([
+        {"name": "data", "mountPath": "/data/model", "subPath": "model"},
+        {"name": "data", "mountPath": "/data/model.sig", "subPath": "model.sig"}
+    ]))]);
+    pods.create(
+        &PostParams::default(),
+        &shaped_pod("sub", model, empty, json!([]), sub),
+    )
+    .await
+    .unwrap();
+    let pod = verifier_done(pods, "sub").await;
+    let end = verifier_end(&pod);
+    assert_eq!(end.exit_code, 0, "{:?}", end.message);
+    app_running(pods, "sub").await;
+
+    // Updates of the running verified pod cannot undo its verification; a read-only
+    // ephemeral container (kubectl debug) is admitted, and the kubelet runs it.
+    updates_cannot_undo_verification(pods, victim).await;
+    wait_for(
+        "the read-only ephemeral container to run",
+        Duration::from_secs(60),
+        || async move {
+            let pod = pods.get(victim).await.ok()?;
+            let statuses = pod.status?.ephemeral_container_statuses?;
+            let reader = statuses.into_iter().find(|c| c.name == "reader")?;
+            (reader.state?.terminated?.exit_code == 0).then_some(())
+        },
+    )
+    .await;
+    let logs = pods
+        .logs(
+            victim,
+            &LogParams {
+                container: Some("reader".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        logs.lines().any(|l| l == "model"),
+        "the reader lists /data: {logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,16 +393,10 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
     // --- the passing twin: readable through the pod's supplementary group ---
     create("readable", good.path(), &[MODEL_GROUP]).await;
     let pod = verifier_done(&pods, "readable").await;
-    let verifier = verifier_status(&pod).unwrap();
-    let terminated = verifier
-        .state
-        .as_ref()
-        .unwrap()
-        .terminated
-        .as_ref()
-        .unwrap();
+    let terminated = verifier_end(&pod);
     assert_eq!(terminated.exit_code, 0, "{:?}", terminated.message);
-    let uid = verifier
+    let uid = verifier_status(&pod)
+        .unwrap()
         .user
         .as_ref()
         .and_then(|u| u.linux.as_ref())
@@ -229,6 +410,45 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
     )
     .await;
     let verified = began.elapsed();
+
+    // --- continuous validation: a watched pod turns Ready, then its model is changed ---
+    let watched = tempfile::tempdir().unwrap();
+    root_owned_model(watched.path(), &signer);
+    create_mv(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation",
+            "metadata": {"name": "cv"},
+            "spec": {"model": {"path": "/data/model", "signaturePath": "/data/model.sig"},
+                     "config": {"publicKeyConfig": {"keyPem": pem}},
+                     "continuousValidation": {"enabled": true, "interval": "1m"}}
+        }),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &model_pod_for("cv", "watched", watched.path(), &[MODEL_GROUP]),
+    )
+    .await
+    .unwrap();
+    let pod = readiness_is(&pods, "watched", true, Duration::from_secs(120)).await;
+    let inits = pod.spec.as_ref().unwrap().init_containers.clone().unwrap();
+    assert_eq!(
+        inits[1].name, WATCH_CONTAINER,
+        "a native sidecar after the verifier"
+    );
+    assert_eq!(inits[1].restart_policy.as_deref(), Some("Always"));
+    let pod_ip: IpAddr = pod.status.unwrap().pod_ip.unwrap().parse().unwrap();
+    let sidecar_at = SocketAddr::new(pod_ip, DEFAULT_WATCH_PORT);
+    let weights = watched.path().join("model/weights.bin");
+    let original = std::fs::read(&weights).unwrap();
+    let mut changed = original.clone();
+    changed[0] ^= 0xff;
+    // Written in place: owner and mode stay, as when someone with write access edits a file.
+    std::fs::write(&weights, &changed).unwrap();
+    let tampered_at = Instant::now();
 
     // --- unreadable: the same model without the group ---
     create("unreadable", good.path(), &[]).await;
@@ -349,7 +569,41 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
     }
     let refusals_checked = began.elapsed();
 
+    // --- the admission suite's main attacks, on the real node ---
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(empty.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    attacks_behave_as_on_the_pod_runner(&pods, good.path(), empty.path(), "readable").await;
+    let attacks_checked = began.elapsed();
+
+    // --- continuous validation: not ready while changed, ready again once restored ---
+    let pod = readiness_is(&pods, "watched", false, Duration::from_secs(150)).await;
+    let turned_not_ready = tampered_at.elapsed();
+    let statuses = pod
+        .status
+        .unwrap()
+        .init_container_statuses
+        .unwrap_or_default();
+    let sidecar = statuses.iter().find(|c| c.name == WATCH_CONTAINER).unwrap();
+    assert!(!sidecar.ready, "the sidecar is the one not ready");
+    assert!(
+        app_started(&pods.get("watched").await.unwrap()),
+        "the app keeps running"
+    );
+    // What the kubelet's probe read, asked on the pod's IP: the file, and alive meanwhile.
+    let readyz = http_get_at(sidecar_at, "/readyz").expect("the sidecar answers on the pod IP");
+    assert_eq!(readyz.status, 503, "{}", readyz.body);
+    assert!(readyz.body.contains("weights.bin"), "{}", readyz.body);
+    let healthz = http_get_at(sidecar_at, "/healthz").map(|r| r.status);
+    assert_eq!(healthz, Some(200), "alive while not ready");
+    std::fs::write(&weights, &original).unwrap();
+    let restored_at = Instant::now();
+    readiness_is(&pods, "watched", true, Duration::from_secs(150)).await;
+    let turned_ready = restored_at.elapsed();
+    let readyz = http_get_at(sidecar_at, "/readyz").expect("the sidecar answers on the pod IP");
+    assert_eq!(readyz.status, 200, "{}", readyz.body);
+
     // --- the leader's pod is deleted: the other replica leads, labelled pods still verified ---
+    let leader_deleted = began.elapsed();
     let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
     let holder = |l: Lease| l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
     let leader = holder(leases.get("model-validation-operator").await.unwrap());
@@ -369,7 +623,7 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
         },
     )
     .await;
-    let took_over = began.elapsed();
+    let took_over = began.elapsed() - leader_deleted;
     create("after-leader-loss", good.path(), &[MODEL_GROUP]).await;
     let pod = verifier_done(&pods, "after-leader-loss").await;
     assert_eq!(verifier_end(&pod).exit_code, 0);
@@ -416,12 +670,15 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
         "an unlabelled pod never meets the webhook"
     );
     eprintln!(
-        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, refusals, certificate and keyless checked {:.1} s, lease taken over {:.1} s after the leader's pod was deleted, all {:.1} s",
+        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, continuous-validation pod Ready, refusals, certificate and keyless checked {:.1} s, attacks and twins {:.1} s, Ready=False {:.1} s after the model changed and Ready=True {:.1} s after it was restored (interval 1m), lease taken over {:.1} s after the leader's pod was deleted, all {:.1} s",
         node_up.as_secs_f64(),
         (installed - node_up).as_secs_f64(),
         (verified - installed).as_secs_f64(),
         (refusals_checked - verified).as_secs_f64(),
-        (took_over - refusals_checked).as_secs_f64(),
+        (attacks_checked - refusals_checked).as_secs_f64(),
+        turned_not_ready.as_secs_f64(),
+        turned_ready.as_secs_f64(),
+        took_over.as_secs_f64(),
         began.elapsed().as_secs_f64()
     );
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, PostParams};
 use model_validation_operator::agent::env::PUBLIC_KEY;
 use model_validation_operator::names::VERIFY_CONTAINER;
@@ -31,6 +31,16 @@ pub async fn wait_dry_run_admits(
         }
     })
     .await;
+}
+
+/// The status of the pod's verification init container, once the kubelet has reported it.
+pub fn verifier_status(pod: &Pod) -> Option<&ContainerStatus> {
+    pod.status
+        .as_ref()?
+        .init_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|s| s.name == VERIFY_CONTAINER)
 }
 
 /// Whether the pod has the verification init container.

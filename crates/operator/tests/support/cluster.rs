@@ -7,7 +7,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use model_validation_operator::names::VERIFY_CONTAINER;
+use model_validation_operator::names::{LABEL, VERIFY_CONTAINER};
 use serde_json::{Value, json};
 use test_cluster::pod_runner::{PodRunner, RunnerConfig};
 
@@ -41,15 +41,12 @@ pub async fn run_verifier(client: &Client, ns: &str, name: &str) -> (i32, String
         .get(name)
         .await
         .unwrap();
-    let st = pod
-        .status
-        .unwrap()
-        .init_container_statuses
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == VERIFY_CONTAINER)
-        .expect("verifier status");
-    let t = st.state.unwrap().terminated.expect("verifier terminated");
+    let st = super::verifier_status(&pod).expect("verifier status");
+    let t = st
+        .state
+        .clone()
+        .and_then(|s| s.terminated)
+        .expect("verifier terminated");
     (t.exit_code, t.message.unwrap_or_default())
 }
 
@@ -135,7 +132,10 @@ pub async fn add_ephemeral(
     read_only: bool,
 ) -> Result<(), String> {
     use kube::api::{Patch, PatchParams};
-    let patch = json!({"spec": {"ephemeralContainers": [{"name": name, "image": "busybox", "command": ["true"],
+    // The real node's busybox image (never pulled), so the admitted one also runs there.
+    let patch = json!({"spec": {"ephemeralContainers": [{"name": name,
+        "image": test_cluster::node::BUSYBOX_IMAGE, "imagePullPolicy": "Never",
+        "command": ["/bin/ls", "/data"],
         "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": read_only}]}]}});
     pods.patch_subresource(
         "ephemeralcontainers",
@@ -146,4 +146,43 @@ pub async fn add_ephemeral(
     .await
     .map(|_| ())
     .map_err(api_message)
+}
+
+/// The update attacks on the running, verified pod `victim` (labelled for a ModelValidation,
+/// its model on volume `data`), each with its twin: swapping the verifier's image and
+/// relabelling the pod for another policy are refused, another label is accepted; a writable
+/// ephemeral container on the model is refused, a read-only one (`reader`) admitted.
+/// tests/attacks.rs runs it on the pod runner, tests/real_node.rs on the real node.
+pub async fn updates_cannot_undo_verification(pods: &Api<Pod>, victim: &str) {
+    use kube::api::{Patch, PatchParams};
+    let patch = |v: Value| async move {
+        pods.patch(victim, &PatchParams::default(), &Patch::Strategic(v))
+            .await
+            .map_err(api_message)
+    };
+    let swap =
+        json!({"spec": {"initContainers": [{"name": VERIFY_CONTAINER, "image": "evil:latest"}]}});
+    let msg = patch(swap).await.unwrap_err();
+    assert!(
+        msg.contains("the image of container \"model-validation\" verified this pod's model"),
+        "{msg}"
+    );
+    let msg = patch(json!({"metadata": {"labels": {LABEL: "other"}}}))
+        .await
+        .unwrap_err();
+    assert!(
+        msg.contains("pod label validation.ml.sigstore.dev/ml chose the ModelValidation"),
+        "{msg}"
+    );
+    patch(json!({"metadata": {"labels": {"team": "ml"}}}))
+        .await
+        .unwrap();
+    let msg = add_ephemeral(pods, victim, "writer", false)
+        .await
+        .unwrap_err();
+    assert!(
+        msg.contains("ephemeral container \"writer\" mounts volume \"data\""),
+        "{msg}"
+    );
+    add_ephemeral(pods, victim, "reader", true).await.unwrap();
 }

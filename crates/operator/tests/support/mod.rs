@@ -23,12 +23,14 @@ mod pki;
 mod rbac;
 mod webhook;
 
-pub use admission::{has_verifier, kubeconfig_via, verifier_key, wait_dry_run_admits};
+pub use admission::{
+    has_verifier, kubeconfig_via, verifier_key, verifier_status, wait_dry_run_admits,
+};
 pub use balancer::{Backend, Balancer};
 pub use ca::remove_ca_key;
 pub use cluster::{
     add_ephemeral, api_message, create_and_run, create_mv, events, find_event, key_in_policy_mv,
-    mv_api, pod, run_verifier,
+    mv_api, pod, run_verifier, updates_cannot_undo_verification,
 };
 pub use models::{ec_key_signer, fresh_key_signer, sign, signed_model_and_key, write_model};
 pub use operator::{AGENT_IMAGE, Operator, OperatorOptions, shared_operator};
@@ -38,6 +40,6 @@ pub use rbac::{
     kustomize, manifest, operator_client,
 };
 pub use test_cluster::support::{
-    HttpResponse, agent_binary, fixture, free_port, http_get, metric, wait_for,
+    HttpResponse, agent_binary, fixture, free_port, http_get, http_get_at, metric, wait_for,
 };
 pub use webhook::{NoPolicies, TestWebhook};

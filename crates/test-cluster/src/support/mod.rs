@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests of every crate in this workspace, in the way
 //! linkerd's `policy-test` crate serves its tests: one copy, used everywhere.
 //!
-//! - [`free_port`], [`http_get`]: loopback networking without an HTTP client dependency;
+//! - [`free_port`], [`http_get`], [`http_get_at`]: loopback networking without an HTTP client dependency;
 //! - [`metric`]: one sample of a Prometheus text exposition, `None` when it is missing;
 //! - [`wait_for`]: polling with a deadline that names what it waited for;
 //! - [`fixtures`], [`fixture`], [`workspace_dir`]: where shared inputs are;
@@ -18,7 +18,7 @@ mod scrape;
 mod wait;
 
 pub(crate) use net::free_loopback_port;
-pub use net::{HttpResponse, free_port, http_get};
+pub use net::{HttpResponse, free_port, http_get, http_get_at};
 pub use paths::{agent_binary, default_agent_path, fixture, fixtures, target_dir, workspace_dir};
 pub use procs::{is_alive, processes_mentioning};
 pub use scrape::metric;

@@ -1,7 +1,7 @@
 //! Loopback ports and a plain HTTP/1.0 GET.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 /// Asks the kernel for a free loopback port. Another process could take it before the server
@@ -27,10 +27,15 @@ pub struct HttpResponse {
 /// `GET path` on `127.0.0.1:port` over plain HTTP/1.0. `None` when nothing answers (connection
 /// refused, timeout of 5 s, not HTTP): callers poll with it while a server starts.
 pub fn http_get(port: u16, path: &str) -> Option<HttpResponse> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    http_get_at(SocketAddr::from(([127, 0, 0, 1], port)), path)
+}
+
+/// [`http_get`] on any address, such as a pod's IP on the real node's bridge.
+pub fn http_get_at(addr: SocketAddr, path: &str) -> Option<HttpResponse> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nhost: 127.0.0.1\r\n\r\n").as_bytes())
+        .write_all(format!("GET {path} HTTP/1.0\r\nhost: {}\r\n\r\n", addr.ip()).as_bytes())
         .ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;
