@@ -3,8 +3,8 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-# Tools the tests need are cached per machine, outside the work tree.
-CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/model-validation-operator
+# Tools the tests need are cached per machine, outside the work tree (MVO_CACHE_DIR to move it).
+CACHE_DIR ?= $(or $(MVO_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/model-validation-operator)
 PEER_VENV ?= $(CURDIR)/target/peer-venv
 export MVO_CACHE_DIR := $(CACHE_DIR)
 export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
