@@ -28,6 +28,10 @@ Examples:
   # Verify with a public key held in an environment variable (as the operator's agent does)
   model-signing verify key ./model --public-key-env MODEL_SIGNING_PUBLIC_KEY --signature ./model/model.sig
 
+  # Several authorities from one document, e.g. the old and the new key during a rotation
+  # (required: any), or two co-signers (required: all); see docs/cli.md
+  model-signing verify authorities ./model --policy authorities.json --signature ./model/model.sig
+
   # Keep verifying every 5 minutes; serve /healthz, /readyz and /metrics on :8080
   model-signing verify key ./model --public_key key.pub --signature ./model/model.sig --interval 5m
 
@@ -103,6 +107,9 @@ pub enum VerifyMethod {
     Certificate(VerifyCertificateArgs),
     /// Verify a keyless Sigstore signature offline (embedded Sigstore roots; identity and issuer).
     Sigstore(VerifySigstoreArgs),
+    /// Verify with several authorities (keys, CAs, keyless identities) from a JSON document,
+    /// and a rule on how many must vouch: any (key rotation), all (co-signing) or a count.
+    Authorities(VerifyAuthoritiesArgs),
 }
 
 /// Which files make up the model.
@@ -300,8 +307,30 @@ impl VerifyMethod {
             VerifyMethod::Key(a) => &a.common,
             VerifyMethod::Certificate(a) => &a.common,
             VerifyMethod::Sigstore(a) => &a.common,
+            VerifyMethod::Authorities(a) => &a.common,
         }
     }
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("document").required(true).multiple(false).args(["policy", "policy_env"])))]
+pub struct VerifyAuthoritiesArgs {
+    #[command(flatten)]
+    pub common: VerifyCommon,
+    /// The authorities document (JSON: `required` and `authorities`, each a `key`,
+    /// `certificateAuthority` or `keyless` identity, optionally with its own `signature`; see
+    /// docs/cli.md). Authorities without their own signature read --signature. Exactly one of
+    /// this and --policy-env.
+    #[arg(long, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+    /// Instead of --policy: the name of an environment variable that holds the document itself
+    /// (read once at start).
+    #[arg(long = "policy-env", alias = "policy_env", value_name = "NAME")]
+    pub policy_env: Option<String>,
+    /// Test only: check certificate validity at this Unix time instead of now (as for `verify
+    /// certificate`). Hidden; not for production.
+    #[arg(long = "at-time", value_name = "UNIX_SECONDS", hide = true)]
+    pub at_time: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -424,10 +453,11 @@ pub struct InspectArgs {
 
 /// The peer treats `sign ./model` as `sign sigstore ./model`; so do we.
 pub fn insert_default_method(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const METHODS: [&str; 6] = [
+    const METHODS: [&str; 7] = [
         "key",
         "certificate",
         "sigstore",
+        "authorities",
         "pkcs11-key",
         "pkcs11-certificate",
         "help",

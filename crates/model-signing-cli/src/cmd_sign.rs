@@ -70,7 +70,7 @@ fn run_sign(
     jobs: usize,
     show_progress: bool,
 ) -> Result<Outcome> {
-    let selection = selection(&common.model, Some(&common.signature))?;
+    let selection = selection(&common.model, &[&common.signature])?;
     let (method, alg) = hashing(&common.hashing);
     let bar = Bar::new(show_progress);
     let opts = HashOptions {
@@ -126,7 +126,7 @@ pub fn sign(method: &SignMethod, jobs: usize, show_progress: bool) -> Result<Out
 
 /// `digest`: the root digest the files would be signed with.
 pub fn digest(a: &DigestArgs, jobs: usize, show_progress: bool) -> Result<Outcome> {
-    let selection = selection(&a.model, None)?;
+    let selection = selection(&a.model, &[])?;
     let (method, alg) = hashing(&a.hashing);
     let bar = Bar::new(show_progress);
     let serialized = serialize_model(

@@ -1,9 +1,13 @@
-//! `verify key|certificate|sigstore`.
+//! `verify key|certificate|sigstore|authorities`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Result, bail};
+use model_signing::authorities::{
+    AuthoritiesDocument, AuthoritiesError, AuthoritiesReport, Authority, BuiltAuthority, Required,
+    verify_with_authorities,
+};
 use model_signing::bundle::read_signature_file;
 use model_signing::keys::PublicKey;
 use model_signing::serialize::HashOptions;
@@ -11,7 +15,7 @@ use model_signing::sigstore::{
     Matcher, SigstoreError, SigstorePolicy, SigstoreTrust, SigstoreVerifier,
 };
 use model_signing::verify::{
-    CertificateVerifier, EnvelopeVerifier, KeyVerifier, VerifyOptions, verify_model,
+    CertificateVerifier, EnvelopeVerifier, KeyVerifier, VerifyOptions, VerifyReport, verify_model,
 };
 use model_signing::x509::Certificate;
 use serde_json::json;
@@ -52,11 +56,21 @@ pub fn result_line(result: &Result<Outcome>, hints: FixHints) -> String {
     }
 }
 
-/// A verifier and where its trust material came from: paths, `environment variable NAME`
+/// What verifies, and where its trust material came from: paths, `environment variable NAME`
 /// (never the value), or the embedded Sigstore root's name.
 struct Built {
-    verifier: Box<dyn EnvelopeVerifier>,
+    verifiers: Verifiers,
     trust: Vec<String>,
+}
+
+/// One verifier (`verify key|certificate|sigstore`), or several authorities and the rule on how
+/// many must vouch (`verify authorities`).
+enum Verifiers {
+    One(Box<dyn EnvelopeVerifier>),
+    Authorities {
+        list: Vec<BuiltAuthority>,
+        required: Required,
+    },
 }
 
 fn verify_inner(
@@ -66,8 +80,11 @@ fn verify_inner(
     show_progress: bool,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let sel = selection(&common.model, Some(&common.signature))?;
-    let bundle = read_signature_file(&common.signature).map_err(model_signing::Error::from)?;
+    let signatures = signature_paths(common, built);
+    let sel = selection(
+        &common.model,
+        &signatures.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    )?;
     let bar = Bar::new(show_progress);
     let opts = VerifyOptions {
         extra_ignore_paths: sel.ignore_paths,
@@ -79,14 +96,56 @@ fn verify_inner(
             progress: Some(&bar),
         },
     };
-    let verified = verify_model(
-        &common.model.model_path,
-        &bundle,
-        built.verifier.as_ref(),
-        &opts,
-    );
-    bar.finish();
-    let report = verified?;
+    let model = &common.model.model_path;
+    let (report, authorities) = match &built.verifiers {
+        Verifiers::One(verifier) => {
+            let bundle =
+                read_signature_file(&common.signature).map_err(model_signing::Error::from)?;
+            let verified = verify_model(model, &bundle, verifier.as_ref(), &opts);
+            bar.finish();
+            (verified?, None)
+        }
+        Verifiers::Authorities { list, required } => {
+            // Each file once, in the authorities' order; one that cannot be read refuses
+            // only the authorities that read it.
+            let files: Vec<(PathBuf, Result<Vec<u8>, String>)> = signatures
+                .iter()
+                .map(|p| {
+                    let read = read_signature_file(p).map_err(|e| e.to_string());
+                    (p.clone(), read)
+                })
+                .collect();
+            let authorities = list
+                .iter()
+                .map(|a| {
+                    let path = a.signature.as_ref().unwrap_or(&common.signature);
+                    let read = files.iter().find(|(p, _)| p == path).map(|(_, r)| r);
+                    let signature = match read {
+                        Some(Ok(bytes)) => Ok(bytes.as_slice()),
+                        Some(Err(e)) => Err(model_signing::Error::Usage(e.clone())),
+                        None => Err(model_signing::Error::Usage(format!(
+                            "signature {} was not read",
+                            path.display()
+                        ))),
+                    };
+                    Authority {
+                        name: a.name.clone(),
+                        verifier: a.verifier.as_ref(),
+                        signature,
+                    }
+                })
+                .collect();
+            let verified = verify_with_authorities(model, authorities, *required, &opts);
+            bar.finish();
+            let mut report = verified.map_err(|e| match e {
+                // The model itself could not be read: the engine's error, with its fix.
+                AuthoritiesError::Model(e) => anyhow::Error::from(e),
+                e => anyhow::Error::from(e),
+            })?;
+            let first = report.vouched.remove(0);
+            (first.report, Some((first.name, report, list)))
+        }
+    };
     let s = &report.manifest.serialization;
     let files = report
         .manifest
@@ -95,27 +154,88 @@ fn verify_inner(
         .map(|r| &r.name.path)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
+    let by = match &authorities {
+        None => report.signer.to_string(),
+        Some((first, rest, list)) => format!(
+            "{} of {} authorities ({} required): {}",
+            rest.vouched.len() + 1,
+            list.len(),
+            rest.required,
+            std::iter::once(format!("{first} ({})", report.signer))
+                .chain(
+                    rest.vouched
+                        .iter()
+                        .map(|v| format!("{} ({})", v.name, v.report.signer))
+                )
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let summary = format!(
-        "verified: {files} files ({} bytes, {} {}) signed by {}",
+        "verified: {files} files ({} bytes, {} {}) signed by {by}",
         report.bytes,
         s.method.name(),
         s.hash,
-        report.signer
     );
+    let mut json = json!({
+        "summary": summary,
+        "signer": report.signer.to_string(),
+        "files": files,
+        "resources": report.manifest.resources.len(),
+        "bytes": report.bytes,
+        "serialization": {"method": s.method.name(), "hash_type": s.hash.name(), "ignore_paths": s.ignore_paths},
+        "trust": built.trust,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    });
+    let mut warnings = report.warnings.clone();
+    if let Some((first, rest, _)) = authorities {
+        json["authorities"] = authorities_json(&first, &report, &rest);
+        for v in rest.vouched {
+            warnings.extend(v.report.warnings);
+        }
+        warnings.sort();
+        warnings.dedup();
+    }
     Ok(Outcome {
         text: vec!["Verification succeeded".into()],
-        json: json!({
-            "summary": summary,
-            "signer": report.signer.to_string(),
-            "files": files,
-            "resources": report.manifest.resources.len(),
-            "bytes": report.bytes,
-            "serialization": {"method": s.method.name(), "hash_type": s.hash.name(), "ignore_paths": s.ignore_paths},
-            "trust": built.trust,
-            "elapsed_ms": started.elapsed().as_millis() as u64,
-        }),
-        warnings: report.warnings,
+        json,
+        warnings,
     })
+}
+
+/// `authorities` in the JSON result: who vouched (with the signer), who did not (and why).
+fn authorities_json(
+    first: &str,
+    first_report: &VerifyReport,
+    rest: &AuthoritiesReport,
+) -> serde_json::Value {
+    let vouched: Vec<_> =
+        std::iter::once(json!({"name": first, "signer": first_report.signer.to_string()}))
+            .chain(
+                rest.vouched
+                    .iter()
+                    .map(|v| json!({"name": v.name, "signer": v.report.signer.to_string()})),
+            )
+            .collect();
+    let refused: Vec<_> = rest
+        .refused
+        .iter()
+        .map(|r| json!({"name": r.name, "error": r.error.to_string()}))
+        .collect();
+    json!({"required": rest.required, "vouched": vouched, "refused": refused})
+}
+
+/// The signature files a verification reads: `--signature`, then each authority's own.
+fn signature_paths(common: &VerifyCommon, built: &Built) -> Vec<PathBuf> {
+    let mut paths = vec![common.signature.clone()];
+    if let Verifiers::Authorities { list, .. } = &built.verifiers {
+        for p in list.iter().filter_map(|a| a.signature.as_ref()) {
+            if !paths.contains(p) {
+                paths.push(p.clone());
+            }
+        }
+    }
+    paths
 }
 
 /// `verify <method>`, once: verifies, writes the result file, returns the outcome.
@@ -174,7 +294,7 @@ fn build_verifier(
                 )),
             };
             Built {
-                verifier: Box::new(key_verifier(&material)?),
+                verifiers: Verifiers::One(Box::new(key_verifier(&material)?)),
                 trust: vec![material.name],
             }
         }
@@ -199,11 +319,9 @@ fn build_verifier(
                     );
                 }
             }
-            let at = a.at_time.map_or_else(SystemTime::now, |secs| {
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
-            });
+            let at = at_time(a.at_time);
             Built {
-                verifier: Box::new(CertificateVerifier::new(anchors, at)?),
+                verifiers: Verifiers::One(Box::new(CertificateVerifier::new(anchors, at)?)),
                 trust,
             }
         }
@@ -211,9 +329,38 @@ fn build_verifier(
             let verifier = sigstore_verifier(a, env)?;
             Built {
                 trust: vec![verifier.trust().name().to_string()],
-                verifier: Box::new(verifier),
+                verifiers: Verifiers::One(Box::new(verifier)),
             }
         }
+        VerifyMethod::Authorities(a) => {
+            let material = match (&a.policy, &env.policy) {
+                (Some(path), _) => from_file(path, Setting::Policy, "authorities document")?,
+                (None, Some(m)) => m.clone(),
+                // clap requires exactly one of --policy and --policy-env.
+                (None, None) => bail!(model_signing::Error::Usage(
+                    "pass --policy or --policy-env".into()
+                )),
+            };
+            let document = AuthoritiesDocument::from_json(&material.name, &material.bytes)?;
+            let list = document.build(at_time(a.at_time))?;
+            Built {
+                trust: list
+                    .iter()
+                    .map(|a| format!("{}: {}", a.name, a.trust))
+                    .collect(),
+                verifiers: Verifiers::Authorities {
+                    list,
+                    required: document.required,
+                },
+            }
+        }
+    })
+}
+
+/// The time certificates are checked at: now, or `--at-time` (tests).
+fn at_time(secs: Option<u64>) -> SystemTime {
+    secs.map_or_else(SystemTime::now, |secs| {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
     })
 }
 

@@ -40,6 +40,9 @@ pub enum Setting {
     CertificateAuthorityEnv,
     TrustConfigEnv,
     TrustedRootEnv,
+    /// The authorities document, from a file or (its twin) an environment variable.
+    Policy,
+    PolicyEnv,
 }
 
 impl Setting {
@@ -67,6 +70,8 @@ impl Setting {
                 CertificateAuthorityEnv => "--certificate-chain-env",
                 TrustConfigEnv => "--trust-config-env",
                 TrustedRootEnv => "--trusted-root-env",
+                Policy => "--policy",
+                PolicyEnv => "--policy-env",
             },
             FixHints::ModelValidation => match self {
                 AllowSymlinks => "spec.model.allowSymlinks: true",
@@ -87,6 +92,7 @@ impl Setting {
                 CertificateAuthorityEnv => "spec.config.pkiConfig.certificateAuthorityPem",
                 TrustConfigEnv => "spec.config.clientTrustConfig.trustConfigJson",
                 TrustedRootEnv => "spec.config.clientTrustConfig.trustedRootJson",
+                Policy | PolicyEnv => "spec.authorities",
             },
         }
     }
@@ -97,7 +103,8 @@ impl Setting {
         match (self, env) {
             (PublicKey, Some(e @ PublicKeyEnv))
             | (CertificateAuthority, Some(e @ CertificateAuthorityEnv))
-            | (TrustRoot, Some(e @ (TrustConfigEnv | TrustedRootEnv))) => e,
+            | (TrustRoot, Some(e @ (TrustConfigEnv | TrustedRootEnv)))
+            | (Policy, Some(e @ PolicyEnv)) => e,
             _ => self,
         }
     }

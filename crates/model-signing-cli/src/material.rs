@@ -137,6 +137,8 @@ pub struct EnvMaterial {
     pub trust_config: Option<Material>,
     /// `--trusted-root-env`.
     pub trusted_root: Option<Material>,
+    /// `--policy-env`.
+    pub policy: Option<Material>,
 }
 
 impl EnvMaterial {
@@ -158,6 +160,10 @@ impl EnvMaterial {
                     Setting::CertificateAuthorityEnv,
                     "CA certificates",
                 )?,
+                ..Default::default()
+            },
+            VerifyMethod::Authorities(a) => EnvMaterial {
+                policy: read(&a.policy_env, Setting::PolicyEnv, "authorities document")?,
                 ..Default::default()
             },
             VerifyMethod::Sigstore(a) => EnvMaterial {
@@ -182,6 +188,7 @@ impl EnvMaterial {
 pub fn env_setting(method: &VerifyMethod) -> Option<Setting> {
     match method {
         VerifyMethod::Key(a) => a.public_key_env.as_ref().map(|_| Setting::PublicKeyEnv),
+        VerifyMethod::Authorities(a) => a.policy_env.as_ref().map(|_| Setting::PolicyEnv),
         VerifyMethod::Certificate(a) => a
             .certificate_chain_env
             .as_ref()

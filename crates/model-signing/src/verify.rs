@@ -243,13 +243,24 @@ pub struct VerifyReport {
     pub warnings: Vec<String>,
 }
 
-/// Verifies the model at `model` against the bundle bytes.
-pub fn verify_model(
-    model: &Path,
+/// A signature whose envelope and signer verified, before the model is looked at: who signed,
+/// the manifest it vouches for, and what is worth telling.
+#[derive(Debug)]
+pub struct OpenedSignature {
+    /// Who signed.
+    pub signer: VerifiedSigner,
+    /// The signed manifest.
+    pub manifest: SignedManifest,
+    /// Things worth telling (old formats).
+    pub warnings: Vec<String>,
+}
+
+/// Checks the bundle's envelope and signer with `verifier` and parses the statement it signs,
+/// without reading the model (the cheap half of [`verify_model`]).
+pub fn open_signature(
     bundle_bytes: &[u8],
     verifier: &dyn EnvelopeVerifier,
-    opts: &VerifyOptions<'_>,
-) -> Result<VerifyReport> {
+) -> Result<OpenedSignature> {
     let mut bundle = Bundle::from_slice(bundle_bytes)?;
     let envelope = bundle.envelope()?;
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
@@ -264,34 +275,63 @@ pub fn verify_model(
     if let Some(envelope) = bundle.dsse_envelope.as_mut() {
         envelope.payload = String::new();
     }
-    let (signer, mut warnings) = verifier.verify_envelope(&bundle, bundle_bytes, &payload)?;
+    let (signer, warnings) = verifier.verify_envelope(&bundle, bundle_bytes, &payload)?;
     drop(bundle);
     let manifest = statement::parse(&payload)?;
-    drop(payload);
-    let (resources, bytes, walk_warnings) = local_resources(model, &manifest, opts)?;
-    warnings.extend(walk_warnings);
+    Ok(OpenedSignature {
+        signer,
+        manifest,
+        warnings,
+    })
+}
+
+/// The model's files, hashed as a manifest says: what [`check_files`] compares.
+#[derive(Debug)]
+pub(crate) struct LocalFiles {
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) bytes: u64,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Compares the model's files with the manifest the signature vouches for.
+pub(crate) fn check_files(opened: OpenedSignature, local: &LocalFiles) -> Result<VerifyReport> {
+    let manifest = opened.manifest;
     let mismatch = compare(
         &manifest.resources,
-        &resources,
+        &local.resources,
         &manifest.serialization.resource_algorithm(),
     );
     if !mismatch.is_empty() {
         return Err(Error::Mismatch(mismatch));
     }
+    let mut warnings = opened.warnings;
+    warnings.extend(local.warnings.iter().cloned());
     Ok(VerifyReport {
-        signer,
+        signer: opened.signer,
         manifest,
-        bytes,
+        bytes: local.bytes,
         warnings,
     })
 }
 
+/// Verifies the model at `model` against the bundle bytes.
+pub fn verify_model(
+    model: &Path,
+    bundle_bytes: &[u8],
+    verifier: &dyn EnvelopeVerifier,
+    opts: &VerifyOptions<'_>,
+) -> Result<VerifyReport> {
+    let opened = open_signature(bundle_bytes, verifier)?;
+    let local = local_files(model, &opened.manifest, opts)?;
+    check_files(opened, &local)
+}
+
 /// Hashes the model the way the signature says it was hashed.
-fn local_resources(
+pub(crate) fn local_files(
     model: &Path,
     manifest: &SignedManifest,
     opts: &VerifyOptions<'_>,
-) -> Result<(Vec<Resource>, u64, Vec<String>)> {
+) -> Result<LocalFiles> {
     let recorded = manifest
         .serialization
         .ignore_paths
@@ -328,7 +368,11 @@ fn local_resources(
     let bytes = files.iter().map(|f| f.size).sum();
     let method: Method = manifest.serialization.method;
     let resources = hash_files(&files, method, manifest.serialization.hash, &opts.hashing)?;
-    Ok((resources, bytes, warnings))
+    Ok(LocalFiles {
+        resources,
+        bytes,
+        warnings,
+    })
 }
 
 fn symlink_hint(e: walk::WalkError, manifest: &SignedManifest) -> Error {

@@ -62,13 +62,18 @@ pub fn golden(name: &str) -> PathBuf {
 /// `extra` sign flags; returns the signature path.
 pub fn sign_with_key(m: &Path, extra: &[&str]) -> PathBuf {
     let sig = m.with_extension("sig");
+    sign_with_key_to(m, &sig, extra);
+    sig
+}
+
+/// [`sign_with_key`] into `sig` (inside the model or not).
+pub fn sign_with_key_to(m: &Path, sig: &Path, extra: &[&str]) {
     let key = fixture("peer-samples/ec-p256.priv.pem");
     let mut args = vec!["sign", "key", s(m), "--private_key", s(&key), "--signature"];
-    args.push(s(&sig));
+    args.push(s(sig));
     args.extend_from_slice(extra);
     let o = run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    sig
 }
 
 /// Signs `m` into `sig` with the peer-samples PKI: the leaf with key usage and codeSigning,
