@@ -258,3 +258,38 @@ fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
         assert!(ran.contains(name), "{name} {run} under podman: {ran}");
     }
 }
+
+/// The Dockerfiles (for users with Docker; no engine or base image is available here to build
+/// them) describe the images `make images` builds: the same package and binary from the same
+/// release profile, at the same path, as the same user, with the same entrypoint. A drift in
+/// either fails here.
+#[test]
+fn the_dockerfiles_build_the_same_binaries_as_the_same_user_and_entrypoint() {
+    let docker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/docker");
+    for (file, package, path) in [
+        ("agent.Dockerfile", "model-signing-cli", AGENT_PATH),
+        (
+            "operator.Dockerfile",
+            "model-validation-operator",
+            OPERATOR_PATH,
+        ),
+    ] {
+        let text = std::fs::read_to_string(docker.join(file)).unwrap();
+        let binary = Path::new(path).file_name().unwrap().to_str().unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        for wanted in [
+            format!("RUN cargo build --release --locked -p {package} --bin {binary}"),
+            format!("COPY --from=build /src/target/release/{binary} {path}"),
+            format!("USER {NONROOT}:{NONROOT}"),
+            format!("ENTRYPOINT [\"{path}\"]"),
+        ] {
+            assert!(lines.contains(&wanted.as_str()), "{file} lacks `{wanted}`");
+        }
+        // The final stage is the one that runs: its ENTRYPOINT and USER come last.
+        assert!(lines.last().unwrap().starts_with("ENTRYPOINT"), "{file}");
+    }
+}
