@@ -63,6 +63,23 @@ for p in files:
         if certs:
             put("x509_der", b"".join(certs))
 
+# Authorities documents around the fixture keys and CAs: one of each kind, and a mixed list.
+pub_keys, cas = [], []
+for p in files:
+    raw = p.read_bytes()
+    if b"-----BEGIN PUBLIC KEY-----" in raw:
+        pub_keys.append(raw.decode(errors="replace"))
+    if b"-----BEGIN CERTIFICATE-----" in raw and "ca" in p.name:
+        cas.append(raw.decode(errors="replace"))
+keyless = {"identity": "user@example.com", "issuerRegexp": "https://accounts\\.google\\.com"}
+for i, k in enumerate(pub_keys[:4]):
+    put("authorities", json.dumps({"authorities": [{"name": f"k{i}", "key": {"pem": k}}]}))
+for c in cas[:4]:
+    put("authorities", json.dumps({"required": "all", "authorities": [
+        {"certificateAuthority": {"pem": c}, "signature": "release.sig"}]}))
+put("authorities", json.dumps({"required": 2, "authorities": (
+    [{"key": {"pem": k}} for k in pub_keys[:2]] + [{"keyless": keyless}])}))
+
 for s in statements:
     put("statement", s)
     try:
