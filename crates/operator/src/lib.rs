@@ -27,6 +27,7 @@ pub mod events;
 pub mod metrics;
 pub mod names;
 pub mod registration;
+pub mod scope;
 pub mod text;
 pub mod tls;
 pub mod webhook;
