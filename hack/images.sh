@@ -5,7 +5,8 @@
 #   REGISTRY=ghcr.io/model-validation-operator bash hack/images.sh
 # Reproducible: the same commit and binaries give the same digests (SOURCE_DATE_EPOCH defaults
 # to the commit's time). Load with `docker load -i`, `podman load -i`, push with
-# `skopeo copy oci-archive:target/images/agent.tar docker://REGISTRY/model-signing:TAG`, or import
+# `skopeo copy --preserve-digests oci-archive:target/images/agent.tar docker://REGISTRY/model-signing:TAG`
+# (--preserve-digests: otherwise skopeo compresses the layer and the pushed digest differs), or import
 # into containerd with `ctr images import`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

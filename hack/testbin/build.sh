@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the local control plane's test tools, etcd and kube-apiserver, from the
-# Go modules next to this script, into a per-machine cache outside the work tree
+# Builds the local control plane's test tools, etcd and kube-apiserver, and crane (an OCI
+# registry for the image tests), from the Go modules next to this script, into a per-machine
+# cache outside the work tree
 # (with --node also the real node's: kubelet, kube-controller-manager and
 # kube-scheduler from the same Kubernetes module, and containerd v2 with its runc
 # shim and ctr):
@@ -134,6 +135,10 @@ k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k
 build kube-apiserver "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 echo "$k8s_version" >"$out_dir/VERSION"
 log "etcd $etcd_version and kube-apiserver $k8s_version ready in $out_dir"
+# An OCI registry for the image tests (`crane registry serve`; test_cluster::registry).
+crane_version="$(sed -n 's/^\s*github.com\/google\/go-containerregistry \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/registry/go.mod" | head -n1)"
+build crane "$here/registry" github.com/google/go-containerregistry/cmd/crane "-s -w"
+log "crane $crane_version (the test registry) ready in $out_dir"
 if $node; then
 	for component in kubelet kube-controller-manager kube-scheduler; do
 		build "$component" "$here/kube-apiserver" "k8s.io/kubernetes/cmd/$component" "$k8s_ldflags"

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A test tool binary is missing or not executable.
-    #[error("{name} not found at {}: run `make testbin` (builds etcd and kube-apiserver from hack/testbin, several minutes the first time)", path.display())]
+    #[error("{name} not found at {}: run `make testbin` (builds the test tools from hack/testbin, several minutes the first time)", path.display())]
     BinaryMissing {
-        /// `etcd` or `kube-apiserver`.
+        /// `etcd`, `kube-apiserver`, `crane`, ….
         name: &'static str,
         /// Where it was expected.
         path: PathBuf,

@@ -16,6 +16,8 @@
 //! [`support`] holds the helpers every integration test of the workspace shares (ports, HTTP,
 //! metrics, polling, fixture and agent paths, processes tied to the test process).
 //!
+//! [`registry`] runs a real OCI registry (go-containerregistry's `crane registry serve`).
+//!
 //! [`image`] builds the operator's and the agent's container images without a container
 //! engine (`make images`), reproducibly.
 //!
@@ -30,6 +32,7 @@ pub mod node;
 mod pki;
 pub mod pod_runner;
 mod process;
+pub mod registry;
 pub mod support;
 
 pub use binaries::{Binaries, K8S_VERSION, testbin_dir};

@@ -2,8 +2,9 @@
 //! builds them: reproducible (two builds, one digest), non-root (65532), with the entrypoint the
 //! injected verifier relies on (the operator sets no `command`), labelled, self-contained (each
 //! runs from nothing but its own layer, in a chroot, as UID 65532), read by skopeo, the
-//! standard OCI tool, and loaded and run by podman (`podman load`, what `docker load` does for
-//! Docker users) as UID 65532 without its network.
+//! standard OCI tool, loaded and run by podman (`podman load`, what `docker load` does for
+//! Docker users) without its network, and pushed by skopeo to a real registry (crane's), which
+//! then serves the manifest that was built.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,24 +111,35 @@ fn podman(dir: &Path) -> Command {
     cmd
 }
 
-/// Runs podman; its stdout, or a panic with its stderr.
-fn podman_ok(dir: &Path, args: &[&str]) -> String {
-    let out = podman(dir)
+/// Runs `cmd` with `args` (a Debian tool `make test` installs: hack/debs.sh); its stdout, or
+/// a panic with its stderr.
+fn output_of(mut cmd: Command, args: &[&str]) -> String {
+    let tool = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd
         .args(args)
         .output()
-        .expect("podman is installed (make test installs it: hack/debs.sh)");
+        .unwrap_or_else(|e| panic!("{tool}: {e} (make test installs it: hack/debs.sh)"));
     assert!(
         out.status.success(),
-        "podman {}: {}",
+        "{tool} {}: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn podman_ok(dir: &Path, args: &[&str]) -> String {
+    output_of(podman(dir), args)
+}
+
+fn skopeo_ok(args: &[&str]) -> String {
+    output_of(Command::new("skopeo"), args)
+}
+
 #[test]
 fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
     let tmp = tempfile::tempdir().unwrap();
+    let registry = test_cluster::registry::Registry::start().unwrap();
     for (binary, path, reference, run) in [
         (
             agent_binary(),
@@ -256,6 +268,29 @@ fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
         args.extend([reference, run]);
         let ran = podman_ok(state, &args);
         assert!(ran.contains(name), "{name} {run} under podman: {ran}");
+
+        // skopeo pushes it to a real registry, and the registry serves the same manifest.
+        let pushed = format!("{}/mvo/{name}:v0.1.0", registry.host());
+        skopeo_ok(&[
+            "copy",
+            "--dest-tls-verify=false",
+            // Without it skopeo gzips the layer on the way and the digest is not the built one.
+            "--preserve-digests",
+            &format!("oci-archive:{archive}"),
+            &format!("docker://{pushed}"),
+        ]);
+        let served = skopeo_ok(&[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{pushed}"),
+        ]);
+        assert_eq!(
+            served.as_bytes(),
+            blob(&first, &built.digest),
+            "{name}: the registry serves the manifest that was built (digest {})",
+            built.digest
+        );
     }
 }
 
