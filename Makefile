@@ -80,6 +80,7 @@ bench: release peer-venv
 	bash bench/webhook-load.sh
 	bash bench/webhook-attack.sh
 	bash bench/faults.sh
+	bash bench/authorities.sh
 
 # Regenerate deploy/crds/ from the Rust types (a test fails when they drift).
 crds:
