@@ -73,6 +73,27 @@ enum Verifiers {
     },
 }
 
+/// What a verification established: one signer's report, or the authorities that vouched.
+enum Verified {
+    One(VerifyReport),
+    Authorities {
+        report: AuthoritiesReport,
+        total: usize,
+    },
+}
+
+impl Verified {
+    /// The report whose manifest the summary describes (every vouching signature matched the
+    /// same files).
+    fn primary(&self) -> &VerifyReport {
+        match self {
+            Verified::One(r) => r,
+            // At least one authority vouched, or verification failed before this.
+            Verified::Authorities { report, .. } => &report.vouched[0].report,
+        }
+    }
+}
+
 fn verify_inner(
     common: &VerifyCommon,
     built: &Built,
@@ -80,7 +101,7 @@ fn verify_inner(
     show_progress: bool,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let signatures = signature_paths(common, built);
+    let (signatures, read_by) = signature_files(common, built);
     let sel = selection(
         &common.model,
         &signatures.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
@@ -97,55 +118,46 @@ fn verify_inner(
         },
     };
     let model = &common.model.model_path;
-    let (report, authorities) = match &built.verifiers {
+    let verified = match &built.verifiers {
         Verifiers::One(verifier) => {
             let bundle =
                 read_signature_file(&common.signature).map_err(model_signing::Error::from)?;
             let verified = verify_model(model, &bundle, verifier.as_ref(), &opts);
             bar.finish();
-            (verified?, None)
+            Verified::One(verified?)
         }
         Verifiers::Authorities { list, required } => {
-            // Each file once, in the authorities' order; one that cannot be read refuses
-            // only the authorities that read it.
-            let files: Vec<(PathBuf, Result<Vec<u8>, String>)> = signatures
+            // Each file once; one that cannot be read refuses only the authorities that read
+            // it (the error is kept as text: each of them gets its own copy).
+            let files: Vec<Result<Vec<u8>, String>> = signatures
                 .iter()
-                .map(|p| {
-                    let read = read_signature_file(p).map_err(|e| e.to_string());
-                    (p.clone(), read)
-                })
+                .map(|p| read_signature_file(p).map_err(|e| e.to_string()))
                 .collect();
             let authorities = list
                 .iter()
-                .map(|a| {
-                    let path = a.signature.as_ref().unwrap_or(&common.signature);
-                    let read = files.iter().find(|(p, _)| p == path).map(|(_, r)| r);
-                    let signature = match read {
-                        Some(Ok(bytes)) => Ok(bytes.as_slice()),
-                        Some(Err(e)) => Err(model_signing::Error::Usage(e.clone())),
-                        None => Err(model_signing::Error::Usage(format!(
-                            "signature {} was not read",
-                            path.display()
-                        ))),
-                    };
-                    Authority {
-                        name: a.name.clone(),
-                        verifier: a.verifier.as_ref(),
-                        signature,
-                    }
+                .zip(&read_by)
+                .map(|(a, &file)| Authority {
+                    name: a.name.clone(),
+                    verifier: a.verifier.as_ref(),
+                    signature: files[file]
+                        .as_deref()
+                        .map_err(|e| model_signing::Error::Usage(e.clone())),
                 })
                 .collect();
             let verified = verify_with_authorities(model, authorities, *required, &opts);
             bar.finish();
-            let mut report = verified.map_err(|e| match e {
+            let report = verified.map_err(|e| match e {
                 // The model itself could not be read: the engine's error, with its fix.
                 AuthoritiesError::Model(e) => anyhow::Error::from(e),
                 e => anyhow::Error::from(e),
             })?;
-            let first = report.vouched.remove(0);
-            (first.report, Some((first.name, report, list)))
+            Verified::Authorities {
+                report,
+                total: list.len(),
+            }
         }
     };
+    let report = verified.primary();
     let s = &report.manifest.serialization;
     let files = report
         .manifest
@@ -154,19 +166,16 @@ fn verify_inner(
         .map(|r| &r.name.path)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    let by = match &authorities {
-        None => report.signer.to_string(),
-        Some((first, rest, list)) => format!(
-            "{} of {} authorities ({} required): {}",
-            rest.vouched.len() + 1,
-            list.len(),
-            rest.required,
-            std::iter::once(format!("{first} ({})", report.signer))
-                .chain(
-                    rest.vouched
-                        .iter()
-                        .map(|v| format!("{} ({})", v.name, v.report.signer))
-                )
+    let by = match &verified {
+        Verified::One(r) => r.signer.to_string(),
+        Verified::Authorities { report, total } => format!(
+            "{} of {total} authorities ({} required): {}",
+            report.vouched.len(),
+            report.required,
+            report
+                .vouched
+                .iter()
+                .map(|v| format!("{} ({})", v.name, v.report.signer))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -187,15 +196,20 @@ fn verify_inner(
         "trust": built.trust,
         "elapsed_ms": started.elapsed().as_millis() as u64,
     });
-    let mut warnings = report.warnings.clone();
-    if let Some((first, rest, _)) = authorities {
-        json["authorities"] = authorities_json(&first, &report, &rest);
-        for v in rest.vouched {
-            warnings.extend(v.report.warnings);
+    let warnings = match &verified {
+        Verified::One(r) => r.warnings.clone(),
+        Verified::Authorities { report, .. } => {
+            json["authorities"] = authorities_json(report);
+            let mut all: Vec<String> = report
+                .vouched
+                .iter()
+                .flat_map(|v| v.report.warnings.iter().cloned())
+                .collect();
+            all.sort();
+            all.dedup();
+            all
         }
-        warnings.sort();
-        warnings.dedup();
-    }
+    };
     Ok(Outcome {
         text: vec!["Verification succeeded".into()],
         json,
@@ -204,38 +218,39 @@ fn verify_inner(
 }
 
 /// `authorities` in the JSON result: who vouched (with the signer), who did not (and why).
-fn authorities_json(
-    first: &str,
-    first_report: &VerifyReport,
-    rest: &AuthoritiesReport,
-) -> serde_json::Value {
-    let vouched: Vec<_> =
-        std::iter::once(json!({"name": first, "signer": first_report.signer.to_string()}))
-            .chain(
-                rest.vouched
-                    .iter()
-                    .map(|v| json!({"name": v.name, "signer": v.report.signer.to_string()})),
-            )
-            .collect();
-    let refused: Vec<_> = rest
+fn authorities_json(report: &AuthoritiesReport) -> serde_json::Value {
+    let vouched: Vec<_> = report
+        .vouched
+        .iter()
+        .map(|v| json!({"name": v.name, "signer": v.report.signer.to_string()}))
+        .collect();
+    let refused: Vec<_> = report
         .refused
         .iter()
         .map(|r| json!({"name": r.name, "error": r.error.to_string()}))
         .collect();
-    json!({"required": rest.required, "vouched": vouched, "refused": refused})
+    json!({"required": report.required, "vouched": vouched, "refused": refused})
 }
 
-/// The signature files a verification reads: `--signature`, then each authority's own.
-fn signature_paths(common: &VerifyCommon, built: &Built) -> Vec<PathBuf> {
+/// The signature files a verification reads, each once (`--signature`, then the authorities'
+/// own), and for each authority the index of the file it reads.
+fn signature_files(common: &VerifyCommon, built: &Built) -> (Vec<PathBuf>, Vec<usize>) {
     let mut paths = vec![common.signature.clone()];
+    let mut read_by = Vec::new();
     if let Verifiers::Authorities { list, .. } = &built.verifiers {
-        for p in list.iter().filter_map(|a| a.signature.as_ref()) {
-            if !paths.contains(p) {
-                paths.push(p.clone());
-            }
+        for a in list {
+            let path = a.signature.as_ref().unwrap_or(&common.signature);
+            let at = match paths.iter().position(|p| p == path) {
+                Some(i) => i,
+                None => {
+                    paths.push(path.clone());
+                    paths.len() - 1
+                }
+            };
+            read_by.push(at);
         }
     }
-    paths
+    (paths, read_by)
 }
 
 /// `verify <method>`, once: verifies, writes the result file, returns the outcome.

@@ -377,6 +377,17 @@ pub fn spki_of_certificate(cert: &x509_cert::Certificate) -> Result<Vec<u8>, der
     cert.tbs_certificate.subject_public_key_info.to_der()
 }
 
+/// A new P-256 private key as PKCS#8 PEM, for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn fresh_p256_private_pem() -> String {
+    let doc = EcdsaKeyPair::generate_pkcs8(
+        &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &SystemRandom::new(),
+    )
+    .expect("generating a P-256 key");
+    to_pem("PRIVATE KEY", doc.as_ref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

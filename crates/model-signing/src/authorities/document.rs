@@ -147,8 +147,8 @@ impl AuthoritiesDocument {
                 format!("{total} given, at most {MAX_AUTHORITIES} are allowed"),
             ));
         }
-        let need = self.required.of(total);
-        if need == 0 || need > total {
+        if self.required.need(total).is_none() {
+            let need = self.required.of(total);
             return Err(wrong(
                 "required",
                 format!(
@@ -269,19 +269,12 @@ impl<'de> Deserialize<'de> for Required {
 
 #[cfg(test)]
 mod tests {
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
-
     use super::*;
-    use crate::keys::to_pem;
+    use crate::keys::{PrivateKey, fresh_p256_private_pem, to_pem};
 
     /// A new P-256 public key, as PEM.
     fn public_pem() -> String {
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
-                .unwrap();
-        let private = to_pem("PRIVATE KEY", doc.as_ref());
-        let key = crate::keys::PrivateKey::from_pem("k", private.as_bytes(), None).unwrap();
+        let key = PrivateKey::from_pem("k", fresh_p256_private_pem().as_bytes(), None).unwrap();
         to_pem("PUBLIC KEY", key.public_key().spki_der())
     }
 

@@ -44,6 +44,13 @@ impl Required {
             Required::AtLeast(n) => n,
         }
     }
+
+    /// How many of `total` authorities must vouch, when that is from 1 to `total`; `None` for
+    /// a rule that no list of that length can meet (including an empty list).
+    pub fn need(self, total: usize) -> Option<usize> {
+        let need = self.of(total);
+        (1..=total).contains(&need).then_some(need)
+    }
 }
 
 impl fmt::Display for Required {
@@ -162,13 +169,12 @@ pub fn verify_with_authorities(
     if total == 0 {
         return Err(AuthoritiesError::None);
     }
-    let need = required.of(total);
-    if need == 0 || need > total {
+    let Some(need) = required.need(total) else {
         return Err(AuthoritiesError::Unsatisfiable {
-            required: need,
+            required: required.of(total),
             total,
         });
-    }
+    };
     let mut hashed: Vec<(HashKey, LocalFiles)> = Vec::new();
     let mut vouched = Vec::new();
     let mut refused = Vec::new();
@@ -225,26 +231,17 @@ pub fn verify_with_authorities(
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
-
     use super::*;
     use crate::bundle::Bundle;
     use crate::hashing::HashAlgorithm;
-    use crate::keys::{PrivateKey, to_pem};
+    use crate::keys::PrivateKey;
     use crate::manifest::Method;
     use crate::serialize::HashOptions;
     use crate::sign::{KeySigner, sign_model};
     use crate::verify::{KeyVerifier, VerifiedSigner};
     use crate::walk::Selection;
 
-    /// A new P-256 private key, as PEM.
-    fn fresh_key() -> String {
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
-                .unwrap();
-        to_pem("PRIVATE KEY", doc.as_ref())
-    }
+    use crate::keys::fresh_p256_private_pem as fresh_key;
 
     fn private(pem: &str) -> PrivateKey {
         PrivateKey::from_pem("k", pem.as_bytes(), None).unwrap()
