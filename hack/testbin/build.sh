@@ -107,7 +107,10 @@ build() {
 		return
 	fi
 	start=$SECONDS
-	[[ "$dir" != "$here/kube-apiserver" ]] || check_staging_replaces
+	if [[ "$dir" == "$here/kube-apiserver" && -z "${staging_checked:-}" ]]; then
+		check_staging_replaces
+		staging_checked=1
+	fi
 	log "downloading the Go modules for $name (first time on this machine only)"
 	(cd "$dir" && go mod download)
 	total="$(cd "$dir" && go list -deps "$pkg" | wc -l)"

@@ -12,7 +12,7 @@ use kube::api::{Api, PostParams};
 use model_validation_operator::names::{LABEL, LEGACY_LABEL};
 use serde_json::{Value, json};
 use support::{
-    api_message, create_mv, has_verifier, key_in_policy_mv, run_verifier, shared_operator,
+    create_mv, create_refused, has_verifier, key_in_policy_mv, run_verifier, shared_operator,
     signed_model_and_key, updates_cannot_undo_verification, wait_dry_run_admits,
 };
 
@@ -88,10 +88,7 @@ impl World {
 
     /// Creates the pod, which must be refused; returns the message.
     async fn refused(&self, pod: &Pod) -> String {
-        match self.create(pod).await {
-            Ok(p) => panic!("admitted: {:?}", p.metadata.name),
-            Err(e) => api_message(e),
-        }
+        create_refused(&Api::namespaced(self.client.clone(), &self.ns), pod).await
     }
 
     /// Creates the pod, which must be admitted, and runs its verifier, which must pass.

@@ -42,8 +42,8 @@ use model_validation_operator::names::{LABEL, VERIFY_CONTAINER, WATCH_CONTAINER}
 use model_validation_operator::webhook::inject::DEFAULT_WATCH_PORT;
 use serde_json::{Value, json};
 use support::{
-    CodeSigningPki, api_message, create_mv, fixture, fresh_key_signer, http_get_at, install_base,
-    sign, updates_cannot_undo_verification, verifier_status, wait_for, write_model,
+    CodeSigningPki, create_mv, create_refused, fixture, fresh_key_signer, http_get_at,
+    install_base, sign, updates_cannot_undo_verification, verifier_status, wait_for, write_model,
 };
 use test_cluster::node::BUSYBOX_IMAGE;
 use test_cluster::{ControlPlane, StartOptions};
@@ -163,22 +163,21 @@ fn shaped_pod(name: &str, data: &Path, other: &Path, init: Value, containers: Va
     .unwrap()
 }
 
-/// Creates `pod`, which must be refused; returns the API server's message.
-async fn refused(pods: &Api<Pod>, pod: &Pod) -> String {
-    match pods.create(&PostParams::default(), pod).await {
-        Ok(p) => panic!("admitted: {:?}", p.metadata.name),
-        Err(e) => api_message(e),
-    }
-}
-
 /// Waits until the app of `name` has started; returns the pod then.
 async fn app_running(pods: &Api<Pod>, name: &str) -> Pod {
     let what = format!("the app of {name} to start");
-    wait_for(&what, Duration::from_secs(90), || async move {
+    wait_for(&what, Duration::from_secs(60), || async move {
         let pod = pods.get(name).await.ok()?;
         app_started(&pod).then_some(pod)
     })
     .await
+}
+
+/// Waits until the verifier of `name` has passed and its app has started; returns the pod then.
+async fn verified_and_running(pods: &Api<Pod>, name: &str) -> Pod {
+    let end = verifier_end(&verifier_done(pods, name).await);
+    assert_eq!(end.exit_code, 0, "{name}: {:?}", end.message);
+    app_running(pods, name).await
 }
 
 /// The pod's Ready condition, as the kubelet reports it.
@@ -217,7 +216,7 @@ async fn attacks_behave_as_on_the_pod_runner(
     let mut shipper = busybox("shipper", "sleep 3600", json!([data("/data")]));
     shipper["restartPolicy"] = json!("Always");
     let attack = shaped_pod("nested", model, empty, json!([shipper]), json!([nested]));
-    let msg = refused(pods, &attack).await;
+    let msg = create_refused(pods, &attack).await;
     for wanted in [
         "disagree about the files at /data/model",
         "\"shipper\" mounts nothing at /data/model/sub",
@@ -242,7 +241,7 @@ async fn attacks_behave_as_on_the_pod_runner(
     // A decoy init container on the signed volume while the app reads another one.
     let decoy = json!([busybox("decoy", "true", json!([data("/data")]))]);
     let app_on_other = json!([sleeper(json!([other("/data")]))]);
-    let msg = refused(
+    let msg = create_refused(
         pods,
         &shaped_pod("decoy", model, empty, decoy, app_on_other),
     )
@@ -267,15 +266,13 @@ async fn attacks_behave_as_on_the_pod_runner(
         VERIFY_CONTAINER,
         "the verifier is last"
     );
-    let pod = verifier_done(pods, "downloader").await;
-    assert_eq!(verifier_end(&pod).exit_code, 0);
-    app_running(pods, "downloader").await;
+    verified_and_running(pods, "downloader").await;
 
     // subPathExpr on the model mount is refused; subPath mounts (file and directory) verify.
     let expr = json!([sleeper(
         json!([{"name": "data", "mountPath": "/data/model", "subPathExpr": "$(MODEL_DIR)"}])
     )]);
-    let msg = refused(pods, &shaped_pod("expr", model, empty, json!([]), expr)).await;
+    let msg = create_refused(pods, &shaped_pod("expr", model, empty, json!([]), expr)).await;
     assert!(
         msg.contains("with subPathExpr") && msg.contains("use subPath"),
         "{msg}"
@@ -290,10 +287,7 @@ async fn attacks_behave_as_on_the_pod_runner(
     )
     .await
     .unwrap();
-    let pod = verifier_done(pods, "sub").await;
-    let end = verifier_end(&pod);
-    assert_eq!(end.exit_code, 0, "{:?}", end.message);
-    app_running(pods, "sub").await;
+    verified_and_running(pods, "sub").await;
 
     // Updates of the running verified pod cannot undo its verification; a read-only
     // ephemeral container (kubectl debug) is admitted, and the kubelet runs it.
@@ -392,9 +386,7 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
 
     // --- the passing twin: readable through the pod's supplementary group ---
     create("readable", good.path(), &[MODEL_GROUP]).await;
-    let pod = verifier_done(&pods, "readable").await;
-    let terminated = verifier_end(&pod);
-    assert_eq!(terminated.exit_code, 0, "{:?}", terminated.message);
+    let pod = verified_and_running(&pods, "readable").await;
     let uid = verifier_status(&pod)
         .unwrap()
         .user
@@ -402,13 +394,6 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
         .and_then(|u| u.linux.as_ref())
         .map(|l| l.uid);
     assert_eq!(uid, Some(65532), "the verifier runs as the image's user");
-    let pods_ref = &pods;
-    wait_for(
-        "the verified pod's app to start",
-        Duration::from_secs(60),
-        || async move { app_started(&pods_ref.get("readable").await.ok()?).then_some(()) },
-    )
-    .await;
     let verified = began.elapsed();
 
     // --- continuous validation: a watched pod turns Ready, then its model is changed ---

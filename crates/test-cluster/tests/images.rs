@@ -291,6 +291,13 @@ fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
             "{name}: the registry serves the manifest that was built (digest {})",
             built.digest
         );
+        // And it came from this registry: its log has the manifest's upload.
+        let put = format!("PUT /v2/mvo/{name}/manifests/v0.1.0");
+        assert!(
+            registry.requests().iter().any(|r| r.starts_with(&put)),
+            "{put} is not in {:?}",
+            registry.requests()
+        );
     }
 }
 

@@ -123,6 +123,14 @@ pub fn key_in_policy_mv(name: &str, pem: &str) -> Value {
     })
 }
 
+/// Creates `pod`, which must be refused; returns the API server's message.
+pub async fn create_refused(pods: &Api<Pod>, pod: &Pod) -> String {
+    match pods.create(&PostParams::default(), pod).await {
+        Ok(p) => panic!("admitted: {:?}", p.metadata.name),
+        Err(e) => api_message(e),
+    }
+}
+
 /// Adds the ephemeral container `name` to `pod`, mounting volume `data` at `/data` (read-only
 /// or not); the API server's refusal message when it is refused.
 pub async fn add_ephemeral(
