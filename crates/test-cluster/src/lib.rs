@@ -18,6 +18,10 @@
 //!
 //! [`registry`] runs a real OCI registry (go-containerregistry's `crane registry serve`).
 //!
+//! [`controller_manager`] runs kube-controller-manager beside a control plane with only the
+//! controllers a test names (e.g. `clusterrole-aggregation`, which fills the built-in
+//! `view`/`edit`/`admin` roles).
+//!
 //! [`image`] builds the operator's and the agent's container images without a container
 //! engine (`make images`), reproducibly.
 //!
@@ -25,6 +29,7 @@
 
 mod binaries;
 mod control_plane;
+pub mod controller_manager;
 mod error;
 pub mod image;
 mod kubeconfig;
