@@ -23,6 +23,8 @@ pub mod env {
     pub const TRUST_CONFIG: &str = "MODEL_SIGNING_TRUST_CONFIG";
     /// The trusted root JSON (`clientTrustConfig.trustedRootJson`).
     pub const TRUSTED_ROOT: &str = "MODEL_SIGNING_TRUSTED_ROOT";
+    /// A cluster policy's authorities document (`ClusterModelValidation.spec.authorities`).
+    pub const AUTHORITIES: &str = "MODEL_SIGNING_AUTHORITIES";
 }
 
 /// Verification options after merging the spec with the pod's annotations (which may only
@@ -123,6 +125,11 @@ impl Invocation<'_> {
                 value,
             },
             Method::Sigstore { trust: None, .. } => return None,
+            Method::Authorities { document } => TrustInput::Env {
+                flag: "--policy-env",
+                var: env::AUTHORITIES,
+                value: document,
+            },
         })
     }
 
@@ -143,6 +150,7 @@ impl Invocation<'_> {
             }
             Method::PublicKey { .. } => args.push("key".into()),
             Method::Certificate { .. } => args.push("certificate".into()),
+            Method::Authorities { .. } => args.push("authorities".into()),
         }
         match self.trust_input() {
             Some(TrustInput::Path { flag, path }) => args.extend([flag.into(), path.into()]),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use model_validation_operator::admin::{self, Readiness};
 use model_validation_operator::cache::ClusterCache;
 use model_validation_operator::certs::SelfManaged;
@@ -129,6 +130,12 @@ pub struct Args {
     /// older than 1.28, which has no native sidecars), `always` or `never`.
     #[arg(long, env = "MVO_LEGACY_SIDECAR", value_enum, default_value_t = SidecarMode::Auto)]
     legacy_sidecar: SidecarMode,
+    /// The namespaces ClusterModelValidations may govern, as a JSON label selector, e.g.
+    /// '{"matchLabels":{"ml-platform":"enabled"}}' (default: every namespace but the operator's
+    /// and kube-system). Keep it equal to the namespaceSelector of the webhook
+    /// cluster-pods.validation.ml.sigstore.dev in deploy/base/webhook.yaml.
+    #[arg(long, env = "MVO_CLUSTER_POLICY_NAMESPACES", value_name = "SELECTOR", value_parser = parse_namespace_selector)]
+    cluster_policy_namespaces: Option<LabelSelector>,
     /// Install the CRDs at start (outside a cluster; in a cluster they come from deploy/).
     #[arg(long)]
     install_crds: bool,
@@ -202,7 +209,21 @@ enum CertSource {
         manager: SelfManaged,
         webhook_url: Option<String>,
         webhook_config: String,
+        /// Where the webhook for cluster policies is registered (with `webhook_url`).
+        cluster_policy_namespaces: Box<LabelSelector>,
     },
+}
+
+/// `--cluster-policy-namespaces`: a JSON label selector that the API server and the operator
+/// both evaluate, so it is checked here with the operator's own selector rules.
+fn parse_namespace_selector(text: &str) -> Result<LabelSelector, String> {
+    let selector: LabelSelector = serde_json::from_str(text).map_err(|e| {
+        format!("not a JSON label selector ({e}); write e.g. '{{\"matchLabels\":{{\"ml-platform\":\"enabled\"}}}}'")
+    })?;
+    kube::core::Selector::try_from(selector.clone()).map_err(|e| {
+        format!("{e}: use matchLabels, or matchExpressions with In, NotIn, Exists or DoesNotExist")
+    })?;
+    Ok(selector)
 }
 
 impl Args {
@@ -222,6 +243,7 @@ impl Args {
             webhook_url,
             watch_port,
             legacy_sidecar,
+            cluster_policy_namespaces,
             install_crds,
             cert_check_interval,
             ca_lifetime,
@@ -247,8 +269,12 @@ impl Args {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
 
-        let cache =
-            ClusterCache::start_with(client.clone(), Duration::from_secs(cache_stale_after)).await;
+        let cache = ClusterCache::start_with(
+            client.clone(),
+            Duration::from_secs(cache_stale_after),
+            &namespace,
+        )
+        .await;
         let policies: Arc<dyn Policies + Send + Sync> = Arc::new(cache);
         let metrics = Metrics::new();
         let readiness = Arc::new(Readiness::default());
@@ -291,6 +317,9 @@ impl Args {
                 ),
                 webhook_url,
                 webhook_config,
+                cluster_policy_namespaces: Box::new(
+                    cluster_policy_namespaces.clone().unwrap_or_default(),
+                ),
             },
         };
         let resolver = start_tls(
@@ -310,6 +339,10 @@ impl Args {
             },
             operator_namespace: namespace,
             require_policy_trust,
+            governable_namespaces: match cluster_policy_namespaces {
+                Some(s) => s.try_into().context("--cluster-policy-namespaces")?,
+                None => Default::default(),
+            },
         };
         let refusals = metrics.webhook_refusals.clone();
         let app = router(Arc::new(AppState {
@@ -456,12 +489,20 @@ async fn start_tls(
             manager,
             webhook_url,
             webhook_config,
+            cluster_policy_namespaces,
         } => {
             let cas = manager.load_or_rotate(client, false).await?;
             if let Some(url) = &webhook_url {
                 let bundle = manager.ca_bundle(&cas);
-                registration::register_url(client, &webhook_config, url, &bundle, namespace)
-                    .await?;
+                registration::register_url(
+                    client,
+                    &webhook_config,
+                    url,
+                    &bundle,
+                    namespace,
+                    &cluster_policy_namespaces,
+                )
+                .await?;
             }
             let (key, pem) = manager.issue(&cas.current)?;
             let resolver = Resolver::with_expiry_gauge(key, metrics.certificate_expiry.clone());

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::crd;
 use crate::names::{FIELD_MANAGER, IGNORE_NAMESPACE_LABEL};
 
-/// Installs (server-side applies) both CRDs and waits until the API server serves them.
+/// Installs (server-side applies) the CRDs and waits until the API server serves them.
 pub async fn install_crds(client: &kube::Client) -> Result<()> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::CustomResourceExt;
@@ -16,6 +16,7 @@ pub async fn install_crds(client: &kube::Client) -> Result<()> {
     for crd in [
         crd::ModelValidation::crd(),
         crd::legacy::ModelValidation::crd(),
+        crd::cluster::ClusterModelValidation::crd(),
     ] {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(
@@ -33,6 +34,10 @@ pub async fn install_crds(client: &kube::Client) -> Result<()> {
             .await
             .is_ok()
             && kube::Api::<crd::legacy::ModelValidation>::all(client.clone())
+                .list(&kube::api::ListParams::default().limit(1))
+                .await
+                .is_ok()
+            && kube::Api::<crd::cluster::ClusterModelValidation>::all(client.clone())
                 .list(&kube::api::ListParams::default().limit(1))
                 .await
                 .is_ok();

@@ -1,5 +1,8 @@
 //! The cluster view the webhook decides on: reflector caches of ModelValidations (both API
-//! groups) and Namespaces, so an admission never waits on an API call.
+//! groups), ClusterModelValidations, Namespaces, and the Secrets and ConfigMaps of the
+//! operator's namespace (trust material the cluster policies reference), so an admission never
+//! waits on an API call. The cluster policies are prepared once per change
+//! ([`ClusterPolicy`]), not per admission.
 //!
 //! The cache is *synced* only while every watch can be trusted (see [`staleness`]): not before
 //! the first list, and not after a watch has been broken for longer than the bound given to
@@ -9,17 +12,21 @@
 
 pub mod staleness;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::ListParams;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
+use crate::authorities::{Missing, TrustObjects};
+use crate::cluster_policy::ClusterPolicy;
+use crate::crd::cluster::ClusterModelValidation;
 use crate::crd::{ModelValidation, legacy};
 use crate::names::{IGNORE_NAMESPACE_LABEL, LEGACY_LABEL};
 use crate::webhook::{FoundPolicy, Policies};
@@ -34,8 +41,107 @@ pub struct ClusterCache {
     mvs: Store<ModelValidation>,
     legacy: Option<Store<legacy::ModelValidation>>,
     namespaces: Store<Namespace>,
+    /// The cluster policies and the trust material they reference.
+    cluster: ClusterStores,
     /// One flag per watch, each kept by that watch's driver.
     synced: Vec<Arc<AtomicBool>>,
+}
+
+/// The stores behind the cluster policies, and the policies prepared from them.
+#[derive(Clone)]
+struct ClusterStores {
+    policies: Store<ClusterModelValidation>,
+    secrets: Store<Secret>,
+    config_maps: Store<ConfigMap>,
+    /// The operator's namespace, where referenced Secrets and ConfigMaps live.
+    namespace: String,
+    /// Bumped by the drivers of the three stores on every event.
+    changes: Arc<AtomicU64>,
+    /// The policies prepared at a value of `changes`.
+    prepared: Arc<Mutex<Option<Prepared>>>,
+}
+
+/// Cluster policies prepared at one value of [`ClusterStores::changes`].
+type Prepared = (u64, Arc<Vec<ClusterPolicy>>);
+
+impl TrustObjects for ClusterStores {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn secret(&self, name: &str, key: &str) -> Result<String, Missing> {
+        let secret = self
+            .secrets
+            .get(&ObjectRef::new(name).within(&self.namespace))
+            .ok_or(Missing::Object)?;
+        let value = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .ok_or(Missing::Key)?;
+        String::from_utf8(value.0.clone()).map_err(|_| Missing::NotText)
+    }
+
+    fn config_map(&self, name: &str, key: &str) -> Result<String, Missing> {
+        let cm = self
+            .config_maps
+            .get(&ObjectRef::new(name).within(&self.namespace))
+            .ok_or(Missing::Object)?;
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .cloned()
+            .ok_or(Missing::Key)
+    }
+}
+
+impl ClusterStores {
+    #[cfg(test)]
+    fn empty(namespace: &str) -> ClusterStores {
+        ClusterStores {
+            policies: reflector::store().0,
+            secrets: reflector::store().0,
+            config_maps: reflector::store().0,
+            namespace: namespace.into(),
+            changes: Arc::default(),
+            prepared: Arc::default(),
+        }
+    }
+
+    /// The prepared policies, in name order; rebuilt only when a store changed since.
+    fn prepared(&self) -> Arc<Vec<ClusterPolicy>> {
+        let now = self.changes.load(Ordering::SeqCst);
+        let Ok(mut guard) = self.prepared.lock() else {
+            // A panic while preparing poisoned the lock: prepare without caching.
+            return Arc::new(self.prepare());
+        };
+        match &*guard {
+            Some((at, policies)) if *at == now => policies.clone(),
+            _ => {
+                // Counted before preparing: an event that lands meanwhile makes the next call
+                // prepare again, so the result is never older than one call.
+                let policies = Arc::new(self.prepare());
+                *guard = Some((now, policies.clone()));
+                policies
+            }
+        }
+    }
+
+    fn prepare(&self) -> Vec<ClusterPolicy> {
+        let mut out: Vec<ClusterPolicy> = self
+            .policies
+            .state()
+            .iter()
+            .filter_map(|p| {
+                let name = p.name_any();
+                ClusterPolicy::new(&name, &p.spec, self)
+                    .inspect_err(|e| tracing::warn!(policy = %name, error = %e, "ClusterModelValidation governs nothing: its selector cannot be evaluated"))
+                    .ok()
+            })
+            .collect();
+        out.sort_by(|a, b| a.name().cmp(b.name()));
+        out
+    }
 }
 
 /// What the stream yielded, for [`Staleness`].
@@ -52,6 +158,7 @@ fn seen<K>(event: &watcher::Event<K>) -> Seen {
 fn drive<K>(
     api: Api<K>,
     stale_after: Duration,
+    changes: Option<Arc<AtomicU64>>,
 ) -> (
     Store<K>,
     Arc<AtomicBool>,
@@ -85,6 +192,9 @@ where
                 match tokio::time::timeout(every, stream.next()).await {
                     Ok(Some(Ok(event))) => {
                         writer.apply_watcher_event(&event);
+                        if let Some(c) = &changes {
+                            c.fetch_add(1, Ordering::SeqCst);
+                        }
                         state.seen(seen(&event));
                         backoff.reset();
                     }
@@ -147,28 +257,63 @@ fn publish(flag: &AtomicBool, synced: bool, kind: &str) {
 
 impl ClusterCache {
     /// Starts the watches with the default bound ([`DEFAULT_STALE_AFTER`]).
-    pub async fn start(client: Client) -> ClusterCache {
-        Self::start_with(client, DEFAULT_STALE_AFTER).await
+    pub async fn start(client: Client, operator_namespace: &str) -> ClusterCache {
+        Self::start_with(client, DEFAULT_STALE_AFTER, operator_namespace).await
     }
 
     /// Starts the watches; the cache is unsynced while a watch has been broken for longer than
     /// `stale_after` and not listed afresh since. The legacy API is watched only when its CRD is
-    /// installed.
-    pub async fn start_with(client: Client, stale_after: Duration) -> ClusterCache {
-        let (mvs, s1, t1) = drive(Api::<ModelValidation>::all(client.clone()), stale_after);
+    /// installed. Secrets and ConfigMaps are watched in `operator_namespace` only.
+    pub async fn start_with(
+        client: Client,
+        stale_after: Duration,
+        operator_namespace: &str,
+    ) -> ClusterCache {
+        let (mvs, s1, t1) = drive(
+            Api::<ModelValidation>::all(client.clone()),
+            stale_after,
+            None,
+        );
         tokio::spawn(t1);
-        let (namespaces, s2, t2) = drive(Api::<Namespace>::all(client.clone()), stale_after);
+        let (namespaces, s2, t2) = drive(Api::<Namespace>::all(client.clone()), stale_after, None);
         tokio::spawn(t2);
-        let mut synced = vec![s1, s2];
+        let changes = Arc::new(AtomicU64::new(0));
+        let (policies, s3, t3) = drive(
+            Api::<ClusterModelValidation>::all(client.clone()),
+            stale_after,
+            Some(changes.clone()),
+        );
+        tokio::spawn(t3);
+        let (secrets, s4, t4) = drive(
+            Api::<Secret>::namespaced(client.clone(), operator_namespace),
+            stale_after,
+            Some(changes.clone()),
+        );
+        tokio::spawn(t4);
+        let (config_maps, s5, t5) = drive(
+            Api::<ConfigMap>::namespaced(client.clone(), operator_namespace),
+            stale_after,
+            Some(changes.clone()),
+        );
+        tokio::spawn(t5);
+        let cluster = ClusterStores {
+            policies,
+            secrets,
+            config_maps,
+            namespace: operator_namespace.into(),
+            changes,
+            prepared: Arc::default(),
+        };
+        let mut synced = vec![s1, s2, s3, s4, s5];
         let legacy_api = Api::<legacy::ModelValidation>::all(client.clone());
         let legacy = match legacy_api
             .list(&kube::api::ListParams::default().limit(1))
             .await
         {
             Ok(_) => {
-                let (store, s3, t3) = drive(legacy_api, stale_after);
-                tokio::spawn(t3);
-                synced.push(s3);
+                let (store, s6, t6) = drive(legacy_api, stale_after, None);
+                tokio::spawn(t6);
+                synced.push(s6);
                 Some(store)
             }
             Err(e) => {
@@ -180,6 +325,7 @@ impl ClusterCache {
             mvs,
             legacy,
             namespaces,
+            cluster,
             synced,
         }
     }
@@ -199,6 +345,7 @@ impl ClusterCache {
             mvs,
             legacy: None,
             namespaces,
+            cluster: ClusterStores::empty("mvo-system"),
             synced: vec![
                 Arc::new(AtomicBool::new(true)),
                 Arc::new(AtomicBool::new(synced)),
@@ -261,6 +408,16 @@ impl Policies for ClusterCache {
     fn synced(&self) -> bool {
         self.synced.iter().all(|s| s.load(Ordering::SeqCst))
     }
+
+    fn cluster_policies(&self) -> Arc<Vec<ClusterPolicy>> {
+        self.cluster.prepared()
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
+            .get(&ObjectRef::new(namespace))
+            .map(|ns| ns.labels().clone())
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +456,7 @@ mod tests {
             },
             operator_namespace: "mvo-system".into(),
             require_policy_trust: false,
+            governable_namespaces: Default::default(),
         }
     }
 

@@ -1,10 +1,13 @@
 //! The `ModelValidation` API: `ml.sigstore.dev/v1alpha1` (schema-compatible with upstream's
-//! latest) and the first published shape, `rhtas.redhat.com/v1alpha1`, which keeps working.
+//! latest) and the first published shape, `rhtas.redhat.com/v1alpha1`, which keeps working;
+//! and the cluster-wide `ClusterModelValidation` ([`cluster`]).
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
+
+pub mod cluster;
 
 /// How the models of the pods that name this resource must be signed.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -356,6 +359,12 @@ pub enum Method<'a> {
         /// The PEM CA certificate(s).
         ca: Trust<'a>,
     },
+    /// A cluster policy's authorities, rendered as the engine's authorities document (see
+    /// [`crate::authorities`]); a ModelValidation never declares it.
+    Authorities {
+        /// The document (JSON).
+        document: &'a str,
+    },
 }
 
 /// Where trust material comes from.
@@ -416,6 +425,7 @@ impl<'a> Method<'a> {
             Method::Sigstore { .. } => "sigstore",
             Method::PublicKey { .. } => "public-key",
             Method::Certificate { .. } => "pki",
+            Method::Authorities { .. } => "authorities",
         }
     }
 }
@@ -637,6 +647,10 @@ pub fn crd_yaml() -> Vec<(&'static str, String)> {
         (
             "rhtas.redhat.com_modelvalidations.yaml",
             render(legacy::ModelValidation::crd()),
+        ),
+        (
+            "ml.sigstore.dev_clustermodelvalidations.yaml",
+            render(cluster::ClusterModelValidation::crd()),
         ),
     ]
 }

@@ -8,6 +8,8 @@
 //!   [`webhook::server`] renders it, counts it and records refusals as Events ([`events`]).
 //! - [`agent::Invocation`]: the typed operator→agent contract that renders the injected
 //!   container's `model-signing` arguments.
+//! - [`scope`] and [`authorities`]: which cluster policies govern a pod, and a cluster policy's
+//!   authorities as the document its verifier reads.
 //! - [`names`]: every label, annotation, container name and the field manager.
 //! - [`controller`]: ModelValidation status, verification Events and metrics, under a Lease.
 //! - [`admin`], [`certs`], [`tls`], [`cache`], [`registration`], [`bootstrap`]: the edges
@@ -18,9 +20,11 @@
 
 pub mod admin;
 pub mod agent;
+pub mod authorities;
 pub mod bootstrap;
 pub mod cache;
 pub mod certs;
+pub mod cluster_policy;
 pub mod controller;
 pub mod crd;
 pub mod events;

@@ -13,6 +13,51 @@ pub const IGNORE_NAMESPACE_LABEL: &str = "validation.ml.sigstore.dev/ignore";
 pub const VERIFY_CONTAINER: &str = "model-validation";
 /// Name of the continuous-validation sidecar.
 pub const WATCH_CONTAINER: &str = "model-validation-watch";
+/// Prefix of the containers injected for a `ClusterModelValidation` (see
+/// [`cluster_containers`]). Reserved: a pod may not bring its own container with this prefix.
+pub const CLUSTER_CONTAINER_PREFIX: &str = "cmv-";
+
+/// Whether a container of this name is one the operator injects (or a look-alike of one).
+pub fn is_injected(container: &str) -> bool {
+    container == VERIFY_CONTAINER
+        || container == WATCH_CONTAINER
+        || container.starts_with(CLUSTER_CONTAINER_PREFIX)
+}
+
+/// The names of the verifier and of the continuous-validation sidecar injected for the
+/// `ClusterModelValidation` `policy`: `cmv-<policy>` and `cmv-<policy>-watch`. A container name
+/// is a DNS label of at most 63 characters; a policy name that is not one, or is longer than
+/// 53 characters, is shortened to 44 characters (dots become '-') plus '-' and 8 hex digits of
+/// its SHA-256, so that two policies never share a name.
+pub fn cluster_containers(policy: &str) -> (String, String) {
+    let is_label = !policy.is_empty()
+        && policy.len() <= 53
+        && policy
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let label = if is_label {
+        policy.to_string()
+    } else {
+        use sha2::{Digest, Sha256};
+        let short: String = policy
+            .chars()
+            .take(44)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let digest = hex::encode(Sha256::digest(policy.as_bytes()));
+        format!("{}-{}", short.trim_end_matches('-'), &digest[..8])
+    };
+    (
+        format!("{CLUSTER_CONTAINER_PREFIX}{label}"),
+        format!("{CLUSTER_CONTAINER_PREFIX}{label}-watch"),
+    )
+}
 
 /// Field manager of every server-side apply the operator makes, and the Events' reporter.
 pub const FIELD_MANAGER: &str = "model-validation-operator";
@@ -30,9 +75,48 @@ pub mod annotations {
     pub const IGNORE_PATHS: &str = "validation.ml.sigstore.dev/ignore-paths";
     /// Set on injected pods: which ModelValidation applied.
     pub const INJECTED_BY: &str = "validation.ml.sigstore.dev/injected-by";
+    /// Set on injected pods: the ClusterModelValidations that applied, comma-separated, in the
+    /// order their verifiers run.
+    pub const CLUSTER_POLICIES: &str = "validation.ml.sigstore.dev/cluster-policies";
     /// Set on injected pods: the `crd::config_hash` of the spec they were injected under; the
     /// status controller counts a pod with another hash as orphaned (spec drift).
     pub const CONFIG_HASH: &str = "validation.ml.sigstore.dev/config-hash";
     /// The prefix of every annotation above (the status controller keeps only these).
     pub const PREFIX: &str = "validation.ml.sigstore.dev/";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_container_names_are_dns_labels_and_distinct() {
+        assert_eq!(
+            cluster_containers("org-llms"),
+            ("cmv-org-llms".into(), "cmv-org-llms-watch".into())
+        );
+        let long = "a".repeat(60);
+        let dotted = ["team.a", "team-a"];
+        let mut seen = std::collections::BTreeSet::new();
+        for p in [
+            long.as_str(),
+            dotted[0],
+            dotted[1],
+            "x.y.z",
+            &"b".repeat(253),
+        ] {
+            let (verify, watch) = cluster_containers(p);
+            for n in [&verify, &watch] {
+                assert!(n.len() <= 63, "{n}");
+                assert!(
+                    n.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                    "{n}"
+                );
+                assert!(!n.ends_with('-') && is_injected(n), "{n}");
+            }
+            assert!(seen.insert(verify), "{p}");
+        }
+        assert!(!is_injected("app") && !is_injected("model-validation-x"));
+    }
 }

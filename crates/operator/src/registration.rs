@@ -23,10 +23,14 @@ fn selector(key: &str, op: &str, values: Option<Vec<String>>) -> LabelSelectorRe
     }
 }
 
-/// The webhooks: one per pod label (object selectors cannot say "this label or that one").
+/// The webhooks: one per pod label (object selectors cannot say "this label or that one"),
+/// and one for every pod of the namespaces cluster policies may govern (`cluster_namespaces`,
+/// less the operator's namespace and [`crate::scope::EXEMPT_NAMESPACES`]). A labelled pod in a
+/// governed namespace is sent twice; the second call finds its verifiers in place.
 pub fn webhooks(
     client_config: WebhookClientConfig,
     operator_namespace: &str,
+    cluster_namespaces: &LabelSelector,
 ) -> Vec<MutatingWebhook> {
     let namespace_selector = LabelSelector {
         match_expressions: Some(vec![
@@ -39,12 +43,40 @@ pub fn webhooks(
         ]),
         match_labels: None,
     };
+    let mut exempt: Vec<String> = vec![operator_namespace.into()];
+    exempt.extend(
+        crate::scope::EXEMPT_NAMESPACES
+            .iter()
+            .map(|n| n.to_string()),
+    );
+    let mut cluster_selector = cluster_namespaces.clone();
+    cluster_selector
+        .match_expressions
+        .get_or_insert_with(Vec::new)
+        .push(selector(
+            "kubernetes.io/metadata.name",
+            "NotIn",
+            Some(exempt),
+        ));
     [
-        ("pods.validation.ml.sigstore.dev", LABEL),
-        ("legacy-pods.validation.ml.sigstore.dev", LEGACY_LABEL),
+        (
+            "pods.validation.ml.sigstore.dev",
+            Some(LABEL),
+            &namespace_selector,
+        ),
+        (
+            "legacy-pods.validation.ml.sigstore.dev",
+            Some(LEGACY_LABEL),
+            &namespace_selector,
+        ),
+        (
+            "cluster-pods.validation.ml.sigstore.dev",
+            None,
+            &cluster_selector,
+        ),
     ]
     .into_iter()
-    .map(|(name, label)| MutatingWebhook {
+    .map(|(name, label, namespaces)| MutatingWebhook {
         name: name.into(),
         admission_review_versions: vec!["v1".into()],
         client_config: client_config.clone(),
@@ -54,9 +86,10 @@ pub fn webhooks(
         side_effects: "NoneOnDryRun".into(),
         timeout_seconds: Some(10),
         reinvocation_policy: Some("IfNeeded".into()),
-        namespace_selector: Some(namespace_selector.clone()),
+        namespace_selector: Some(namespaces.clone()),
+        // No label: every pod (the API server stores an absent selector as `{}`).
         object_selector: Some(LabelSelector {
-            match_expressions: Some(vec![selector(label, "Exists", None)]),
+            match_expressions: label.map(|label| vec![selector(label, "Exists", None)]),
             match_labels: None,
         }),
         rules: Some(vec![RuleWithOperations {
@@ -79,6 +112,7 @@ pub async fn register_url(
     url: &str,
     ca_pem: &str,
     operator_namespace: &str,
+    cluster_namespaces: &LabelSelector,
 ) -> Result<()> {
     let config = MutatingWebhookConfiguration {
         metadata: kube::api::ObjectMeta {
@@ -96,6 +130,7 @@ pub async fn register_url(
                 service: None,
             },
             operator_namespace,
+            cluster_namespaces,
         )),
     };
     let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());

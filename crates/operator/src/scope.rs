@@ -1,7 +1,7 @@
 //! Which cluster-wide policies govern a pod (docs/design/cluster-policies.md): a pure function
 //! of the policies' selectors, the pod's namespace and labels, and nothing the pod author can
-//! set to opt out. The webhook and the workload check will both ask it; the
-//! `ClusterModelValidation` resource that fills it is being built (issue 13).
+//! set to opt out. The webhook asks it for every pod, with the scopes of the
+//! `ClusterModelValidation`s ([`crate::cluster_policy`]).
 
 use std::collections::BTreeMap;
 
@@ -63,24 +63,35 @@ impl Scope {
     }
 }
 
-/// The policies that govern a pod, in name order. The operator's own namespace is never
-/// governed (the operator must be able to start itself); no pod label, annotation or
-/// namespace opt-out label removes a policy that selects the pod.
-pub fn governing<'a>(
-    scopes: &'a [Scope],
+/// Namespaces no cluster policy governs besides the operator's own: the webhook is not called
+/// there (deploy/base/webhook.yaml), because a cluster whose system pods wait on the operator
+/// could not restart the operator's own dependencies.
+pub const EXEMPT_NAMESPACES: &[&str] = &["kube-system"];
+
+impl AsRef<Scope> for Scope {
+    fn as_ref(&self) -> &Scope {
+        self
+    }
+}
+
+/// The policies that govern a pod, in name order. The operator's own namespace and
+/// [`EXEMPT_NAMESPACES`] are never governed (the operator must be able to start itself); no pod
+/// label, annotation or namespace opt-out label removes a policy that selects the pod.
+pub fn governing<'a, T: AsRef<Scope>>(
+    policies: &'a [T],
     namespace: &str,
     namespace_labels: &BTreeMap<String, String>,
     pod_labels: &BTreeMap<String, String>,
     operator_namespace: &str,
-) -> Vec<&'a Scope> {
-    if namespace == operator_namespace {
+) -> Vec<&'a T> {
+    if namespace == operator_namespace || EXEMPT_NAMESPACES.contains(&namespace) {
         return Vec::new();
     }
-    let mut found: Vec<&Scope> = scopes
+    let mut found: Vec<&T> = policies
         .iter()
-        .filter(|s| s.governs(namespace_labels, pod_labels))
+        .filter(|p| p.as_ref().governs(namespace_labels, pod_labels))
         .collect();
-    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found.sort_by(|a, b| a.as_ref().name.cmp(&b.as_ref().name));
     found
 }
 
@@ -157,6 +168,12 @@ mod tests {
             1,
             "twin: without the label the namespace is governed"
         );
+    }
+
+    #[test]
+    fn the_operator_namespace_and_kube_system_are_never_governed() {
+        let scopes = [Scope::new("org", &LabelSelector::default(), None).unwrap()];
+        assert!(governing(&scopes, "kube-system", &labels(&[]), &labels(&[]), "x").is_empty());
     }
 
     #[test]

@@ -78,7 +78,11 @@ async fn base_manifests_apply_and_pass_restricted_pod_security() {
         .get("model-validation-operator")
         .await
         .unwrap();
-    let mut ours = model_validation_operator::registration::webhooks(Default::default(), ns);
+    let mut ours = model_validation_operator::registration::webhooks(
+        Default::default(),
+        ns,
+        &Default::default(),
+    );
     let mut theirs = installed.webhooks.unwrap();
     for w in ours.iter_mut().chain(theirs.iter_mut()) {
         w.client_config = Default::default();

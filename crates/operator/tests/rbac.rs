@@ -1,7 +1,8 @@
 //! Least privilege on a real API server: with the RBAC, the shipped CA Secret and Lease and the
 //! webhook guard of `deploy/base` applied, the operator's service account (impersonated) may
-//! change only the caBundle of its own MutatingWebhookConfiguration, and may read and update
-//! only its CA Secret and its Lease. Every refusal has a passing twin.
+//! change only the caBundle of its own MutatingWebhookConfiguration, may update only its CA
+//! Secret and its Lease, and reads Secrets of its own namespace only. Every refusal has a
+//! passing twin.
 
 mod support;
 
@@ -294,7 +295,7 @@ fn manager() -> SelfManaged {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
+async fn the_operator_updates_only_its_ca_secret_and_lease_and_reads_secrets_only_at_home() {
     let (admin, operator) = installed().await;
     let admin_secrets = Api::<Secret>::namespaced(admin.clone(), OPERATOR_NAMESPACE);
     let op_secrets = Api::<Secret>::namespaced(operator.clone(), OPERATOR_NAMESPACE);
@@ -315,7 +316,8 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
         Some(cas.current.cert_pem.as_str())
     );
 
-    // Other Secrets: no create, get or list.
+    // Other Secrets of its namespace: read (ClusterModelValidations reference trust material
+    // there), never created or changed; in other namespaces, not even read.
     let decoy: Secret = serde_json::from_value(
         json!({"metadata": {"name": "rbac-test-decoy"}, "stringData": {"k": "v"}}),
     )
@@ -327,10 +329,27 @@ async fn the_operator_reads_and_updates_only_its_ca_secret_and_lease() {
         .create(&PostParams::default(), &decoy)
         .await
         .unwrap();
-    let e = op_secrets.get("rbac-test-decoy").await.unwrap_err();
-    assert_eq!(code(&e), 403, "reading another Secret: {e}");
-    let e = op_secrets.list(&ListParams::default()).await.unwrap_err();
-    assert_eq!(code(&e), 403, "listing Secrets: {e}");
+    op_secrets.get("rbac-test-decoy").await.unwrap();
+    assert!(
+        !op_secrets
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let mut changed = decoy.clone();
+    changed.string_data = Some([("k".to_string(), "changed".to_string())].into());
+    let e = op_secrets
+        .replace("rbac-test-decoy", &PostParams::default(), &changed)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), 403, "changing another Secret: {e}");
+    let e = Api::<Secret>::namespaced(operator.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), 403, "listing Secrets of another namespace: {e}");
     let made: Secret =
         serde_json::from_value(json!({"metadata": {"name": "rbac-test-made"}})).unwrap();
     let e = op_secrets

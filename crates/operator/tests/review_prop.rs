@@ -67,6 +67,7 @@ static CONFIG: LazyLock<AdmitConfig> = LazyLock::new(|| AdmitConfig {
     },
     operator_namespace: "mvo-system".into(),
     require_policy_trust: false,
+    governable_namespaces: Default::default(),
 });
 
 /// The fixture pod, as JSON.

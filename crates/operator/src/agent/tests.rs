@@ -44,6 +44,9 @@ fn methods() -> Vec<Method<'static>> {
         )))),
         sigstore(Some(SigstoreTrust::Config(Trust::Inline("{}")))),
         sigstore(Some(SigstoreTrust::TrustedRoot("{}"))),
+        Method::Authorities {
+            document: r#"{"required":"any","authorities":[]}"#,
+        },
     ]
 }
 
@@ -127,6 +130,10 @@ fn assert_round_trip(inv: &Invocation<'_>) {
             assert_eq!(parsed, expected, "{args:?}");
             assert_eq!(s.trusted_root, None);
         }
+        (Method::Authorities { document }, VerifyMethod::Authorities(a)) => {
+            assert_eq!(a.policy, None, "{args:?}");
+            assert_eq!(env_of(&a.policy_env).as_deref(), Some(*document));
+        }
         (m, v) => panic!("method {m:?} became {v:?}"),
     }
     // Exactly the variables the arguments name, and nothing else, are set.
@@ -201,7 +208,7 @@ fn every_method_and_option_combination_parses_as_the_agent_reads_it() {
             }
         }
     }
-    assert_eq!(checked, 8 * 16 * 3);
+    assert_eq!(checked, 9 * 16 * 3);
 }
 
 #[test]

@@ -17,10 +17,16 @@ pub mod view;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use kube::core::SelectorExt;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
-use crate::crd::ModelValidationSpec;
+use std::sync::Arc;
+
+use crate::cluster_policy::ClusterPolicy;
+use crate::crd::cluster::Mode;
+use crate::crd::{Method, ModelValidationSpec, SpecPath};
 use crate::names::{LABEL, LEGACY_LABEL, VERIFY_CONTAINER, WATCH_CONTAINER, annotations};
+use crate::scope;
 use inject::InjectConfig;
 
 /// A ModelValidation found for a pod, with where it came from (for messages).
@@ -46,6 +52,14 @@ pub trait Policies {
     fn synced(&self) -> bool {
         true
     }
+    /// Every ClusterModelValidation whose selectors can be evaluated (none by default).
+    fn cluster_policies(&self) -> Arc<Vec<ClusterPolicy>> {
+        Arc::default()
+    }
+    /// The labels of `namespace`, `None` when the view does not know it (yet).
+    fn namespace_labels(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
 }
 
 /// Webhook settings.
@@ -58,6 +72,9 @@ pub struct AdmitConfig {
     /// Refuse pods whose ModelValidation reads its trust anchor (key, CA, trust config) from a
     /// path in the pod instead of carrying it: whoever can write that volume picks the signer.
     pub require_policy_trust: bool,
+    /// The namespaces cluster policies may govern (`--cluster-policy-namespaces`; the webhook
+    /// is registered for the same ones): a namespace outside it is governed by none.
+    pub governable_namespaces: kube::core::Selector,
 }
 
 /// What the webhook decided for one AdmissionRequest, before it is rendered as an
@@ -73,6 +90,11 @@ pub enum Decision {
         /// The `ml.sigstore.dev` ModelValidation the pod names, when it exists: the refusal is
         /// recorded as an Event on it.
         policy: Option<String>,
+    },
+    /// Admit as it is, with admission warnings (a policy in `warn` mode that the pod fails).
+    Warn {
+        /// The warnings.
+        warnings: Vec<String>,
     },
     /// Admit with the verification container(s) added.
     Inject {
@@ -93,10 +115,12 @@ impl Decision {
         }
     }
 
-    /// The `result` label of the admission metrics: `unchanged`, `denied` or `injected`.
+    /// The `result` label of the admission metrics: `unchanged`, `warned`, `denied` or
+    /// `injected`.
     pub fn result_label(&self) -> &'static str {
         match self {
             Decision::Unchanged => "unchanged",
+            Decision::Warn { .. } => "warned",
             Decision::Deny { .. } => "denied",
             Decision::Inject { .. } => "injected",
         }
@@ -107,6 +131,11 @@ impl Decision {
         let resp = AdmissionResponse::from(req);
         match self {
             Decision::Unchanged => resp,
+            Decision::Warn { warnings } => {
+                let mut r = resp;
+                r.warnings = Some(warnings);
+                r
+            }
             Decision::Deny { message, .. } => resp.deny(message),
             Decision::Inject {
                 patch, warnings, ..
@@ -163,17 +192,45 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
             None => Decision::Unchanged,
         };
     }
+    if namespace == cfg.operator_namespace {
+        return Decision::Unchanged;
+    }
     let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let cluster = policies.cluster_policies();
+    let governed: Vec<&ClusterPolicy> = if cluster.is_empty()
+        || scope::EXEMPT_NAMESPACES.contains(&namespace.as_str())
+    {
+        Vec::new()
+    } else {
+        match policies.namespace_labels(&namespace) {
+            Some(ns_labels) if !cfg.governable_namespaces.matches(&ns_labels) => Vec::new(),
+            Some(ns_labels) => scope::governing(
+                &cluster,
+                &namespace,
+                &ns_labels,
+                &labels,
+                &cfg.operator_namespace,
+            ),
+            None => {
+                // A namespace created a moment ago may not have reached the cache: deciding
+                // without its labels could let a governed pod through.
+                return Decision::deny(format!(
+                    "model-validation-operator does not know namespace {namespace:?} yet, so it cannot tell which ClusterModelValidations govern this pod; retry in a few seconds"
+                ));
+            }
+        }
+    };
     let wants = labels.get(LABEL).cloned();
     let legacy = labels.get(LEGACY_LABEL);
     let wants_legacy = legacy.is_some_and(|v| v == "true");
-    if wants.is_none() && legacy.is_none() {
+    // The namespace ignore label switches off namespaced ModelValidations only: a cluster
+    // policy that wants it honoured says so in its namespaceSelector.
+    let labelled = (wants.is_some() || legacy.is_some()) && !policies.namespace_ignored(&namespace);
+    if !labelled && governed.is_empty() {
         return Decision::Unchanged;
     }
-    if namespace == cfg.operator_namespace || policies.namespace_ignored(&namespace) {
-        return Decision::Unchanged;
-    }
-    if let (None, Some(value)) = (&wants, legacy)
+    if labelled
+        && let (None, Some(value)) = (&wants, legacy)
         && !wants_legacy
     {
         // The webhook is called for any value of the label; a value like "True" or "yes" must
@@ -189,46 +246,60 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
             "model-validation-operator has no up-to-date view of the ModelValidations (it is starting, or its watch of the Kubernetes API is broken); retry in a few seconds, and if this persists check that the operator is ready and can reach the API server",
         );
     }
-    let (policy, named) = match (wants, wants_legacy) {
-        (Some(name), _) if name.is_empty() => {
-            return Decision::deny(format!(
-                "pod label {LABEL} is empty: set it to the name of a ModelValidation in namespace {namespace}"
-            ));
+    let namespaced = if labelled {
+        match namespaced_policy(policies, &namespace, wants, wants_legacy) {
+            Ok(found) => Some(found),
+            Err(denied) => return denied,
         }
-        (Some(name), _) => match policies.get(&namespace, &name) {
-            Some(p) => (p, true),
-            None => {
-                return Decision::deny(format!(
-                    "ModelValidation {name:?} not found in namespace {namespace:?}: create it, or fix the pod label {LABEL}={name}; pods that must be verified cannot start without it"
-                ));
-            }
+    } else {
+        None
+    };
+    let requirements: Vec<Requirement<'_>> = governed
+        .iter()
+        .map(|p| Requirement::cluster(p))
+        .chain(
+            namespaced
+                .as_ref()
+                .map(|(p, named)| Requirement::namespaced(p, *named, cfg)),
+        )
+        .collect();
+    mutate(pod, &requirements, cfg)
+}
+
+/// The ModelValidation the pod's label names (or the one of its namespace, for the first API's
+/// label), with whether the pod named it; or the refusal.
+fn namespaced_policy(
+    policies: &dyn Policies,
+    namespace: &str,
+    wants: Option<String>,
+    wants_legacy: bool,
+) -> Result<(FoundPolicy, bool), Decision> {
+    match (wants, wants_legacy) {
+        (Some(name), _) if name.is_empty() => Err(Decision::deny(format!(
+            "pod label {LABEL} is empty: set it to the name of a ModelValidation in namespace {namespace}"
+        ))),
+        (Some(name), _) => match policies.get(namespace, &name) {
+            Some(p) => Ok((p, true)),
+            None => Err(Decision::deny(format!(
+                "ModelValidation {name:?} not found in namespace {namespace:?}: create it, or fix the pod label {LABEL}={name}; pods that must be verified cannot start without it"
+            ))),
         },
         (None, _) => {
-            let mut all = policies.in_namespace(&namespace);
+            let mut all = policies.in_namespace(namespace);
             match all.len() {
-                1 => (all.remove(0), false),
-                0 => {
-                    return Decision::deny(format!(
-                        "pod label {LEGACY_LABEL}=true asks for the ModelValidation of namespace {namespace:?}, but there is none: create one"
-                    ));
-                }
+                1 => Ok((all.remove(0), false)),
+                0 => Err(Decision::deny(format!(
+                    "pod label {LEGACY_LABEL}=true asks for the ModelValidation of namespace {namespace:?}, but there is none: create one"
+                ))),
                 n => {
                     let names: Vec<String> = all.iter().map(|p| p.display.clone()).collect();
-                    return Decision::deny(format!(
+                    Err(Decision::deny(format!(
                         "pod label {LEGACY_LABEL}=true asks for the one ModelValidation of namespace {namespace:?}, but there are {n} ({}): label the pod {LABEL}=<name> instead",
                         names.join(", ")
-                    ));
+                    )))
                 }
             }
         }
-    };
-    match mutate(pod, &policy, cfg) {
-        Decision::Deny { message, .. } => Decision::Deny {
-            message,
-            // Only a pod naming an `ml.sigstore.dev` ModelValidation gets its refusal recorded there.
-            policy: named.then(|| policy.name.clone()),
-        },
-        d => d,
     }
 }
 
@@ -240,96 +311,291 @@ pub fn pod_supplied_trust(policy: &FoundPolicy, trust: crate::crd::PodTrust<'_>)
     )
 }
 
-/// The injection for a pod that `policy` applies to.
-fn mutate(pod: &Pod, policy: &FoundPolicy, cfg: &AdmitConfig) -> Decision {
-    let cannot = |e: &dyn std::fmt::Display| {
-        Decision::deny(format!(
-            "cannot verify this pod's model with {}: {e}",
-            policy.display
-        ))
-    };
-    let method = match policy.spec.check() {
-        Ok(m) => m,
-        Err(e) => return cannot(&e),
-    };
-    let annotations_in = pod.metadata.annotations.clone().unwrap_or_default();
-    let (opts, mut warnings) = inject::effective_options(&policy.spec, &annotations_in);
-    if let Some(trust) = method.trust_path() {
-        let why = pod_supplied_trust(policy, trust);
-        if cfg.require_policy_trust {
-            return Decision::deny(format!(
-                "{why}; this operator refuses such policies (--require-policy-trust)"
-            ));
+/// One policy that applies to the pod, as the webhook injects its verifier.
+struct Requirement<'a> {
+    /// How messages name it.
+    display: String,
+    /// The spec the containers are built from.
+    spec: &'a ModelValidationSpec,
+    /// The method its verifier runs, or why the pod cannot be verified with it.
+    method: Result<Method<'a>, String>,
+    /// Warnings about the policy itself (a trust anchor read from the pod).
+    warnings: Vec<String>,
+    /// The files its verifier reads.
+    paths: Vec<SpecPath<'a>>,
+    /// The verifier's and the sidecar's container names.
+    containers: (String, String),
+    /// What a refusal does.
+    mode: Mode,
+    /// What the pod records about it.
+    origin: Origin<'a>,
+}
+
+/// Where a requirement comes from.
+enum Origin<'a> {
+    /// A ModelValidation: its name, whether the pod named it, its config hash.
+    Namespaced { name: &'a str, named: bool },
+    /// A ClusterModelValidation: its name and hash.
+    Cluster { name: &'a str, hash: &'a str },
+}
+
+impl<'a> Requirement<'a> {
+    fn namespaced(policy: &'a FoundPolicy, named: bool, cfg: &AdmitConfig) -> Self {
+        let cannot = |e: &dyn std::fmt::Display| {
+            format!(
+                "cannot verify this pod's model with {}: {e}",
+                policy.display
+            )
+        };
+        let mut warnings = Vec::new();
+        let method = match policy.spec.check() {
+            Err(e) => Err(cannot(&e)),
+            Ok(m) => match m.trust_path() {
+                Some(trust) if cfg.require_policy_trust => Err(format!(
+                    "{}; this operator refuses such policies (--require-policy-trust)",
+                    pod_supplied_trust(policy, trust)
+                )),
+                Some(trust) => {
+                    warnings.push(pod_supplied_trust(policy, trust));
+                    Ok(m)
+                }
+                None => Ok(m),
+            },
+        };
+        Requirement {
+            display: policy.display.clone(),
+            spec: &policy.spec,
+            method,
+            warnings,
+            paths: policy.spec.file_paths(),
+            containers: (VERIFY_CONTAINER.into(), WATCH_CONTAINER.into()),
+            mode: Mode::Enforce,
+            origin: Origin::Namespaced {
+                name: &policy.name,
+                named,
+            },
         }
-        warnings.push(why);
     }
-    let view = match view::view(pod, &policy.spec) {
-        Ok(v) => v,
-        Err(e) => return cannot(&e),
-    };
-    let mounts = view.mounts;
-    let container =
-        inject::verification_container(&cfg.inject, &policy.spec, method, &opts, mounts.clone());
-    let watcher = inject::watch_container(&cfg.inject, &policy.spec, method, &opts, mounts);
+
+    fn cluster(policy: &'a ClusterPolicy) -> Self {
+        let display = policy.display();
+        let method = policy
+            .method()
+            .map_err(|e| format!("cannot verify this pod's model with {display}: {e}"));
+        Requirement {
+            display,
+            spec: &policy.injection,
+            method,
+            warnings: Vec::new(),
+            paths: policy.file_paths(),
+            containers: policy.containers.clone(),
+            mode: policy.mode(),
+            origin: Origin::Cluster {
+                name: policy.name(),
+                hash: &policy.hash,
+            },
+        }
+    }
+}
+
+/// One requirement's containers, as planned for this pod.
+struct Planned<'r, 'a> {
+    requirement: &'r Requirement<'a>,
+    /// The verifier, then the sidecar if continuous validation is on.
+    containers: Vec<Container>,
+    /// Whether the pod already has exactly these containers (a re-invocation, or a copy).
+    present: bool,
+    /// The volumes that hold what the verifier reads.
+    model_volumes: std::collections::BTreeSet<String>,
+    /// Warnings for the user.
+    warnings: Vec<String>,
+}
+
+/// Why a requirement cannot be planned.
+enum Refusal {
+    /// The pod cannot be verified with the policy as it is written (its mode decides).
+    Policy(String),
+    /// The pod brings a look-alike of an injected container: refused in every mode.
+    LookAlike(String),
+}
+
+/// Plans the verifier of one requirement for `pod`.
+fn plan<'r, 'a>(
+    pod: &Pod,
+    r: &'r Requirement<'a>,
+    pod_annotations: &BTreeMap<String, String>,
+    cfg: &AdmitConfig,
+) -> Result<Planned<'r, 'a>, Refusal> {
+    let method = r.method.clone().map_err(Refusal::Policy)?;
+    let (opts, mut warnings) = inject::effective_options(r.spec, pod_annotations);
+    warnings.extend(r.warnings.iter().cloned());
+    let view = view::view(pod, &r.paths).map_err(|e| {
+        Refusal::Policy(format!(
+            "cannot verify this pod's model with {}: {e}",
+            r.display
+        ))
+    })?;
+    let mut verifier =
+        inject::verification_container(&cfg.inject, r.spec, method, &opts, view.mounts.clone());
+    verifier.name = r.containers.0.clone();
+    let watcher =
+        inject::watch_container(&cfg.inject, r.spec, method, &opts, view.mounts).map(|mut w| {
+            w.name = r.containers.1.clone();
+            w
+        });
     // Borrowed, not cloned: the listener prices a review for the typed pod and one patched
     // clone (webhook::cost).
     let no_spec = PodSpec::default();
     let pod_spec = pod.spec.as_ref().unwrap_or(&no_spec);
-    let existing: Vec<&Container> = pod_spec
-        .init_containers
+    let inits = pod_spec.init_containers.as_deref().unwrap_or_default();
+    let existing = inits
         .iter()
-        .flatten()
         .chain(pod_spec.containers.iter())
-        .filter(|c| c.name == VERIFY_CONTAINER || c.name == WATCH_CONTAINER)
-        .collect();
-    if !existing.is_empty() {
+        .filter(|c| c.name == r.containers.0 || c.name == r.containers.1)
+        .count();
+    let mut present = false;
+    if existing > 0 {
         // Already injected (a re-invocation, or a copy of an injected pod): only our own
         // containers pass (up to API-server defaulting), so a pod author cannot pre-empt
         // verification with a look-alike; and the verifier must still run last.
-        let inits = pod_spec.init_containers.as_deref().unwrap_or_default();
         let has =
             |list: &[Container], c: &Container| list.iter().any(|x| reinvoke::same_container(c, x));
-        let one_shot_ok = has(inits, &container);
+        let one_shot_ok = has(inits, &verifier);
         let watch_ok = match &watcher {
             None => true,
             Some(w) if cfg.inject.legacy_sidecar => has(&pod_spec.containers, w),
             Some(w) => has(inits, w),
         };
-        if one_shot_ok && watch_ok && existing.len() == 1 + usize::from(watcher.is_some()) {
-            // Still make sure nothing can write the model (a copied pod may have dropped it).
-            let mut fixed = pod.clone();
-            let mut changed = reinvoke::verifier_last(&mut fixed);
-            changed.extend(view::protect(&mut fixed, &view.model_volumes));
-            if changed.is_empty() {
-                return Decision::Unchanged;
-            }
-            return patch(pod, &fixed, changed, method.label());
+        if !(one_shot_ok && watch_ok && existing == 1 + usize::from(watcher.is_some())) {
+            return Err(Refusal::LookAlike(format!(
+                "the pod already has a container named {:?} or {:?} that is not the one {} requires; remove it and let the operator inject it",
+                r.containers.0, r.containers.1, r.display
+            )));
         }
-        return Decision::deny(format!(
-            "the pod already has a container named {VERIFY_CONTAINER:?} or {WATCH_CONTAINER:?} that is not the one {} requires; remove it and let the operator inject it",
-            policy.display
-        ));
+        present = true;
+    }
+    Ok(Planned {
+        requirement: r,
+        containers: std::iter::once(verifier).chain(watcher).collect(),
+        present,
+        model_volumes: view.model_volumes,
+        warnings,
+    })
+}
+
+/// The injection for a pod that `requirements` apply to, in their order.
+fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Decision {
+    let pod_annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    let mut refusals = Vec::new();
+    let mut refused_policy = None;
+    let mut warnings = Vec::new();
+    let mut planned = Vec::new();
+    for r in requirements {
+        match plan(pod, r, &pod_annotations, cfg) {
+            Ok(p) => planned.push(p),
+            Err(Refusal::LookAlike(message)) => return Decision::deny(message),
+            Err(Refusal::Policy(message)) => match r.mode {
+                Mode::Enforce => {
+                    // Only a pod naming an `ml.sigstore.dev` ModelValidation gets its refusal
+                    // recorded there.
+                    if let Origin::Namespaced { name, named: true } = r.origin {
+                        refused_policy = Some(name.to_string());
+                    }
+                    refusals.push(message);
+                }
+                Mode::Warn => warnings.push(format!(
+                    "{message} ({} is in warn mode: the pod is admitted without its verifier)",
+                    r.display
+                )),
+                Mode::Audit => {}
+            },
+        }
+    }
+    if !refusals.is_empty() {
+        return Decision::Deny {
+            message: refusals.join("; "),
+            policy: refused_policy,
+        };
+    }
+    let method = planned
+        .iter()
+        .rev()
+        .find_map(|p| p.requirement.method.as_ref().ok())
+        .map_or("authorities", Method::label);
+    let model_volumes = planned
+        .iter()
+        .flat_map(|p| p.model_volumes.iter().cloned())
+        .collect();
+    if planned.iter().all(|p| p.present) {
+        let mut fixed = pod.clone();
+        // Still make sure nothing can write the model (a copied pod may have dropped it).
+        let mut changed = reinvoke::verifier_last(&mut fixed);
+        changed.extend(view::protect(&mut fixed, &model_volumes));
+        if !changed.is_empty() {
+            return patch(pod, &fixed, changed, method);
+        }
+        return if warnings.is_empty() {
+            Decision::Unchanged
+        } else {
+            Decision::Warn { warnings }
+        };
+    }
+    for p in &planned {
+        warnings.extend(p.warnings.iter().cloned());
     }
     let mut patched = pod.clone();
-    warnings.extend(view::protect(&mut patched, &view.model_volumes));
+    warnings.extend(view::protect(&mut patched, &model_volumes));
     let spec = patched.spec.get_or_insert_with(Default::default);
-    let inits = spec.init_containers.get_or_insert_with(Vec::new);
-    inits.push(container);
-    match watcher {
-        Some(w) if cfg.inject.legacy_sidecar => spec.containers.push(w),
-        Some(w) => inits.push(w),
-        None => {}
+    // Containers already ours (present) move to the end with the new ones, in policy order.
+    let ours: std::collections::BTreeSet<&str> = planned
+        .iter()
+        .flat_map(|p| p.containers.iter().map(|c| c.name.as_str()))
+        .collect();
+    let mut kept: BTreeMap<String, Container> = BTreeMap::new();
+    for list in [
+        spec.init_containers.get_or_insert_with(Vec::new),
+        &mut spec.containers,
+    ] {
+        let (mine, others): (Vec<Container>, Vec<Container>) = std::mem::take(list)
+            .into_iter()
+            .partition(|c| ours.contains(c.name.as_str()));
+        *list = others;
+        kept.extend(mine.into_iter().map(|c| (c.name.clone(), c)));
+    }
+    let mut cluster_policies = Vec::new();
+    for p in &planned {
+        for (i, c) in p.containers.iter().enumerate() {
+            let c = kept.remove(&c.name).unwrap_or_else(|| c.clone());
+            let is_sidecar = i == 1;
+            match spec.init_containers.as_mut() {
+                Some(inits) if !(is_sidecar && cfg.inject.legacy_sidecar) => inits.push(c),
+                _ => spec.containers.push(c),
+            }
+        }
+        if let Origin::Cluster { name, hash } = p.requirement.origin {
+            cluster_policies.push(format!("{name}@{hash}"));
+        }
     }
     let annotations: &mut BTreeMap<String, String> = patched
         .metadata
         .annotations
         .get_or_insert_with(BTreeMap::new);
-    annotations.insert(annotations::INJECTED_BY.into(), policy.name.clone());
-    annotations.insert(
-        annotations::CONFIG_HASH.into(),
-        crate::crd::config_hash(&policy.spec),
-    );
-    patch(pod, &patched, warnings, method.label())
+    for p in &planned {
+        if let Origin::Namespaced { name, .. } = p.requirement.origin {
+            annotations.insert(annotations::INJECTED_BY.into(), name.to_string());
+            annotations.insert(
+                annotations::CONFIG_HASH.into(),
+                crate::crd::config_hash(p.requirement.spec),
+            );
+        }
+    }
+    if !cluster_policies.is_empty() {
+        annotations.insert(
+            annotations::CLUSTER_POLICIES.into(),
+            cluster_policies.join(","),
+        );
+    }
+    patch(pod, &patched, warnings, method)
 }
 
 /// The decision to turn `pod` into `patched`.

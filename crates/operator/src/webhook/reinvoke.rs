@@ -9,7 +9,7 @@
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::Value;
 
-use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER};
+use crate::names::is_injected;
 
 /// Fields (dotted paths from the container) that the API server fills in when we leave them
 /// out; anything else we did not set makes a container not ours (e.g. `command`, `envFrom`).
@@ -69,7 +69,7 @@ fn matches(expected: &Value, actual: &Value, path: &str) -> bool {
 }
 
 fn ours(c: &Container) -> bool {
-    c.name == VERIFY_CONTAINER || c.name == WATCH_CONTAINER
+    is_injected(&c.name)
 }
 
 /// Moves our init containers after every regular init container (one without
@@ -80,7 +80,7 @@ pub fn verifier_last(pod: &mut Pod) -> Vec<String> {
     let Some(inits) = pod.spec.as_mut().and_then(|s| s.init_containers.as_mut()) else {
         return vec![];
     };
-    let Some(at) = inits.iter().position(|c| c.name == VERIFY_CONTAINER) else {
+    let Some(at) = inits.iter().position(ours) else {
         return vec![];
     };
     let later: Vec<String> = inits[at + 1..]
@@ -106,6 +106,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::names::VERIFY_CONTAINER;
 
     fn container(mounts: Value) -> Container {
         serde_json::from_value(json!({

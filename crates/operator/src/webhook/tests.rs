@@ -9,11 +9,15 @@ use super::*;
 use crate::crd::{ModelValidationSpec, SigstoreConfig, ValidationConfig};
 use crate::test_support::key_spec;
 
+mod cluster;
+
 #[derive(Default)]
 struct Memory {
     mvs: BTreeMap<(String, String), FoundPolicy>,
     ignored: BTreeSet<String>,
     unsynced: bool,
+    cluster: Vec<crate::cluster_policy::ClusterPolicy>,
+    namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Memory {
@@ -50,6 +54,12 @@ impl Policies for Memory {
     fn synced(&self) -> bool {
         !self.unsynced
     }
+    fn cluster_policies(&self) -> std::sync::Arc<Vec<crate::cluster_policy::ClusterPolicy>> {
+        std::sync::Arc::new(self.cluster.clone())
+    }
+    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.namespace_labels.get(namespace).cloned()
+    }
 }
 
 fn cfg() -> AdmitConfig {
@@ -61,6 +71,7 @@ fn cfg() -> AdmitConfig {
         },
         operator_namespace: "mvo-system".into(),
         require_policy_trust: false,
+        governable_namespaces: Default::default(),
     }
 }
 

@@ -8,18 +8,17 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::names::{LABEL, LEGACY_LABEL, VERIFY_CONTAINER, WATCH_CONTAINER, annotations};
+use crate::names::{LABEL, LEGACY_LABEL, annotations, is_injected};
 
 /// Why the change from `old` to `new` is refused, if it is.
 pub fn refused(old: &Pod, new: &Pod) -> Option<String> {
     let old_spec = old.spec.as_ref()?;
-    let ours = |name: &str| name == VERIFY_CONTAINER || name == WATCH_CONTAINER;
     let injected: Vec<_> = old_spec
         .init_containers
         .iter()
         .flatten()
         .chain(old_spec.containers.iter())
-        .filter(|c| ours(&c.name))
+        .filter(|c| is_injected(&c.name))
         .collect();
     if injected.is_empty() {
         return None;
@@ -64,7 +63,11 @@ pub fn refused(old: &Pod, new: &Pod) -> Option<String> {
             .and_then(|a| a.get(k))
             .cloned()
     };
-    for key in [annotations::INJECTED_BY, annotations::CONFIG_HASH] {
+    for key in [
+        annotations::INJECTED_BY,
+        annotations::CONFIG_HASH,
+        annotations::CLUSTER_POLICIES,
+    ] {
         if annotation(old, key) != annotation(new, key) {
             return Some(format!(
                 "annotation {key} records how this pod was verified; changing it after admission is refused: {fix}"

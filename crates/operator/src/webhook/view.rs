@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, Pod, Volume, VolumeMount};
 
-use crate::crd::ModelValidationSpec;
-use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER};
+use crate::crd::SpecPath;
+use crate::names::is_injected;
 
 /// What the verifier mounts, and which volumes hold the model.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,7 +55,7 @@ fn containers(pod: &Pod) -> Vec<(&'static str, &Container)> {
     let Some(spec) = pod.spec.as_ref() else {
         return vec![];
     };
-    let ours = |c: &&Container| c.name != VERIFY_CONTAINER && c.name != WATCH_CONTAINER;
+    let ours = |c: &&Container| !is_injected(&c.name);
     spec.init_containers
         .iter()
         .flatten()
@@ -70,9 +70,9 @@ fn containers(pod: &Pod) -> Vec<(&'static str, &Container)> {
         .collect()
 }
 
-/// The view for `spec` in `pod`, or why the pod cannot be verified as it is written.
-pub fn view(pod: &Pod, spec: &ModelValidationSpec) -> Result<View, String> {
-    let paths = spec.file_paths();
+/// The view of the files at `paths` (what one policy's verifier reads) in `pod`, or why the pod
+/// cannot be verified as it is written.
+pub fn view(pod: &Pod, paths: &[SpecPath<'_>]) -> Result<View, String> {
     let relevant = |m: &VolumeMount| {
         m.mount_path != "/"
             && paths
@@ -102,7 +102,7 @@ pub fn view(pod: &Pod, spec: &ModelValidationSpec) -> Result<View, String> {
     }
     // For each path the verifier reads, every container that mounts anything at, above or
     // below it must mount the same: otherwise one of them sees files the verifier did not.
-    for p in &paths {
+    for p in paths {
         let at_p = |v: &BTreeMap<String, Source>| -> BTreeMap<String, Source> {
             v.iter()
                 .filter(|(m, _)| covers(m, p.path) || covers(p.path, m))
@@ -137,7 +137,7 @@ pub fn view(pod: &Pod, spec: &ModelValidationSpec) -> Result<View, String> {
         }
     }
     let seen: BTreeMap<String, Source> = views.into_iter().flat_map(|(_, v)| v).collect();
-    for p in &paths {
+    for p in paths {
         if !seen.keys().any(|m| covers(m, p.path)) {
             return Err(format!(
                 "{} {} is not on any volume mounted by the pod's containers: mount the volume that holds it (at a directory containing {}) in the pod",
@@ -221,7 +221,7 @@ pub fn protect(pod: &mut Pod, model_volumes: &BTreeSet<String>) -> Vec<String> {
     let apps = spec.containers.iter_mut().map(|c| ("container", c));
     let mut warnings = Vec::new();
     for (kind, c) in sidecars.chain(apps) {
-        if c.name == VERIFY_CONTAINER || c.name == WATCH_CONTAINER {
+        if is_injected(&c.name) {
             continue;
         }
         for m in c.volume_mounts.iter_mut().flatten() {

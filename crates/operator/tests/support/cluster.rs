@@ -33,21 +33,83 @@ pub fn pod(name: &str, labels: Value, data: &Path, keys: &Path) -> Pod {
 /// written to the Pod's status. Checks first that the agent the pod runner runs is built and
 /// fresh ([`super::agent_binary`]).
 pub async fn run_verifier(client: &Client, ns: &str, name: &str) -> (i32, String) {
+    let pod = run_pod(client, ns, name).await;
+    init_outcome(&pod, VERIFY_CONTAINER).expect("verifier terminated")
+}
+
+/// Runs the created pod `name` like a kubelet (init containers in order, then the app) and
+/// returns the Pod as its status then says. Checks first that the agent is built and fresh.
+pub async fn run_pod(client: &Client, ns: &str, name: &str) -> Pod {
     super::agent_binary();
     let runner = PodRunner::new(client.clone(), RunnerConfig::default()).unwrap();
     let mut run = runner.run(ns, name).await.unwrap();
     run.stop_all();
-    let pod = Api::<Pod>::namespaced(client.clone(), ns)
+    Api::<Pod>::namespaced(client.clone(), ns)
         .get(name)
         .await
-        .unwrap();
-    let st = super::verifier_status(&pod).expect("verifier status");
-    let t = st
+        .unwrap()
+}
+
+/// The (exit code, termination message) of init container `container`, once it terminated.
+pub fn init_outcome(pod: &Pod, container: &str) -> Option<(i32, String)> {
+    let t = pod
+        .status
+        .as_ref()?
+        .init_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|s| s.name == container)?
         .state
-        .clone()
-        .and_then(|s| s.terminated)
-        .expect("verifier terminated");
-    (t.exit_code, t.message.unwrap_or_default())
+        .as_ref()?
+        .terminated
+        .clone()?;
+    Some((t.exit_code, t.message.unwrap_or_default()))
+}
+
+/// The names of the pod's init containers, in order.
+pub fn init_names(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .map(|c| c.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The ClusterModelValidations.
+pub fn cmv_api(client: &Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("ml.sigstore.dev", "v1alpha1", "ClusterModelValidation");
+    Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, "clustermodelvalidations"),
+    )
+}
+
+/// Creates or replaces (server-side apply) the ClusterModelValidation `manifest`.
+pub async fn apply_cmv(client: &Client, manifest: Value) -> Result<(), kube::Error> {
+    let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
+    let mut manifest = manifest;
+    manifest["apiVersion"] = json!("ml.sigstore.dev/v1alpha1");
+    manifest["kind"] = json!("ClusterModelValidation");
+    cmv_api(client)
+        .patch(
+            &name,
+            &kube::api::PatchParams::apply("tests").force(),
+            &kube::api::Patch::Apply(&manifest),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Adds `labels` to namespace `ns`.
+pub async fn label_namespace(client: &Client, ns: &str, labels: Value) {
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .patch(
+            ns,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .unwrap();
 }
 
 /// Creates the pod (through the webhook), runs it, and returns the verifier's exit code.

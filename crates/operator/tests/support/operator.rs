@@ -34,6 +34,12 @@ pub struct OperatorOptions {
     pub extra_args: Vec<String>,
 }
 
+/// The namespace label that puts a namespace in the reach of one test operator's cluster
+/// policies: its value is the operator's webhook configuration name. Operators share a control
+/// plane, so each one's webhook for cluster policies covers only the namespaces labelled for
+/// it (`--cluster-policy-namespaces`), never another test's pods.
+pub const CLUSTER_POLICY_NAMESPACE_LABEL: &str = "test.model-validation/operator";
+
 impl OperatorOptions {
     /// Defaults for a webhook configuration named `webhook_config`.
     pub fn new(webhook_config: &str) -> Self {
@@ -98,6 +104,11 @@ impl Operator {
                     .args(["--health-addr", &format!("127.0.0.1:{health}")])
                     .args(["--webhook-url", &url])
                     .args(["--agent-image", AGENT_IMAGE])
+                    .args([
+                        "--cluster-policy-namespaces",
+                        &serde_json::json!({"matchLabels": {CLUSTER_POLICY_NAMESPACE_LABEL: opts.webhook_config}})
+                            .to_string(),
+                    ])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(stderr);

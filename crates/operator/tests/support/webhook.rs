@@ -59,6 +59,7 @@ impl TestWebhook {
             },
             operator_namespace: "x".into(),
             require_policy_trust: false,
+            governable_namespaces: Default::default(),
         };
         let app = router(Arc::new(AppState {
             policies,

@@ -1,0 +1,524 @@
+//! ClusterModelValidations end to end on the real control plane, with the operator as a process
+//! and the pod runner standing in for a kubelet: a policy governs every pod its selectors
+//! match with no label and no opt-out, several policies all apply, `requiredAuthorities` means
+//! any or all, trust material comes from the operator's namespace, and refusals name every
+//! failing policy. Every refusal has a passing twin.
+//!
+//! The policies are cluster-scoped and the tests run at once, so each test selects only the
+//! namespaces it labels with its own `cmv-test` value.
+
+mod support;
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::Client;
+use kube::api::{Api, PostParams};
+use model_validation_operator::names::{IGNORE_NAMESPACE_LABEL, LABEL, VERIFY_CONTAINER};
+use serde_json::{Value, json};
+use support::{
+    CLUSTER_POLICY_NAMESPACE_LABEL, api_message, apply_cmv, create_mv, create_refused, fixture,
+    fresh_key_signer, init_names, init_outcome, key_in_policy_mv, label_namespace, pod, run_pod,
+    shared_operator, sign, signed_model_and_key, wait_for,
+};
+
+/// The shared operator's namespace (see [`support::shared_operator`]).
+const OPERATOR_NAMESPACE: &str = "mvo-system";
+
+/// One test's world: a namespace labelled `cmv-test: <test>` in the shared operator's reach,
+/// and a signed model on disk.
+struct Env {
+    client: Client,
+    ns: String,
+    pods: Api<Pod>,
+    data: PathBuf,
+    keys: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Env {
+    /// A namespace for `test`, with `labels` besides the two that put it in reach.
+    async fn new(test: &str, labels: Value) -> Env {
+        test_cluster::install_crypto_provider();
+        shared_operator().await;
+        let cp = test_cluster::shared().await.unwrap();
+        let client = cp.client().unwrap();
+        let ns = cp.create_namespace(test).await.unwrap();
+        let mut all = json!({CLUSTER_POLICY_NAMESPACE_LABEL: "mvo-shared", "cmv-test": test});
+        for (k, v) in labels.as_object().unwrap() {
+            all[k] = v.clone();
+        }
+        label_namespace(&client, &ns, all).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (data, keys) = (tmp.path().join("data"), tmp.path().join("keys"));
+        signed_model_and_key(&data.join("model"), &keys);
+        Env {
+            pods: Api::namespaced(client.clone(), &ns),
+            client,
+            ns,
+            data,
+            keys,
+            _tmp: tmp,
+        }
+    }
+
+    /// An unlabelled pod (or one with `labels`) mounting the model at `/data`.
+    fn pod(&self, name: &str, labels: Value) -> Pod {
+        pod(name, labels, &self.data, &self.keys)
+    }
+
+    /// Creates `p` until the operator's view has caught up with a policy just written (the
+    /// webhook answers from a watch cache), then runs it; returns the Pod as it ended.
+    async fn create_and_run(&self, p: &Pod, want_containers: &[&str]) -> Pod {
+        let name = p.metadata.name.clone().unwrap();
+        let created = self.create_when(p, want_containers).await;
+        assert_eq!(init_names(&created), want_containers, "{name}");
+        run_pod(&self.client, &self.ns, &name).await
+    }
+
+    /// Creates `p` once a dry run shows the init containers `want` (the cache has caught up).
+    async fn create_when(&self, p: &Pod, want: &[&str]) -> Pod {
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let (pods, dry) = (&self.pods, &dry);
+        wait_for(
+            "the webhook to apply the policies just written",
+            std::time::Duration::from_secs(20),
+            || async move {
+                match pods.create(dry, p).await {
+                    Ok(got) if init_names(&got) == want => Some(()),
+                    _ => None,
+                }
+            },
+        )
+        .await;
+        self.pods.create(&PostParams::default(), p).await.unwrap()
+    }
+
+    /// The refusal of `p` once it names `naming` (the webhook answers from a watch cache, so
+    /// a policy just written takes a moment to apply).
+    async fn refused_naming(&self, p: &Pod, naming: &str) -> String {
+        let pods = &self.pods;
+        wait_for(
+            &format!("a refusal naming {naming}"),
+            std::time::Duration::from_secs(20),
+            || async {
+                let m = create_refused(pods, p).await;
+                m.contains(naming).then_some(m)
+            },
+        )
+        .await
+    }
+
+    /// Tampers with the model's weights.
+    fn tamper(&self) {
+        std::fs::write(self.data.join("model/weights.bin"), b"tampered").unwrap();
+    }
+}
+
+/// The public key the model of [`Env`] is signed with.
+fn signer_key() -> String {
+    std::fs::read_to_string(fixture("peer-samples/ec-p256.pub.pem")).unwrap()
+}
+
+/// A ClusterModelValidation `name` for the model at `/data/model` of namespaces labelled
+/// `cmv-test: <test>`, with `authorities` and more `spec` fields.
+fn cmv(name: &str, test: &str, authorities: Value, more: Value) -> Value {
+    let mut spec = json!({
+        "namespaceSelector": {"matchLabels": {"cmv-test": test}},
+        "model": {"path": "/data/model", "signaturePath": "/data/model/model.sig"},
+        "authorities": authorities,
+    });
+    for (k, v) in more.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"metadata": {"name": name}, "spec": spec})
+}
+
+/// [`cmv`] with one authority, `release`: the key the model of [`Env`] is signed with.
+fn trusting_the_signer(name: &str, test: &str) -> Value {
+    cmv(
+        name,
+        test,
+        json!([key_authority("release", &signer_key())]),
+        json!({}),
+    )
+}
+
+fn key_authority(name: &str, pem: &str) -> Value {
+    json!({"name": name, "key": {"pem": pem}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlabelled_pod_in_a_selected_namespace_is_verified_and_cannot_opt_out() {
+    let test = "selection";
+    // The namespace opt-out label switches off namespaced ModelValidations, not cluster policies.
+    let env = Env::new(test, json!({IGNORE_NAMESPACE_LABEL: "true"})).await;
+    let other = Env::new("selection-other", json!({})).await;
+    apply_cmv(&env.client, trusting_the_signer("selection-org", test))
+        .await
+        .unwrap();
+    let verifier = "cmv-selection-org";
+    // No label at all: verified, and the app runs.
+    let ran = env
+        .create_and_run(&env.pod("plain", json!({"app": "llm"})), &[verifier])
+        .await;
+    let (code, message) = init_outcome(&ran, verifier).unwrap();
+    assert_eq!(code, 0, "{message}");
+    // Labels cannot remove it: here the namespace ignores namespaced ModelValidations, so a pod
+    // label naming one is ignored, and the cluster policy still applies.
+    let created = env
+        .pods
+        .create(
+            &PostParams::default(),
+            &env.pod("opt-out", json!({LABEL: "none"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(init_names(&created), [verifier]);
+    // Tampered: the cluster policy's verifier fails and names the file.
+    env.tamper();
+    let ran = env
+        .create_and_run(&env.pod("tampered", json!({})), &[verifier])
+        .await;
+    let (code, message) = init_outcome(&ran, verifier).unwrap();
+    assert_ne!(code, 0);
+    assert!(message.contains("weights.bin"), "{message}");
+    // Twin: a namespace the selector does not match gets no verifier.
+    let created = other
+        .pods
+        .create(&PostParams::default(), &other.pod("elsewhere", json!({})))
+        .await
+        .unwrap();
+    assert!(
+        init_names(&created).is_empty(),
+        "{:?}",
+        init_names(&created)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_matching_policy_applies_in_name_order_and_one_failure_stops_the_pod() {
+    let test = "several";
+    let env = Env::new(test, json!({})).await;
+    let (_, stranger) = fresh_key_signer();
+    let right = json!([key_authority("release", &signer_key())]);
+    apply_cmv(
+        &env.client,
+        cmv("several-b", test, right.clone(), json!({})),
+    )
+    .await
+    .unwrap();
+    apply_cmv(&env.client, cmv("several-a", test, right, json!({})))
+        .await
+        .unwrap();
+    // A pod label adds the namespace's ModelValidation after the cluster policies.
+    create_mv(
+        &env.client,
+        &env.ns,
+        key_in_policy_mv("team", &signer_key()),
+    )
+    .await
+    .unwrap();
+    let all = ["cmv-several-a", "cmv-several-b", VERIFY_CONTAINER];
+    let ran = env
+        .create_and_run(&env.pod("three", json!({LABEL: "team"})), &all)
+        .await;
+    for c in all {
+        assert_eq!(
+            init_outcome(&ran, c).map(|o| o.0),
+            Some(0),
+            "{c}: {:?}",
+            init_outcome(&ran, c)
+        );
+    }
+    let app_started = ran
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                c.name == "app"
+                    && c.state
+                        .as_ref()
+                        .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+            })
+        });
+    assert!(app_started, "{:?}", ran.status);
+    // Policy b now trusts someone else's key only: the pod fails at b although a passes.
+    apply_cmv(
+        &env.client,
+        cmv(
+            "several-b",
+            test,
+            json!([key_authority("other", &stranger)]),
+            json!({}),
+        ),
+    )
+    .await
+    .unwrap();
+    let ran = env
+        .create_and_run(&env.pod("and", json!({})), &all[..2])
+        .await;
+    assert_eq!(init_outcome(&ran, "cmv-several-a").map(|o| o.0), Some(0));
+    let (code, message) = init_outcome(&ran, "cmv-several-b").unwrap();
+    assert_ne!(code, 0, "{message}");
+    assert_eq!(ran.status.unwrap().phase.as_deref(), Some("Failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_authorities_any_passes_with_one_signer_and_all_needs_every_one() {
+    let test = "required";
+    let env = Env::new(test, json!({})).await;
+    let (_, stranger) = fresh_key_signer();
+    let two = json!([
+        key_authority("old", &stranger),
+        key_authority("new", &signer_key())
+    ]);
+    let verifier = "cmv-required";
+    apply_cmv(&env.client, cmv("required", test, two.clone(), json!({})))
+        .await
+        .unwrap();
+    let ran = env
+        .create_and_run(&env.pod("any", json!({})), &[verifier])
+        .await;
+    let (code, message) = init_outcome(&ran, verifier).unwrap();
+    assert_eq!(code, 0, "any of two, one signed: {message}");
+    apply_cmv(
+        &env.client,
+        cmv("required", test, two, json!({"requiredAuthorities": "all"})),
+    )
+    .await
+    .unwrap();
+    // The policy's hash changed; wait for the webhook to inject the new document.
+    let all_pod = env.pod("all", json!({}));
+    let pods = &env.pods;
+    wait_for(
+        "the all-authorities document to reach the webhook",
+        std::time::Duration::from_secs(20),
+        || async {
+            let dry = PostParams {
+                dry_run: true,
+                ..Default::default()
+            };
+            let got = pods.create(&dry, &all_pod).await.ok()?;
+            let env_text = serde_json::to_string(&got.spec?.init_containers?).ok()?;
+            env_text.contains(r#"\"required\":\"all\""#).then_some(())
+        },
+    )
+    .await;
+    let ran = env.create_and_run(&all_pod, &[verifier]).await;
+    let (code, message) = init_outcome(&ran, verifier).unwrap();
+    assert_ne!(code, 0, "all of two, one signed: {message}");
+    assert!(
+        message.contains("old"),
+        "the missing authority is named: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_material_comes_from_the_operators_namespace_and_a_missing_reference_refuses() {
+    let test = "refs";
+    let env = Env::new(test, json!({})).await;
+    let secret_name = format!("refs-key-{}", env.ns);
+    let policy = cmv(
+        "refs",
+        test,
+        json!([{"name": "release", "key": {"secretRef": {"name": secret_name, "key": "cosign.pub"}}}]),
+        json!({}),
+    );
+    apply_cmv(&env.client, policy).await.unwrap();
+    let p = env.pod("refs", json!({}));
+    // The Secret does not exist yet: refused, naming the field, the Secret and where to create it.
+    let msg = env.refused_naming(&p, "ClusterModelValidation refs").await;
+    assert!(msg.contains("spec.authorities[0].key.secretRef"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "Secret {OPERATOR_NAMESPACE}/{secret_name} key cosign.pub"
+        )),
+        "{msg}"
+    );
+    // A Secret of the same name in the pod's own namespace changes nothing: tenants cannot
+    // supply trust.
+    let secret = |ns: &str| -> Secret {
+        serde_json::from_value(json!({"metadata": {"name": secret_name, "namespace": ns}, "stringData": {"cosign.pub": signer_key()}})).unwrap()
+    };
+    Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .create(&PostParams::default(), &secret(&env.ns))
+        .await
+        .unwrap();
+    let msg = create_refused(&env.pods, &p).await;
+    assert!(
+        msg.contains("does not exist in the operator's namespace"),
+        "{msg}"
+    );
+    // Twin: created where the platform team keeps it, the pod is admitted and verifies.
+    Api::<Secret>::namespaced(env.client.clone(), OPERATOR_NAMESPACE)
+        .create(&PostParams::default(), &secret(OPERATOR_NAMESPACE))
+        .await
+        .unwrap();
+    let ran = env.create_and_run(&p, &["cmv-refs"]).await;
+    assert_eq!(
+        init_outcome(&ran, "cmv-refs").map(|o| o.0),
+        Some(0),
+        "{:?}",
+        init_outcome(&ran, "cmv-refs")
+    );
+    // A ConfigMap works the same way.
+    let cm_name = format!("refs-cm-{}", env.ns);
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": cm_name}, "data": {"key.pem": signer_key()}}),
+    )
+    .unwrap();
+    Api::<ConfigMap>::namespaced(env.client.clone(), OPERATOR_NAMESPACE)
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    apply_cmv(
+        &env.client,
+        cmv("refs", test, json!([{"name": "release", "key": {"configMapRef": {"name": cm_name, "key": "key.pem"}}}]), json!({})),
+    )
+    .await
+    .unwrap();
+    let ran = env
+        .create_and_run(&env.pod("from-config-map", json!({})), &["cmv-refs"])
+        .await;
+    assert_eq!(init_outcome(&ran, "cmv-refs").map(|o| o.0), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_names_every_failing_policy() {
+    let test = "names";
+    let env = Env::new(test, json!({})).await;
+    let key = json!([key_authority("release", &signer_key())]);
+    let elsewhere =
+        json!({"model": {"path": "/models/llm", "signaturePath": "/models/llm/model.sig"}});
+    apply_cmv(
+        &env.client,
+        cmv("names-x", test, key.clone(), elsewhere.clone()),
+    )
+    .await
+    .unwrap();
+    apply_cmv(&env.client, cmv("names-y", test, key.clone(), elsewhere))
+        .await
+        .unwrap();
+    let p = env.pod("unmounted", json!({}));
+    let msg = env.refused_naming(&p, "names-y").await;
+    assert!(
+        msg.contains("ClusterModelValidation names-x")
+            && msg.contains("ClusterModelValidation names-y"),
+        "{msg}"
+    );
+    assert!(msg.contains("/models/llm is not on any volume"), "{msg}");
+    // Twin: the same pod with the model mounted where the policies expect it is admitted.
+    let mut mounted = p.clone();
+    mounted.metadata.name = Some("mounted".into());
+    let spec = mounted.spec.as_mut().unwrap();
+    spec.containers[0].volume_mounts.as_mut().unwrap()[0].mount_path = "/models/llm".into();
+    spec.volumes.as_mut().unwrap()[0]
+        .host_path
+        .as_mut()
+        .unwrap()
+        .path = env.data.join("model").to_str().unwrap().into();
+    let created = env
+        .pods
+        .create(&PostParams::default(), &mounted)
+        .await
+        .unwrap();
+    assert_eq!(init_names(&created), ["cmv-names-x", "cmv-names-y"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_refuses_malformed_cluster_policies_with_the_rule_broken() {
+    let env = Env::new("schema", json!({})).await;
+    let key = signer_key();
+    for (bad, expect) in [
+        (
+            json!([{"name": "x", "key": {"pem": key}, "keyless": {"identity": "a", "issuer": "b"}}]),
+            "exactly one of key, certificateAuthority and keyless",
+        ),
+        (
+            json!([{"name": "x", "key": {"pem": key, "secretRef": {"name": "a", "key": "b"}}}]),
+            "exactly one of pem, secretRef and configMapRef",
+        ),
+        (
+            json!([key_authority("dup", &key), key_authority("dup", &key)]),
+            "every authority needs its own name",
+        ),
+        (
+            json!([{"name": "x", "keyless": {"identity": "a", "identityRegexp": "b", "issuer": "c"}}]),
+            "exactly one of identity and identityRegexp",
+        ),
+        (json!([]), "spec.authorities"),
+    ] {
+        let e = apply_cmv(
+            &env.client,
+            cmv("schema-bad", "schema", bad.clone(), json!({})),
+        )
+        .await
+        .unwrap_err();
+        let msg = api_message(e);
+        assert!(msg.contains(expect), "{bad}: {msg}");
+    }
+    let e = apply_cmv(
+        &env.client,
+        cmv(
+            "schema-bad",
+            "schema",
+            json!([key_authority("a", &key)]),
+            json!({"requiredAuthorities": 2}),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(api_message(e).contains("asks for more authorities"));
+    let e = apply_cmv(
+        &env.client,
+        cmv(
+            "schema-bad",
+            "schema",
+            json!([key_authority("a", &key)]),
+            json!({"mode": "block"}),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(api_message(e).contains("Unsupported value"));
+    // Twin: a well-formed policy with every field is accepted.
+    apply_cmv(
+        &env.client,
+        cmv(
+            "schema-good",
+            "schema-none",
+            json!([key_authority("a", &key), {"name": "ci", "signaturePath": "/data/model/ci.sig", "keyless": {"identityRegexp": ".*@example\\.com", "issuer": "https://accounts.google.com"}}]),
+            json!({"requiredAuthorities": 2, "mode": "audit", "podSelector": {"matchLabels": {"app": "llm"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+/// The pod is refused when signed by someone the policy does not trust; the verifier's message
+/// says which authorities were tried. (Sanity check that the key fixture and signer agree.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_signed_by_a_stranger_fails_the_cluster_policy() {
+    let test = "stranger";
+    let env = Env::new(test, json!({})).await;
+    let (signer, _) = fresh_key_signer();
+    sign(
+        &env.data.join("model"),
+        &signer,
+        &env.data.join("model/model.sig"),
+    );
+    apply_cmv(&env.client, trusting_the_signer("stranger", test))
+        .await
+        .unwrap();
+    let ran = env
+        .create_and_run(&env.pod("signed-by-stranger", json!({})), &["cmv-stranger"])
+        .await;
+    let (code, message) = init_outcome(&ran, "cmv-stranger").unwrap();
+    assert_ne!(code, 0, "{message}");
+    assert!(message.contains("release"), "{message}");
+}
