@@ -248,6 +248,12 @@ pub struct VerifyCommon {
     /// Write a one-line result to this file as well (e.g. /dev/termination-log in Kubernetes).
     #[arg(long = "result-file", value_name = "PATH")]
     pub result_file: Option<PathBuf>,
+    /// Report a failed verification (on stderr, in --result-file, and in watch mode on /readyz
+    /// and /metrics) but exit 0 and stay ready: to try a policy without stopping what it would
+    /// stop (the operator's `warn` and `audit` modes). The outcome line still starts with
+    /// "verification failed:".
+    #[arg(long = "report-only", alias = "report_only")]
+    pub report_only: bool,
     /// How errors word their fix: as flags (`cli`) or as ModelValidation fields
     /// (`model-validation`, set by the operator for its agent). Hidden: an internal contract.
     #[arg(long = "fix-hints", value_enum, default_value_t = FixHints::Cli, hide = true)]

@@ -5,7 +5,10 @@ mod support;
 
 use std::fs;
 
-use support::{AT_TIME, fixture, model, run, s, sign_with_certificate, stderr, stdout};
+use support::{
+    AT_TIME, fixture, model, run, s, sign_with_certificate, sign_with_key, stderr, stdout,
+    verify_key_args,
+};
 
 #[test]
 fn sign_then_verify_with_peer_and_hyphen_spellings() {
@@ -407,5 +410,45 @@ fn keyless_signing_is_refused_clearly() {
         stderr(&o).contains("keyless Sigstore signing needs live Fulcio"),
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn report_only_exits_zero_but_reports_the_failure_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let m = model(d.path());
+    let sig = sign_with_key(&m, &[]);
+    fs::write(m.join("extra.txt"), "not signed").unwrap();
+    let result = d.path().join("result");
+    let pubkey = fixture("peer-samples/ec-p256.pub.pem");
+    let verify = |extra: &[&str]| {
+        let mut args = verify_key_args(&m, &sig, &pubkey);
+        args.extend_from_slice(&["--result-file", s(&result)]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let reported = verify(&["--report-only"]);
+    assert_eq!(reported.status.code(), Some(0), "{}", stderr(&reported));
+    assert!(
+        stderr(&reported).contains("extra.txt"),
+        "{}",
+        stderr(&reported)
+    );
+    let line = fs::read_to_string(&result).unwrap();
+    assert!(
+        line.starts_with("verification failed:") && line.contains("extra.txt"),
+        "{line}"
+    );
+    // Twin: without it the same failure exits 1.
+    let failed = verify(&[]);
+    assert_eq!(failed.status.code(), Some(1));
+    // And a model that verifies still says so.
+    fs::remove_file(m.join("extra.txt")).unwrap();
+    let ok = verify(&["--report-only"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(
+        !fs::read_to_string(&result)
+            .unwrap()
+            .starts_with("verification failed")
     );
 }

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{BIN, fixture, free_port, get, model, run, s, sign_with_key};
+use support::{BIN, fixture, free_port, get, model, run, s, sign_with_key, verify_key_args};
 
 /// A model signed with the P-256 fixture key; returns (model, signature).
 fn signed_model(dir: &Path) -> (PathBuf, PathBuf) {
@@ -423,4 +423,40 @@ fn wrong_flag_combinations_exit_2() {
         String::from_utf8_lossy(&o.stdout),
         "Verification succeeded\n"
     );
+}
+
+#[test]
+fn report_only_reports_failures_but_stays_ready_even_with_unusable_material() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, sig) = signed_model(d.path());
+    fs::write(m.join("extra.txt"), "not signed").unwrap();
+    let pubkey = fixture("peer-samples/ec-p256.pub.pem");
+    let not_a_key = d.path().join("not-a-key.pem");
+    fs::write(
+        &not_a_key,
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    for (key, expect) in [(&pubkey, "extra.txt"), (&not_a_key, "not-a-key.pem")] {
+        let mut args = verify_key_args(&m, &sig, key);
+        args.extend_from_slice(&[
+            "--report-only",
+            "--interval=1s",
+            "--health-addr=127.0.0.1:0",
+        ]);
+        let mut agent = Agent::start(&args);
+        let addr = agent.addr();
+        let (_, body) = wait_for(&agent, addr, "/metrics", Duration::from_secs(15), |_, b| {
+            sample(b, FAILURE) >= 1.0
+        });
+        assert_eq!(sample(&body, SUCCESS), 0.0);
+        // Ready whatever the outcome, with the failure as the body.
+        let (code, body) = get(addr, "/readyz").unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.starts_with("verification failed:") && body.contains(expect),
+            "{body}"
+        );
+        assert_eq!(agent.sigterm().code(), Some(0));
+    }
 }

@@ -39,6 +39,9 @@ pub struct Options {
     pub ignore_unsigned_files: bool,
     /// Follow symlinks.
     pub allow_symlinks: bool,
+    /// Report a failure but let the pod run (`--report-only`): a cluster policy in `warn` or
+    /// `audit` mode. Never set by a pod annotation.
+    pub report_only: bool,
 }
 
 /// Watch mode: re-verify every interval and serve health endpoints (the sidecar).
@@ -175,6 +178,9 @@ impl Invocation<'_> {
         }
         if o.allow_symlinks {
             args.push("--allow_symlinks".into());
+        }
+        if o.report_only {
+            args.push("--report-only".into());
         }
         // Failures tell the user which ModelValidation field to change, not which CLI flag.
         args.extend(["--fix-hints".into(), "model-validation".into()]);

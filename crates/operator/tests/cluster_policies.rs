@@ -17,9 +17,9 @@ use kube::api::{Api, PostParams};
 use model_validation_operator::names::{IGNORE_NAMESPACE_LABEL, LABEL, VERIFY_CONTAINER};
 use serde_json::{Value, json};
 use support::{
-    CLUSTER_POLICY_NAMESPACE_LABEL, api_message, apply_cmv, create_mv, create_refused, fixture,
-    fresh_key_signer, init_names, init_outcome, key_in_policy_mv, label_namespace, pod, run_pod,
-    shared_operator, sign, signed_model_and_key, wait_for,
+    CLUSTER_POLICY_NAMESPACE_LABEL, api_message, apply_cmv, create_mv, create_refused,
+    create_with_warnings, fixture, fresh_key_signer, init_names, init_outcome, key_in_policy_mv,
+    label_namespace, pod, run_pod, shared_operator, sign, signed_model_and_key, wait_for,
 };
 
 /// The shared operator's namespace (see [`support::shared_operator`]).
@@ -521,4 +521,80 @@ async fn a_model_signed_by_a_stranger_fails_the_cluster_policy() {
     let (code, message) = init_outcome(&ran, "cmv-stranger").unwrap();
     assert_ne!(code, 0, "{message}");
     assert!(message.contains("release"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_and_warn_let_the_pod_run_and_record_what_enforce_would_have_stopped() {
+    for mode in ["audit", "warn"] {
+        let test = format!("mode-{mode}");
+        let env = Env::new(&test, json!({})).await;
+        let name = format!("mode-{mode}");
+        let verifier = format!("cmv-{name}");
+        apply_cmv(
+            &env.client,
+            cmv(
+                &name,
+                &test,
+                json!([key_authority("release", &signer_key())]),
+                json!({"mode": mode}),
+            ),
+        )
+        .await
+        .unwrap();
+        // Tampered: the verifier reports the failure in its termination message, exits 0, and
+        // the app starts.
+        env.tamper();
+        let ran = env
+            .create_and_run(&env.pod("tampered", json!({})), &[&verifier])
+            .await;
+        let (code, message) = init_outcome(&ran, &verifier).unwrap();
+        assert_eq!(code, 0, "{mode}: {message}");
+        assert!(
+            message.starts_with("verification failed:") && message.contains("weights.bin"),
+            "{mode}: {message}"
+        );
+        let app = ran
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref());
+        assert!(
+            app.is_some_and(|c| c.iter().any(|c| c.name == "app"
+                && c.state
+                    .as_ref()
+                    .is_some_and(|s| s.running.is_some() || s.terminated.is_some()))),
+            "{mode}: the app must start: {:?}",
+            ran.status
+        );
+        // A pod the policy cannot verify at all (the model is not mounted): admitted, with an
+        // admission warning in warn mode and silently in audit mode.
+        let mut unmounted = env.pod("unmounted", json!({}));
+        let spec = unmounted.spec.as_mut().unwrap();
+        spec.containers[0].volume_mounts = None;
+        let (status, warnings) = create_with_warnings(&env.client, &env.ns, &unmounted).await;
+        assert_eq!(status, 201, "{mode}: {warnings:?}");
+        match mode {
+            "warn" => assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains(&format!("ClusterModelValidation {name}"))
+                        && w.contains("warn mode")),
+                "{warnings:?}"
+            ),
+            _ => assert!(warnings.is_empty(), "{warnings:?}"),
+        }
+    }
+    // Twin: enforce refuses the same unmounted pod.
+    let env = Env::new("mode-enforce", json!({})).await;
+    apply_cmv(
+        &env.client,
+        trusting_the_signer("mode-enforce", "mode-enforce"),
+    )
+    .await
+    .unwrap();
+    let mut unmounted = env.pod("unmounted", json!({}));
+    unmounted.spec.as_mut().unwrap().containers[0].volume_mounts = None;
+    let msg = env
+        .refused_naming(&unmounted, "ClusterModelValidation mode-enforce")
+        .await;
+    assert!(msg.contains("is not on any volume"), "{msg}");
 }

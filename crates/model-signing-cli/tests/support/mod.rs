@@ -27,6 +27,19 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// `verify key MODEL --signature SIG --public-key KEY`, to extend with more flags.
+pub fn verify_key_args<'a>(model: &'a Path, sig: &'a Path, key: &'a Path) -> Vec<&'a str> {
+    vec![
+        "verify",
+        "key",
+        s(model),
+        "--signature",
+        s(sig),
+        "--public-key",
+        s(key),
+    ]
+}
+
 /// A path as an argument.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -56,12 +56,13 @@ fn all_options() -> Vec<Options> {
         vec![],
         vec!["cache".to_string(), "/data/model/logs".to_string()],
     ] {
-        for bits in 0..8u8 {
+        for bits in 0..16u8 {
             out.push(Options {
                 ignore_paths: ignore_paths.clone(),
                 ignore_git_paths: bits & 1 != 0,
                 ignore_unsigned_files: bits & 2 != 0,
                 allow_symlinks: bits & 4 != 0,
+                report_only: bits & 8 != 0,
             });
         }
     }
@@ -153,6 +154,7 @@ fn assert_round_trip(inv: &Invocation<'_>) {
     );
     assert_eq!(c.ignore_unsigned_files, o.ignore_unsigned_files, "{args:?}");
     assert_eq!(c.model.allow_symlinks, o.allow_symlinks, "{args:?}");
+    assert_eq!(c.report_only, o.report_only, "{args:?}");
     assert_eq!(c.result_file.as_deref(), Some(Path::new(TERMINATION_LOG)));
     assert_eq!(format!("{:?}", c.fix_hints), "ModelValidation", "{args:?}");
     match &inv.watch {
@@ -208,7 +210,7 @@ fn every_method_and_option_combination_parses_as_the_agent_reads_it() {
             }
         }
     }
-    assert_eq!(checked, 9 * 16 * 3);
+    assert_eq!(checked, 9 * 32 * 3);
 }
 
 #[test]
@@ -218,12 +220,14 @@ fn a_loose_spec_emits_the_loosening_flags_and_a_strict_one_does_not() {
         ignore_git_paths: true,
         ignore_unsigned_files: true,
         allow_symlinks: true,
+        report_only: false,
     };
     let strict = Options {
         ignore_paths: vec![],
         ignore_git_paths: false,
         ignore_unsigned_files: false,
         allow_symlinks: false,
+        report_only: false,
     };
     let args = |options: &Options| {
         Invocation {

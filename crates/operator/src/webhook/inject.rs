@@ -53,6 +53,7 @@ pub fn effective_options(
         ignore_git_paths: m.ignore_git_paths.unwrap_or(true),
         ignore_unsigned_files: m.ignore_unsigned_files.unwrap_or(false),
         allow_symlinks: m.allow_symlinks.unwrap_or(false),
+        report_only: false,
     };
     let mut warnings = Vec::new();
     let mut tighten = |key: &str, current: &mut bool| {

@@ -427,7 +427,8 @@ fn plan<'r, 'a>(
     cfg: &AdmitConfig,
 ) -> Result<Planned<'r, 'a>, Refusal> {
     let method = r.method.clone().map_err(Refusal::Policy)?;
-    let (opts, mut warnings) = inject::effective_options(r.spec, pod_annotations);
+    let (mut opts, mut warnings) = inject::effective_options(r.spec, pod_annotations);
+    opts.report_only = r.mode != Mode::Enforce;
     warnings.extend(r.warnings.iter().cloned());
     let view = view::view(pod, &r.paths).map_err(|e| {
         Refusal::Policy(format!(

@@ -256,3 +256,21 @@ pub async fn updates_cannot_undo_verification(pods: &Api<Pod>, victim: &str) {
     );
     add_ephemeral(pods, victim, "reader", true).await.unwrap();
 }
+
+/// Creates `pod` in `ns` and returns the API server's status code and the admission warnings
+/// it sent back (`Warning` headers, which kube's typed API drops).
+pub async fn create_with_warnings(client: &Client, ns: &str, pod: &Pod) -> (u16, Vec<String>) {
+    let body = serde_json::to_vec(pod).unwrap();
+    let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods"))
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let resp = client.send(req.map(Into::into)).await.unwrap();
+    let warnings = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .collect();
+    (resp.status().as_u16(), warnings)
+}

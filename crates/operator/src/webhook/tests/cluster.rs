@@ -279,3 +279,18 @@ fn an_update_cannot_swap_a_cluster_verifiers_image_or_its_record() {
     req.old_object = Some(serde_json::from_value(doc).unwrap());
     assert!(admit(&req, &policies, &cfg()).allowed);
 }
+
+#[test]
+fn warn_and_audit_verifiers_report_without_stopping_the_pod() {
+    let p = pod(json!({}), json!({}), json!([]));
+    for (mode, report_only) in [("enforce", false), ("warn", true), ("audit", true)] {
+        let policies = governed(vec![policy("org", json!({"mode": mode}))]);
+        let doc = patched(&p, &admit(&review("CREATE", p.clone()), &policies, &cfg()));
+        let args = doc["spec"]["initContainers"][0]["args"].to_string();
+        assert_eq!(
+            args.contains("\"--report-only\""),
+            report_only,
+            "{mode}: {args}"
+        );
+    }
+}
