@@ -26,9 +26,11 @@ fn selector(key: &str, op: &str, values: Option<Vec<String>>) -> LabelSelectorRe
 /// The webhooks: one per pod label (object selectors cannot say "this label or that one"),
 /// and one for every pod of the namespaces cluster policies may govern (`cluster_namespaces`,
 /// less the operator's namespace and [`crate::scope::EXEMPT_NAMESPACES`]). A labelled pod in a
-/// governed namespace is sent twice; the second call finds its verifiers in place.
+/// governed namespace is sent twice; the second call finds its verifiers in place. Last, the
+/// workloads of those namespaces, for early feedback ([`crate::webhook::workload`]).
+/// `client_config` gives the client configuration for a path of the webhook server.
 pub fn webhooks(
-    client_config: WebhookClientConfig,
+    client_config: impl Fn(&str) -> WebhookClientConfig,
     operator_namespace: &str,
     cluster_namespaces: &LabelSelector,
 ) -> Vec<MutatingWebhook> {
@@ -79,7 +81,7 @@ pub fn webhooks(
     .map(|(name, label, namespaces)| MutatingWebhook {
         name: name.into(),
         admission_review_versions: vec!["v1".into()],
-        client_config: client_config.clone(),
+        client_config: client_config(POD_PATH),
         failure_policy: Some("Fail".into()),
         match_policy: Some("Equivalent".into()),
         // The webhook writes Events (PodDenied), and skips them when request.dryRun is true.
@@ -102,7 +104,53 @@ pub fn webhooks(
         }]),
         ..Default::default()
     })
+    .chain(std::iter::once(workload_webhook(
+        client_config(crate::webhook::server::WORKLOADS_PATH),
+        cluster_selector.clone(),
+    )))
     .collect()
+}
+
+/// Where the API server sends pods.
+pub const POD_PATH: &str = "/mutate-v1-pod";
+
+/// The workloads webhook: early feedback only, so it fails open (pods stay the enforcement
+/// point, with `failurePolicy: Fail`), never patches, and has no side effects.
+fn workload_webhook(
+    client_config: WebhookClientConfig,
+    namespaces: LabelSelector,
+) -> MutatingWebhook {
+    let rule = |group: &str, resources: Vec<String>| RuleWithOperations {
+        api_groups: Some(vec![group.into()]),
+        api_versions: Some(vec!["v1".into()]),
+        operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+        resources: Some(resources),
+        scope: Some("Namespaced".into()),
+    };
+    let resources = |group: &str| -> Vec<String> {
+        crate::webhook::workload::KINDS
+            .iter()
+            .filter(|(g, _, _)| *g == group)
+            .map(|(_, kind, _)| format!("{}s", kind.to_ascii_lowercase()))
+            .collect()
+    };
+    MutatingWebhook {
+        name: "workloads.validation.ml.sigstore.dev".into(),
+        admission_review_versions: vec!["v1".into()],
+        client_config,
+        failure_policy: Some("Ignore".into()),
+        match_policy: Some("Equivalent".into()),
+        side_effects: "None".into(),
+        timeout_seconds: Some(5),
+        reinvocation_policy: Some("Never".into()),
+        namespace_selector: Some(namespaces),
+        object_selector: Some(LabelSelector::default()),
+        rules: Some(vec![
+            rule("apps", resources("apps")),
+            rule("batch", resources("batch")),
+        ]),
+        ..Default::default()
+    }
 }
 
 /// Registers (or updates) the webhook configuration `name` pointing at `url`.
@@ -124,8 +172,8 @@ pub async fn register_url(
             ..Default::default()
         },
         webhooks: Some(webhooks(
-            WebhookClientConfig {
-                url: Some(format!("{}/mutate-v1-pod", url.trim_end_matches('/'))),
+            |path| WebhookClientConfig {
+                url: Some(format!("{}{path}", url.trim_end_matches('/'))),
                 ca_bundle: Some(k8s_openapi::ByteString(ca_pem.as_bytes().to_vec())),
                 service: None,
             },

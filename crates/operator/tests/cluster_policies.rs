@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use support::{
     CLUSTER_POLICY_NAMESPACE_LABEL, api_message, apply_cmv, create_mv, create_refused,
     create_with_warnings, fixture, fresh_key_signer, init_names, init_outcome, key_in_policy_mv,
-    label_namespace, pod, run_pod, shared_operator, sign, signed_model_and_key, wait_for,
+    label_namespace, pod, post_with_warnings, run_pod, shared_operator, sign, signed_model_and_key,
+    wait_for,
 };
 
 /// The shared operator's namespace (see [`support::shared_operator`]).
@@ -597,4 +598,83 @@ async fn audit_and_warn_let_the_pod_run_and_record_what_enforce_would_have_stopp
         .refused_naming(&unmounted, "ClusterModelValidation mode-enforce")
         .await;
     assert!(msg.contains("is not on any volume"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_whose_pods_would_be_refused_is_refused_at_apply() {
+    let test = "workloads";
+    let env = Env::new(test, json!({})).await;
+    let elsewhere =
+        json!({"model": {"path": "/models/llm", "signaturePath": "/models/llm/model.sig"}});
+    let key = json!([key_authority("release", &signer_key())]);
+    apply_cmv(
+        &env.client,
+        cmv("workloads", test, key.clone(), elsewhere.clone()),
+    )
+    .await
+    .unwrap();
+    let deployment = |name: &str| {
+        let mut template = env.pod("t", json!({"app": name}));
+        // A Deployment's pods restart; the test pods of [`Env::pod`] do not.
+        template.spec.as_mut().unwrap().restart_policy = Some("Always".into());
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": name}}, "replicas": 0,
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": template.spec}}
+        })
+    };
+    let path = format!("/apis/apps/v1/namespaces/{}/deployments", env.ns);
+    // The pods would not mount the model: the Deployment itself is refused, with their message.
+    let refused = wait_for(
+        "the workload webhook to refuse",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (status, _, body) =
+                post_with_warnings(&env.client, &path, &deployment("web")).await;
+            (status == 400 || status == 403).then_some(body)
+        },
+    )
+    .await;
+    assert!(
+        refused.contains("the pods of Deployment") && refused.contains("would be refused"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("ClusterModelValidation workloads")
+            && refused.contains("/models/llm is not on any volume"),
+        "{refused}"
+    );
+    // In warn mode the same Deployment is created, with the warning kubectl would print.
+    let mut warn = elsewhere.clone();
+    warn["mode"] = json!("warn");
+    apply_cmv(&env.client, cmv("workloads", test, key, warn))
+        .await
+        .unwrap();
+    let (status, warnings) = wait_for(
+        "warn mode to reach the webhook",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (status, warnings, _) =
+                post_with_warnings(&env.client, &path, &deployment("web")).await;
+            (status == 201).then_some((status, warnings))
+        },
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("the pods of Deployment") && w.contains("warn mode")),
+        "{warnings:?}"
+    );
+    // Twin: a namespace no policy selects takes the same Deployment without a word.
+    let other = Env::new("workloads-other", json!({})).await;
+    let (status, warnings, body) = post_with_warnings(
+        &other.client,
+        &format!("/apis/apps/v1/namespaces/{}/deployments", other.ns),
+        &deployment("web"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(warnings.is_empty(), "{warnings:?}");
 }

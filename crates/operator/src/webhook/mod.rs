@@ -13,6 +13,7 @@ pub mod review;
 pub mod server;
 pub mod update;
 pub mod view;
+pub mod workload;
 
 use std::collections::BTreeMap;
 
@@ -91,6 +92,12 @@ pub enum Decision {
         /// recorded as an Event on it.
         policy: Option<String>,
     },
+    /// Refuse for now: the operator's view is not complete (starting, a broken watch, a
+    /// namespace it has not seen yet); the message says to retry.
+    Retry {
+        /// The message the user sees.
+        message: String,
+    },
     /// Admit as it is, with admission warnings (a policy in `warn` mode that the pod fails).
     Warn {
         /// The warnings.
@@ -115,13 +122,19 @@ impl Decision {
         }
     }
 
+    fn retry(message: impl Into<String>) -> Decision {
+        Decision::Retry {
+            message: message.into(),
+        }
+    }
+
     /// The `result` label of the admission metrics: `unchanged`, `warned`, `denied` or
     /// `injected`.
     pub fn result_label(&self) -> &'static str {
         match self {
             Decision::Unchanged => "unchanged",
             Decision::Warn { .. } => "warned",
-            Decision::Deny { .. } => "denied",
+            Decision::Deny { .. } | Decision::Retry { .. } => "denied",
             Decision::Inject { .. } => "injected",
         }
     }
@@ -136,7 +149,7 @@ impl Decision {
                 r.warnings = Some(warnings);
                 r
             }
-            Decision::Deny { message, .. } => resp.deny(message),
+            Decision::Deny { message, .. } | Decision::Retry { message } => resp.deny(message),
             Decision::Inject {
                 patch, warnings, ..
             } => match resp.with_patch(patch) {
@@ -180,7 +193,9 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
     if req.operation == Operation::Update {
         // Updates (and ephemeral containers) may not undo the verification of an injected pod;
         // anything else about a pod stays updatable, also after its ModelValidation is gone.
-        if namespace == cfg.operator_namespace || policies.namespace_ignored(&namespace) {
+        // Also in a namespace that ignores namespaced ModelValidations: a cluster policy's
+        // verifier is there all the same, and a pod without injected containers passes anyway.
+        if namespace == cfg.operator_namespace {
             return Decision::Unchanged;
         }
         return match req
@@ -192,6 +207,17 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
             None => Decision::Unchanged,
         };
     }
+    decide_create(pod, &namespace, policies, cfg)
+}
+
+/// The decision for creating `pod` in `namespace` (also asked of a workload's pod template).
+pub fn decide_create(
+    pod: &Pod,
+    namespace: &str,
+    policies: &dyn Policies,
+    cfg: &AdmitConfig,
+) -> Decision {
+    let namespace = namespace.to_string();
     if namespace == cfg.operator_namespace {
         return Decision::Unchanged;
     }
@@ -214,7 +240,7 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
             None => {
                 // A namespace created a moment ago may not have reached the cache: deciding
                 // without its labels could let a governed pod through.
-                return Decision::deny(format!(
+                return Decision::retry(format!(
                     "model-validation-operator does not know namespace {namespace:?} yet, so it cannot tell which ClusterModelValidations govern this pod; retry in a few seconds"
                 ));
             }
@@ -242,7 +268,7 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
     if !policies.synced() {
         // Starting, or a watch broken for longer than --cache-stale-after: deciding on a cache
         // that may lack a rotated key or a tightened policy would admit what it should not.
-        return Decision::deny(
+        return Decision::retry(
             "model-validation-operator has no up-to-date view of the ModelValidations (it is starting, or its watch of the Kubernetes API is broken); retry in a few seconds, and if this persists check that the operator is ready and can reach the API server",
         );
     }

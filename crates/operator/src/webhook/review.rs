@@ -38,6 +38,28 @@ pub fn decode(body: &[u8]) -> Result<AdmissionRequest<Pod>, Box<AdmissionRespons
     Err(Box::new(resp))
 }
 
+/// Decodes a request body as an AdmissionReview of any object (a workload), dropping its
+/// `managedFields`; the error is the response to send.
+pub fn decode_any(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, Box<AdmissionResponse>> {
+    match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
+        .map(AdmissionReview::try_into)
+    {
+        Ok(Ok(req)) => {
+            let mut req: AdmissionRequest<DynamicObject> = req;
+            for o in [&mut req.object, &mut req.old_object].into_iter().flatten() {
+                o.metadata.managed_fields = None;
+            }
+            Ok(req)
+        }
+        Ok(Err(e)) => Err(Box::new(AdmissionResponse::invalid(format!(
+            "not an AdmissionReview request: {e}"
+        )))),
+        Err(e) => Err(Box::new(AdmissionResponse::invalid(format!(
+            "not an AdmissionReview: {e}"
+        )))),
+    }
+}
+
 /// The answer to a review that is not decoded because it would cost more memory than the
 /// webhook allows one request: a denial saying `message`, with the request's uid read without
 /// decoding anything else (ignored values allocate nothing); `None` when the body has no uid to

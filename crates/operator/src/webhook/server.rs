@@ -1,4 +1,5 @@
-//! The webhook's HTTPS application: `/mutate-v1-pod`. It is served over TLS, within limits, by
+//! The webhook's HTTPS application: `/mutate-v1-pod` for pods, `/check-workloads` for the
+//! pod templates of workloads. It is served over TLS, within limits, by
 //! [`super::listener`] (re-exported here as [`serve_tls`]).
 
 use std::sync::Arc;
@@ -93,9 +94,39 @@ fn report_denial(state: &AppState, req: &AdmissionRequest<Pod>, policy: &str, me
     );
 }
 
-/// The router.
+/// Early feedback on workloads ([`super::workload`]).
+async fn workloads(
+    State(state): State<Arc<AppState>>,
+    body: axum::body::Bytes,
+) -> Json<serde_json::Value> {
+    let started = std::time::Instant::now();
+    let req = match super::review::decode_any(&body) {
+        Ok(req) => req,
+        Err(resp) => return Json(encode(resp.into_review())),
+    };
+    let verdict = super::workload::check(&req, state.policies.as_ref(), &state.config);
+    let resp = verdict.respond(&req);
+    tracing::info!(
+        uid = %req.uid,
+        kind = %req.kind.kind,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = %req.name,
+        operation = ?req.operation,
+        allowed = resp.allowed,
+        message = %resp.result.message,
+        micros = started.elapsed().as_micros() as u64,
+        "workload admission"
+    );
+    Json(encode(resp.into_review()))
+}
+
+/// The router: pods at `/mutate-v1-pod`, workloads at [`WORKLOADS_PATH`].
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mutate-v1-pod", post(mutate))
+        .route(WORKLOADS_PATH, post(workloads))
         .with_state(state)
 }
+
+/// Where the API server sends workloads (Deployments, ..., CronJobs).
+pub const WORKLOADS_PATH: &str = "/check-workloads";

@@ -4,7 +4,6 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use serde_json::{Value, json};
 
-use super::inject::InjectConfig;
 use super::*;
 use crate::crd::{ModelValidationSpec, SigstoreConfig, ValidationConfig};
 use crate::test_support::key_spec;
@@ -63,16 +62,7 @@ impl Policies for Memory {
 }
 
 fn cfg() -> AdmitConfig {
-    AdmitConfig {
-        inject: InjectConfig {
-            agent_image: "agent:test".into(),
-            default_pull_policy: "IfNotPresent".into(),
-            ..Default::default()
-        },
-        operator_namespace: "mvo-system".into(),
-        require_policy_trust: false,
-        governable_namespaces: Default::default(),
-    }
+    crate::test_support::admit_config()
 }
 
 fn pod(labels: Value, annotations: Value, init: Value) -> Value {

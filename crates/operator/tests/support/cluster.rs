@@ -260,17 +260,35 @@ pub async fn updates_cannot_undo_verification(pods: &Api<Pod>, victim: &str) {
 /// Creates `pod` in `ns` and returns the API server's status code and the admission warnings
 /// it sent back (`Warning` headers, which kube's typed API drops).
 pub async fn create_with_warnings(client: &Client, ns: &str, pod: &Pod) -> (u16, Vec<String>) {
-    let body = serde_json::to_vec(pod).unwrap();
-    let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods"))
+    let (status, warnings, _) =
+        post_with_warnings(client, &format!("/api/v1/namespaces/{ns}/pods"), pod).await;
+    (status, warnings)
+}
+
+/// POSTs `object` to `path` and returns the status code, the `Warning` headers and the body.
+pub async fn post_with_warnings(
+    client: &Client,
+    path: &str,
+    object: &impl serde::Serialize,
+) -> (u16, Vec<String>, String) {
+    let body = serde_json::to_vec(object).unwrap();
+    let req = http::Request::post(path)
         .header("content-type", "application/json")
         .body(body)
         .unwrap();
     let resp = client.send(req.map(Into::into)).await.unwrap();
+    let status = resp.status().as_u16();
     let warnings = resp
         .headers()
         .get_all("warning")
         .iter()
         .map(|v| v.to_str().unwrap_or_default().to_string())
         .collect();
-    (resp.status().as_u16(), warnings)
+    use http_body_util::BodyExt;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        warnings,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }

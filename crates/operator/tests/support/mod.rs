@@ -31,7 +31,8 @@ pub use ca::remove_ca_key;
 pub use cluster::{
     add_ephemeral, api_message, apply_cmv, cmv_api, create_and_run, create_mv, create_refused,
     create_with_warnings, events, find_event, init_names, init_outcome, key_in_policy_mv,
-    label_namespace, mv_api, pod, run_pod, run_verifier, updates_cannot_undo_verification,
+    label_namespace, mv_api, pod, post_with_warnings, run_pod, run_verifier,
+    updates_cannot_undo_verification,
 };
 pub use models::{ec_key_signer, fresh_key_signer, sign, signed_model_and_key, write_model};
 pub use operator::{

@@ -2,41 +2,18 @@
 //! policies in name order, modes, and failing closed on what the cache does not know.
 
 use super::*;
-use crate::authorities::{Missing, TrustObjects};
 use crate::cluster_policy::ClusterPolicy;
-use crate::crd::cluster::ClusterModelValidationSpec;
 use crate::names::annotations;
-
-const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----\n";
-
-/// No Secrets or ConfigMaps in the operator's namespace.
-struct NoObjects;
-
-impl TrustObjects for NoObjects {
-    fn namespace(&self) -> &str {
-        "mvo-system"
-    }
-    fn secret(&self, _: &str, _: &str) -> Result<String, Missing> {
-        Err(Missing::Object)
-    }
-    fn config_map(&self, _: &str, _: &str) -> Result<String, Missing> {
-        Err(Missing::Object)
-    }
-}
+use crate::test_support::cluster_policy;
 
 /// A cluster policy `name` for `/data/model` in namespaces labelled `tier: ml`, with `more`
 /// spec fields.
 fn policy(name: &str, more: Value) -> ClusterPolicy {
-    let mut spec = json!({
-        "namespaceSelector": {"matchLabels": {"tier": "ml"}},
-        "model": {"path": "/data/model", "signaturePath": "/data/model.sig"},
-        "authorities": [{"name": "release", "key": {"pem": KEY}}],
-    });
+    let mut spec = json!({"namespaceSelector": {"matchLabels": {"tier": "ml"}}});
     for (k, v) in more.as_object().unwrap() {
         spec[k] = v.clone();
     }
-    let spec: ClusterModelValidationSpec = serde_json::from_value(spec).unwrap();
-    ClusterPolicy::new(name, &spec, &NoObjects).unwrap()
+    cluster_policy(name, spec)
 }
 
 /// Namespace `team` labelled `tier: ml`, with `policies`.
