@@ -276,6 +276,13 @@ impl Args {
         )
         .await;
         let policies: Arc<dyn Policies + Send + Sync> = Arc::new(cache);
+        let governable: kube::core::Selector = match &cluster_policy_namespaces {
+            Some(s) => s
+                .clone()
+                .try_into()
+                .context("--cluster-policy-namespaces")?,
+            None => Default::default(),
+        };
         let metrics = Metrics::new();
         let readiness = Arc::new(Readiness::default());
         let identity = controller::lease::default_identity();
@@ -300,6 +307,11 @@ impl Args {
                 identity,
                 metrics.clone(),
                 events.clone(),
+                controller::cluster::Settings {
+                    policies: policies.clone(),
+                    governable: governable.clone(),
+                    operator_namespace: namespace.clone(),
+                },
                 shutdown.clone().cancelled_owned(),
             ))
         });
@@ -339,10 +351,7 @@ impl Args {
             },
             operator_namespace: namespace,
             require_policy_trust,
-            governable_namespaces: match cluster_policy_namespaces {
-                Some(s) => s.try_into().context("--cluster-policy-namespaces")?,
-                None => Default::default(),
-            },
+            governable_namespaces: governable,
         };
         let refusals = metrics.webhook_refusals.clone();
         let app = router(Arc::new(AppState {

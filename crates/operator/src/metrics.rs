@@ -48,6 +48,16 @@ pub struct ReconcileLabels {
     pub result: String,
 }
 
+/// Labels of the per-policy pod gauge. The policy is a ClusterModelValidation name: at most as
+/// many series as policies (three each), never a pod or namespace.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyPodLabels {
+    /// The ClusterModelValidation.
+    pub policy: String,
+    /// `injected`, `verified` or `failed`.
+    pub state: String,
+}
+
 /// Every metric of the operator.
 pub struct Metrics {
     registry: Registry,
@@ -74,6 +84,8 @@ pub struct Metrics {
     pub cache_synced: Gauge<i64>,
     /// Requests and connections the webhook server refused before the handler decided.
     pub webhook_refusals: Family<RefusalLabels, Counter>,
+    /// Pods governed by each ClusterModelValidation, by state (as its status counts them).
+    pub cluster_policy_pods: Family<PolicyPodLabels, Gauge>,
 }
 
 impl Metrics {
@@ -151,7 +163,14 @@ impl Metrics {
             "Connections and requests the webhook server refused before deciding, by reason (connections, handshake_timeout, body_timeout, too_large, too_costly, busy, unreadable)",
             webhook_refusals.clone(),
         );
+        let cluster_policy_pods = Family::<PolicyPodLabels, Gauge>::default();
+        registry.register(
+            "cluster_policy_pods",
+            "Pods with a ClusterModelValidation's verifier, by policy and state (injected, verified, failed); in warn and audit mode, failed counts what enforce would have stopped",
+            cluster_policy_pods.clone(),
+        );
         Arc::new(Metrics {
+            cluster_policy_pods,
             registry,
             admissions,
             admission_duration,

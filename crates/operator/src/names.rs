@@ -6,6 +6,9 @@
 pub const LABEL: &str = "validation.ml.sigstore.dev/ml";
 /// The first published API's pod label: `"true"` means "the one ModelValidation here".
 pub const LEGACY_LABEL: &str = "validation.rhtas.redhat.com/ml";
+/// Pod label the webhook sets to `"true"` on pods it gave a cluster policy's verifier, so that
+/// the status controller can watch exactly those pods (annotations cannot be selected).
+pub const GOVERNED_LABEL: &str = "validation.ml.sigstore.dev/governed";
 /// Namespace label that switches injection off for a namespace.
 pub const IGNORE_NAMESPACE_LABEL: &str = "validation.ml.sigstore.dev/ignore";
 

@@ -52,6 +52,11 @@ impl Scope {
         })
     }
 
+    /// Whether the namespace selector matches a namespace with `namespace_labels`.
+    pub fn selects_namespace(&self, namespace_labels: &BTreeMap<String, String>) -> bool {
+        self.namespaces.matches(namespace_labels)
+    }
+
     /// Whether this policy governs a pod with `pod_labels` in a namespace with
     /// `namespace_labels`.
     pub fn governs(

@@ -678,3 +678,73 @@ async fn a_workload_whose_pods_would_be_refused_is_refused_at_apply() {
     assert_eq!(status, 201, "{body}");
     assert!(warnings.is_empty(), "{warnings:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_the_policys_pods_across_namespaces_and_names_recent_failures() {
+    let test = "status";
+    let good = Env::new(test, json!({})).await;
+    let bad = Env::new(test, json!({})).await;
+    // A third namespace in reach but not selected, to show matchedNamespaces counts selection.
+    let _unselected = Env::new("status-unselected", json!({})).await;
+    apply_cmv(&good.client, trusting_the_signer("status", test))
+        .await
+        .unwrap();
+    good.create_and_run(&good.pod("verified", json!({})), &["cmv-status"])
+        .await;
+    bad.tamper();
+    bad.create_and_run(&bad.pod("tampered", json!({})), &["cmv-status"])
+        .await;
+    let api = support::cmv_api(&good.client);
+    let status = wait_for(
+        "the status to count both pods",
+        std::time::Duration::from_secs(30),
+        || async {
+            let s = api.get("status").await.ok()?.data["status"].clone();
+            (s["verifiedCount"] == 1 && s["failedCount"] == 1).then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(status["matchedNamespaces"], 2, "{status}");
+    assert_eq!(status["injectedPodCount"], 2, "{status}");
+    let failure = &status["recentFailures"][0];
+    assert_eq!(failure["namespace"], json!(bad.ns), "{status}");
+    assert_eq!(failure["pod"], "tampered", "{status}");
+    assert!(
+        failure["message"].as_str().unwrap().contains("weights.bin"),
+        "{status}"
+    );
+    let ready = &status["conditions"][0];
+    assert_eq!(
+        (ready["type"].as_str(), ready["status"].as_str()),
+        (Some("Ready"), Some("True")),
+        "{status}"
+    );
+    // The per-policy gauge agrees, with the policy's name as its only variable label.
+    let operator = shared_operator().await;
+    for (state, want) in [("injected", 2.0), ("verified", 1.0), ("failed", 1.0)] {
+        let sample =
+            format!("model_validation_cluster_policy_pods{{policy=\"status\",state=\"{state}\"}}");
+        assert_eq!(operator.metric(&sample), Some(want), "{sample}");
+    }
+    // A reference that does not resolve turns Ready false, naming it.
+    apply_cmv(
+        &good.client,
+        cmv("status", test, json!([{"name": "release", "key": {"secretRef": {"name": "status-absent", "key": "k"}}}]), json!({})),
+    )
+    .await
+    .unwrap();
+    let ready = wait_for(
+        "Ready to turn false",
+        std::time::Duration::from_secs(30),
+        || async {
+            let s = api.get("status").await.ok()?.data["status"]["conditions"][0].clone();
+            (s["status"] == "False").then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(ready["reason"], "ReferenceUnresolved", "{ready}");
+    assert!(
+        ready["message"].as_str().unwrap().contains("status-absent"),
+        "{ready}"
+    );
+}

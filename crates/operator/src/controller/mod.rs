@@ -5,7 +5,9 @@
 //! Pods carrying only the first API's label `validation.rhtas.redhat.com/ml=true` are not
 //! watched (the watch selects `validation.ml.sigstore.dev/ml`), so they appear in no status.
 
+pub mod cluster;
 pub mod lease;
+pub mod ledger;
 pub mod status;
 pub mod tracker;
 
@@ -13,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -203,17 +205,25 @@ fn error_policy(mv: Arc<ModelValidation>, _err: &Error, ctx: Arc<Context>) -> Ac
     Action::requeue(delay)
 }
 
-/// Runs the status controller while this replica holds the leader Lease in `namespace`, until
-/// `shutdown` completes (then the Lease is released). `metrics.leader` is 1 while it runs.
+/// Runs the status controllers (ModelValidations, and ClusterModelValidations with `cluster`)
+/// while this replica holds the leader Lease in `namespace`, until `shutdown` completes (then
+/// the Lease is released). `metrics.leader` is 1 while they run.
 pub async fn run(
     client: Client,
     namespace: String,
     identity: String,
     metrics: Arc<Metrics>,
     events: events::EventSink,
+    cluster: cluster::Settings,
     shutdown: impl std::future::Future,
 ) {
-    let work = || run_controller(client.clone(), metrics.clone(), events.clone());
+    let work = || {
+        futures::future::join(
+            run_controller(client.clone(), metrics.clone(), events.clone()),
+            cluster::run(client.clone(), cluster.clone(), metrics.clone()),
+        )
+        .map(|_| ())
+    };
     lease::hold(
         client.clone(),
         namespace.clone(),

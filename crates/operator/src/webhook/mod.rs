@@ -621,6 +621,11 @@ fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Dec
             annotations::CLUSTER_POLICIES.into(),
             cluster_policies.join(","),
         );
+        patched
+            .metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(crate::names::GOVERNED_LABEL.into(), "true".into());
     }
     patch(pod, &patched, warnings, method)
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::names::{LABEL, LEGACY_LABEL, annotations, is_injected};
+use crate::names::{GOVERNED_LABEL, LABEL, LEGACY_LABEL, annotations, is_injected};
 
 /// Why the change from `old` to `new` is refused, if it is.
 pub fn refused(old: &Pod, new: &Pod) -> Option<String> {
@@ -46,11 +46,24 @@ pub fn refused(old: &Pod, new: &Pod) -> Option<String> {
         }
     }
     let label = |p: &Pod, k: &str| p.metadata.labels.as_ref().and_then(|l| l.get(k)).cloned();
-    for key in [LABEL, LEGACY_LABEL] {
+    for (key, records) in [
+        (
+            LABEL,
+            "chose the ModelValidation this pod was verified with",
+        ),
+        (
+            LEGACY_LABEL,
+            "chose the ModelValidation this pod was verified with",
+        ),
+        (
+            GOVERNED_LABEL,
+            "marks this pod as verified by cluster policies",
+        ),
+    ] {
         let (was, is) = (label(old, key), label(new, key));
         if was != is {
             return Some(format!(
-                "pod label {key} chose the ModelValidation this pod was verified with ({}); changing it to {} after admission is refused: {fix}",
+                "pod label {key} {records} ({}); changing it to {} after admission is refused: {fix}",
                 was.as_deref().unwrap_or("unset"),
                 is.as_deref().unwrap_or("unset")
             ));

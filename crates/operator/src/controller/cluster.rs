@@ -1,0 +1,355 @@
+//! The status of every ClusterModelValidation: matched namespaces, injected, verified and
+//! failed pods, the latest failures and the `Ready` condition, plus a per-policy gauge. It runs
+//! on the Lease holder beside the ModelValidation controller.
+//!
+//! Work follows change: the pods the webhook labelled as governed are watched, each event
+//! updates the [`Ledger`] by the difference it makes, and only the policies it touched are
+//! written, at most every [`WRITE_EVERY`], and only when their status differs from what was
+//! last written. Namespaces (labels only) and policies are watched for the matched-namespace
+//! count and the condition; a change of the trust material in the operator's namespace shows as
+//! a new set of prepared policies in the webhook's cache.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Patch, PatchParams};
+use kube::core::{PartialObjectMeta, Selector, SelectorExt};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+
+use super::ledger::{Ledger, summarize};
+use crate::cluster_policy::ClusterPolicy;
+use crate::crd::cluster::{ClusterModelValidation, ClusterModelValidationStatus};
+use crate::metrics::{Metrics, PolicyPodLabels};
+use crate::names::GOVERNED_LABEL;
+use crate::scope::{EXEMPT_NAMESPACES, Scope};
+use crate::webhook::Policies;
+
+/// How often touched policies are written: a burst of pod changes becomes one write per policy.
+pub const WRITE_EVERY: Duration = Duration::from_millis(200);
+
+/// At most this many status writes at once.
+const CONCURRENT_WRITES: usize = 8;
+
+/// What the status needs from outside the ledger.
+#[derive(Clone)]
+pub struct Settings {
+    /// The webhook's view (prepared policies, with their resolved references).
+    pub policies: Arc<dyn Policies + Send + Sync>,
+    /// `--cluster-policy-namespaces`.
+    pub governable: Selector,
+    /// The operator's namespace (never governed).
+    pub operator_namespace: String,
+}
+
+/// Runs until the future is dropped (leadership lost).
+pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
+    let pods = watcher(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().labels(&format!("{GOVERNED_LABEL}=true")),
+    )
+    .default_backoff();
+    let cmvs = watcher(
+        Api::<ClusterModelValidation>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff();
+    // Labels only: a metadata watch.
+    let namespaces = watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff();
+    let mut pods = std::pin::pin!(pods);
+    let mut cmvs = std::pin::pin!(cmvs);
+    let mut namespaces = std::pin::pin!(namespaces);
+    let mut state = State::new(settings, metrics);
+    let mut tick = tokio::time::interval(WRITE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            Some(event) = pods.next() => match event {
+                Ok(e) => state.pod_event(e),
+                Err(e) => tracing::warn!(error = %e, "governed pod watch; retrying"),
+            },
+            Some(event) = cmvs.next() => match event {
+                Ok(e) => state.policy_event(e),
+                Err(e) => tracing::warn!(error = %e, "ClusterModelValidation watch; retrying"),
+            },
+            Some(event) = namespaces.next() => match event {
+                Ok(e) => state.namespace_event(e),
+                Err(e) => tracing::warn!(error = %e, "namespace watch; retrying"),
+            },
+            _ = tick.tick() => state.write(&client).await,
+        }
+    }
+}
+
+/// The controller's memory: the ledger, the policies and namespace labels, what was written.
+struct State {
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    ledger: Ledger,
+    policies: BTreeMap<String, Arc<ClusterModelValidation>>,
+    namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    written: HashMap<String, ClusterModelValidationStatus>,
+    /// Uids seen since a (re)list of pods began, `None` when not listing.
+    listing_pods: Option<HashSet<String>>,
+    listing_policies: Option<HashSet<String>>,
+    listing_namespaces: Option<HashSet<String>>,
+    /// The prepared policies the statuses were last computed with.
+    prepared: Option<Arc<Vec<ClusterPolicy>>>,
+}
+
+impl State {
+    fn new(settings: Settings, metrics: Arc<Metrics>) -> State {
+        State {
+            settings,
+            metrics,
+            ledger: Ledger::default(),
+            policies: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
+            written: HashMap::new(),
+            listing_pods: None,
+            listing_policies: None,
+            listing_namespaces: None,
+            prepared: None,
+        }
+    }
+
+    fn pod_event(&mut self, event: watcher::Event<Pod>) {
+        match event {
+            watcher::Event::Init => self.listing_pods = Some(HashSet::new()),
+            watcher::Event::InitApply(p) | watcher::Event::Apply(p) => {
+                let uid = p.metadata.uid.clone().unwrap_or_default();
+                self.ledger.apply(&uid, summarize(&p));
+                if let Some(seen) = self.listing_pods.as_mut() {
+                    seen.insert(uid);
+                }
+            }
+            watcher::Event::Delete(p) => {
+                self.ledger
+                    .apply(p.metadata.uid.as_deref().unwrap_or_default(), None);
+            }
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.listing_pods.take() {
+                    self.ledger.retain(|uid| seen.contains(uid));
+                }
+            }
+        }
+    }
+
+    fn policy_event(&mut self, event: watcher::Event<ClusterModelValidation>) {
+        match event {
+            watcher::Event::Init => self.listing_policies = Some(HashSet::new()),
+            watcher::Event::InitApply(p) | watcher::Event::Apply(p) => {
+                let name = p.name_any();
+                self.ledger.touch(&name);
+                if let Some(seen) = self.listing_policies.as_mut() {
+                    seen.insert(name.clone());
+                }
+                self.policies.insert(name, Arc::new(p));
+            }
+            watcher::Event::Delete(p) => self.forget(&p.name_any()),
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.listing_policies.take() {
+                    let gone: Vec<String> = self
+                        .policies
+                        .keys()
+                        .filter(|n| !seen.contains(*n))
+                        .cloned()
+                        .collect();
+                    for name in gone {
+                        self.forget(&name);
+                    }
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.policies.remove(name);
+        self.written.remove(name);
+        self.ledger.forget(name);
+        for state in ["injected", "verified", "failed"] {
+            self.metrics.cluster_policy_pods.remove(&PolicyPodLabels {
+                policy: name.into(),
+                state: state.into(),
+            });
+        }
+    }
+
+    fn namespace_event(&mut self, event: watcher::Event<PartialObjectMeta<Namespace>>) {
+        let changed = match event {
+            watcher::Event::Init => {
+                self.listing_namespaces = Some(HashSet::new());
+                false
+            }
+            watcher::Event::InitApply(ns) | watcher::Event::Apply(ns) => {
+                let name = ns.name_any();
+                if let Some(seen) = self.listing_namespaces.as_mut() {
+                    seen.insert(name.clone());
+                }
+                let labels = ns.labels().clone();
+                self.namespaces.insert(name, labels.clone()) != Some(labels)
+            }
+            watcher::Event::Delete(ns) => self.namespaces.remove(&ns.name_any()).is_some(),
+            watcher::Event::InitDone => match self.listing_namespaces.take() {
+                Some(seen) => {
+                    let before = self.namespaces.len();
+                    self.namespaces.retain(|n, _| seen.contains(n));
+                    before != self.namespaces.len()
+                }
+                None => false,
+            },
+        };
+        if changed {
+            self.touch_all();
+        }
+    }
+
+    fn touch_all(&mut self) {
+        for name in self.policies.keys() {
+            self.ledger.touch(name);
+        }
+    }
+
+    /// Writes the status of every touched policy that changed.
+    async fn write(&mut self, client: &Client) {
+        let prepared = self.settings.policies.cluster_policies();
+        if !self
+            .prepared
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &prepared))
+        {
+            // A policy, Secret or ConfigMap changed: conditions may have.
+            self.prepared = Some(prepared.clone());
+            self.touch_all();
+        }
+        let mut writes = Vec::new();
+        for name in self.ledger.take_dirty() {
+            let Some(policy) = self.policies.get(&*name).cloned() else {
+                continue;
+            };
+            let ready = prepared.iter().find(|p| p.name() == &*name);
+            let status = self.status(&policy, ready);
+            for (state, value) in [
+                ("injected", status.injected_pod_count),
+                ("verified", status.verified_count),
+                ("failed", status.failed_count),
+            ] {
+                self.metrics
+                    .cluster_policy_pods
+                    .get_or_create(&PolicyPodLabels {
+                        policy: name.to_string(),
+                        state: state.into(),
+                    })
+                    .set(value.into());
+            }
+            if self.written.get(&*name) == Some(&status) {
+                continue;
+            }
+            writes.push((name.to_string(), status));
+        }
+        let api = Api::<ClusterModelValidation>::all(client.clone());
+        let results: Vec<(
+            String,
+            ClusterModelValidationStatus,
+            Result<(), kube::Error>,
+        )> = futures::stream::iter(writes)
+            .map(|(name, status)| {
+                let api = api.clone();
+                async move {
+                    let mut sent = status.clone();
+                    sent.last_updated = Some(super::now());
+                    let patch = serde_json::json!({ "status": sent });
+                    let r = api
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map(|_| ());
+                    (name, status, r)
+                }
+            })
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect()
+            .await;
+        for (name, status, result) in results {
+            match result {
+                Ok(()) => {
+                    self.written.insert(name, status);
+                }
+                Err(e) => {
+                    tracing::warn!(policy = %name, error = %e, "cannot write ClusterModelValidation status; retrying");
+                    self.ledger.touch(&name);
+                }
+            }
+        }
+    }
+
+    /// The status of `policy` (without `lastUpdated`): `prepared` is its admission form, when
+    /// its selectors can be evaluated.
+    fn status(
+        &self,
+        policy: &ClusterModelValidation,
+        prepared: Option<&ClusterPolicy>,
+    ) -> ClusterModelValidationStatus {
+        let name = policy.name_any();
+        let scope = Scope::new(
+            &name,
+            &policy.spec.namespace_selector,
+            policy.spec.pod_selector.as_ref(),
+        );
+        let (ready, reason, message) = match (&scope, prepared.map(|p| &p.document)) {
+            (Err(e), _) => ("False", "InvalidSelector", e.to_string()),
+            (Ok(_), Some(Err(e))) => ("False", "ReferenceUnresolved", e.to_string()),
+            (Ok(_), Some(Ok(_))) => (
+                "True",
+                "Ready",
+                format!("governing pods in {} mode", policy.spec.mode().as_str()),
+            ),
+            (Ok(_), None) => ("Unknown", "Pending", "not yet seen by the webhook".into()),
+        };
+        let matched = match &scope {
+            Ok(scope) => self
+                .namespaces
+                .iter()
+                .filter(|(ns, labels)| {
+                    **ns != self.settings.operator_namespace
+                        && !EXEMPT_NAMESPACES.contains(&ns.as_str())
+                        && self.settings.governable.matches(labels)
+                        && scope.selects_namespace(labels)
+                })
+                .count(),
+            Err(_) => 0,
+        };
+        let tally = self.ledger.tally(&name);
+        let generation = policy.metadata.generation;
+        let previous = policy.status.as_ref();
+        let transition = previous
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .filter(|c| c.status == ready)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(super::now);
+        ClusterModelValidationStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: ready.into(),
+                reason: reason.into(),
+                message,
+                observed_generation: generation,
+                last_transition_time: transition,
+            }],
+            observed_generation: generation,
+            matched_namespaces: i32::try_from(matched).unwrap_or(i32::MAX),
+            injected_pod_count: tally.injected,
+            verified_count: tally.verified,
+            failed_count: tally.failed,
+            recent_failures: tally.recent.into_iter().collect(),
+            last_updated: None,
+        }
+    }
+}
