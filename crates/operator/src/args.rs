@@ -130,10 +130,10 @@ pub struct Args {
     /// older than 1.28, which has no native sidecars), `always` or `never`.
     #[arg(long, env = "MVO_LEGACY_SIDECAR", value_enum, default_value_t = SidecarMode::Auto)]
     legacy_sidecar: SidecarMode,
-    /// The namespaces ClusterModelValidations may govern, as a JSON label selector, e.g.
-    /// '{"matchLabels":{"ml-platform":"enabled"}}' (default: every namespace but the operator's
-    /// and kube-system). Keep it equal to the namespaceSelector of the webhook
-    /// cluster-pods.validation.ml.sigstore.dev in deploy/base/webhook.yaml.
+    /// The namespaces ClusterModelValidations may govern, as a JSON label selector (default:
+    /// '{"matchLabels":{"validation.ml.sigstore.dev/include":"true"}}'; '{}' for every namespace
+    /// but the operator's and kube-system). Keep it equal to the namespaceSelector of the
+    /// webhooks cluster-pods and workloads.validation.ml.sigstore.dev in deploy/base/webhook.yaml.
     #[arg(long, env = "MVO_CLUSTER_POLICY_NAMESPACES", value_name = "SELECTOR", value_parser = parse_namespace_selector)]
     cluster_policy_namespaces: Option<LabelSelector>,
     /// Install the CRDs at start (outside a cluster; in a cluster they come from deploy/).
@@ -276,13 +276,12 @@ impl Args {
         )
         .await;
         let policies: Arc<dyn Policies + Send + Sync> = Arc::new(cache);
-        let governable: kube::core::Selector = match &cluster_policy_namespaces {
-            Some(s) => s
-                .clone()
-                .try_into()
-                .context("--cluster-policy-namespaces")?,
-            None => Default::default(),
-        };
+        let cluster_policy_namespaces =
+            cluster_policy_namespaces.unwrap_or_else(registration::default_cluster_namespaces);
+        let governable: kube::core::Selector = cluster_policy_namespaces
+            .clone()
+            .try_into()
+            .context("--cluster-policy-namespaces")?;
         let metrics = Metrics::new();
         let readiness = Arc::new(Readiness::default());
         let identity = controller::lease::default_identity();
@@ -329,9 +328,7 @@ impl Args {
                 ),
                 webhook_url,
                 webhook_config,
-                cluster_policy_namespaces: Box::new(
-                    cluster_policy_namespaces.clone().unwrap_or_default(),
-                ),
+                cluster_policy_namespaces: Box::new(cluster_policy_namespaces.clone()),
             },
         };
         let resolver = start_tls(

@@ -9,6 +9,11 @@ pub const LEGACY_LABEL: &str = "validation.rhtas.redhat.com/ml";
 /// Pod label the webhook sets to `"true"` on pods it gave a cluster policy's verifier, so that
 /// the status controller can watch exactly those pods (annotations cannot be selected).
 pub const GOVERNED_LABEL: &str = "validation.ml.sigstore.dev/governed";
+/// Namespace label that brings a namespace in the reach of cluster policies, with the value
+/// `"true"` (the default of `--cluster-policy-namespaces` and of the webhooks for cluster
+/// policies in deploy/base). As policy-controller's `policy.sigstore.dev/include`: only the
+/// platform team can label namespaces, and namespaces without it never wait on the operator.
+pub const INCLUDE_NAMESPACE_LABEL: &str = "validation.ml.sigstore.dev/include";
 /// Namespace label that switches injection off for a namespace.
 pub const IGNORE_NAMESPACE_LABEL: &str = "validation.ml.sigstore.dev/ignore";
 

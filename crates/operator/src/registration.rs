@@ -111,6 +111,18 @@ pub fn webhooks(
     .collect()
 }
 
+/// The namespaces cluster policies may govern unless `--cluster-policy-namespaces` says
+/// otherwise: those labelled [`crate::names::INCLUDE_NAMESPACE_LABEL`]`=true`.
+pub fn default_cluster_namespaces() -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(BTreeMap::from([(
+            crate::names::INCLUDE_NAMESPACE_LABEL.to_string(),
+            "true".to_string(),
+        )])),
+        match_expressions: None,
+    }
+}
+
 /// Where the API server sends pods.
 pub const POD_PATH: &str = "/mutate-v1-pod";
 

@@ -726,6 +726,45 @@ async fn status_counts_the_policys_pods_across_namespaces_and_names_recent_failu
             format!("model_validation_cluster_policy_pods{{policy=\"status\",state=\"{state}\"}}");
         assert_eq!(operator.metric(&sample), Some(want), "{sample}");
     }
+    // Events: on each pod, in its own namespace, naming the policy; none on the cluster-scoped
+    // policy (it would land in `default`, readable by other tenants).
+    let failed = wait_for(
+        "the failure Event on the pod",
+        std::time::Duration::from_secs(30),
+        || async {
+            let evs = support::events(&bad.client, &bad.ns).await;
+            support::find_event(&evs, "ModelVerificationFailed", "Pod", "tampered").cloned()
+        },
+    )
+    .await;
+    let note = failed.note.unwrap_or_default();
+    assert!(
+        note.starts_with("ClusterModelValidation status: ") && note.contains("weights.bin"),
+        "{note}"
+    );
+    let verified = wait_for(
+        "the verified Event on the pod",
+        std::time::Duration::from_secs(30),
+        || async {
+            let evs = support::events(&good.client, &good.ns).await;
+            support::find_event(&evs, "ModelVerified", "Pod", "verified").cloned()
+        },
+    )
+    .await;
+    assert!(
+        verified
+            .note
+            .unwrap_or_default()
+            .contains("ClusterModelValidation status")
+    );
+    let in_default = support::events(&good.client, "default").await;
+    assert!(
+        !in_default
+            .iter()
+            .any(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref())
+                == Some("ClusterModelValidation")),
+        "no Event regards the cluster policy"
+    );
     // A reference that does not resolve turns Ready false, naming it.
     apply_cmv(
         &good.client,

@@ -81,7 +81,7 @@ async fn base_manifests_apply_and_pass_restricted_pod_security() {
     let mut ours = model_validation_operator::registration::webhooks(
         |_| Default::default(),
         ns,
-        &Default::default(),
+        &model_validation_operator::registration::default_cluster_namespaces(),
     );
     let mut theirs = installed.webhooks.unwrap();
     for w in ours.iter_mut().chain(theirs.iter_mut()) {

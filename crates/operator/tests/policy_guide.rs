@@ -35,6 +35,7 @@ const GUIDE: &str = "docs/policy-guide.md";
 
 /// The webhook that ClusterModelValidations are served through (deploy/base/webhook.yaml).
 const CLUSTER_WEBHOOK: &str = "cluster-pods.validation.ml.sigstore.dev";
+const WORKLOADS_WEBHOOK: &str = "workloads.validation.ml.sigstore.dev";
 
 /// What the guide's ```yaml blocks hold, each with the line its block starts on.
 #[derive(Default)]
@@ -243,9 +244,10 @@ where
         .map_err(api_message)
 }
 
-/// The Kustomization's JSON patches applied to `deploy/base`: the only webhook they change is
-/// the cluster-pods one, the operator's `--cluster-policy-namespaces` (its environment
-/// variable) says the same as that webhook's selector, and the patched objects pass a dry run.
+/// The Kustomization's JSON patches applied to `deploy/base`: the only webhooks they change are
+/// the two for cluster policies (pods and workloads), whose namespace selectors are then exactly
+/// what the operator registers for its `--cluster-policy-namespaces` (its environment variable),
+/// and the patched objects pass a dry run.
 async fn check_kustomization(client: &Client, line: usize, k: &Value) {
     let mut base = kustomize(&deploy_dir().join("base"));
     let patches = k["patches"].as_array().unwrap_or_else(|| {
@@ -290,10 +292,15 @@ async fn check_kustomization(client: &Client, line: usize, k: &Value) {
                     .collect();
                 assert_eq!(
                     changed.iter().map(|w| &w["name"]).collect::<Vec<_>>(),
-                    [CLUSTER_WEBHOOK],
-                    "{GUIDE}:{line}: the patch must change the cluster-pods webhook and no other"
+                    [CLUSTER_WEBHOOK, WORKLOADS_WEBHOOK],
+                    "{GUIDE}:{line}: the patch must change the two webhooks for cluster policies and no other"
                 );
-                webhook_selector = Some(changed[0]["namespaceSelector"].clone());
+                webhook_selector = Some(
+                    changed
+                        .iter()
+                        .map(|w| (w["name"].clone(), w["namespaceSelector"].clone()))
+                        .collect::<Vec<_>>(),
+                );
                 let typed: MutatingWebhookConfiguration = serde_json::from_value(after.clone())
                     .unwrap_or_else(|e| panic!("{GUIDE}:{line}: patched webhook: {e}"));
                 let api = Api::<MutatingWebhookConfiguration>::all(client.clone());
@@ -336,36 +343,38 @@ async fn check_kustomization(client: &Client, line: usize, k: &Value) {
             }
         }
     }
-    let (Some(webhook), Some(flag)) = (webhook_selector, flag) else {
+    let (Some(webhooks), Some(flag)) = (webhook_selector, flag) else {
         panic!(
-            "{GUIDE}:{line}: a Kustomization narrowing cluster policies must patch both the {CLUSTER_WEBHOOK} webhook and the operator's --cluster-policy-namespaces"
+            "{GUIDE}:{line}: a Kustomization changing where cluster policies apply must patch both the {CLUSTER_WEBHOOK} and {WORKLOADS_WEBHOOK} webhooks and the operator's --cluster-policy-namespaces"
         )
     };
     let selector: LabelSelector = serde_json::from_str(&flag)
         .unwrap_or_else(|e| panic!("{GUIDE}:{line}: --cluster-policy-namespaces {flag}: {e}"));
     kube::core::Selector::try_from(selector.clone())
         .unwrap_or_else(|e| panic!("{GUIDE}:{line}: --cluster-policy-namespaces {flag}: {e}"));
-    let expressions = webhook["matchExpressions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut wanted: Vec<Value> = selector
-        .match_labels
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| json!({"key": k, "operator": "In", "values": [v]}))
-        .collect();
-    wanted.extend(
-        selector
-            .match_expressions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| serde_json::to_value(e).unwrap()),
+    // What the operator itself registers for that flag (outside a cluster), webhook by webhook.
+    let registered = model_validation_operator::registration::webhooks(
+        |_| Default::default(),
+        OPERATOR_NAMESPACE,
+        &selector,
     );
-    for w in &wanted {
-        assert!(
-            expressions.contains(w),
-            "{GUIDE}:{line}: --cluster-policy-namespaces asks for {w} but the {CLUSTER_WEBHOOK} webhook's namespaceSelector lacks it: {webhook}"
+    for (name, patched) in webhooks {
+        let ours = registered
+            .iter()
+            .find(|w| json!(w.name) == name)
+            .unwrap_or_else(|| panic!("the operator registers no webhook {name}"));
+        let patched: LabelSelector = serde_json::from_value(patched.clone())
+            .unwrap_or_else(|e| panic!("{GUIDE}:{line}: {name} namespaceSelector: {e}"));
+        let normal = |s: &LabelSelector| {
+            let mut s = s.clone();
+            s.match_labels = s.match_labels.filter(|m| !m.is_empty());
+            s.match_expressions = s.match_expressions.filter(|e| !e.is_empty());
+            s
+        };
+        assert_eq!(
+            normal(&patched),
+            normal(ours.namespace_selector.as_ref().unwrap()),
+            "{GUIDE}:{line}: the {name} webhook's namespaceSelector must be what the operator registers for --cluster-policy-namespaces {flag}"
         );
     }
 }

@@ -19,13 +19,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
 use kube::core::{PartialObjectMeta, Selector, SelectorExt};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
-use super::ledger::{Ledger, summarize};
+use super::ledger::{Ledger, Outcome, summarize};
 use crate::cluster_policy::ClusterPolicy;
 use crate::crd::cluster::{ClusterModelValidation, ClusterModelValidationStatus};
 use crate::metrics::{Metrics, PolicyPodLabels};
-use crate::names::GOVERNED_LABEL;
+use crate::names::{GOVERNED_LABEL, cluster_containers};
 use crate::scope::{EXEMPT_NAMESPACES, Scope};
 use crate::webhook::Policies;
 
@@ -46,8 +46,14 @@ pub struct Settings {
     pub operator_namespace: String,
 }
 
-/// Runs until the future is dropped (leadership lost).
-pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
+/// Runs until the future is dropped (leadership lost). Verifications that finish while it runs
+/// are reported as Events on their pods through `events`.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    events: crate::events::EventSink,
+) {
     let pods = watcher(
         Api::<Pod>::all(client.clone()),
         watcher::Config::default().labels(&format!("{GOVERNED_LABEL}=true")),
@@ -67,7 +73,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
     let mut pods = std::pin::pin!(pods);
     let mut cmvs = std::pin::pin!(cmvs);
     let mut namespaces = std::pin::pin!(namespaces);
-    let mut state = State::new(settings, metrics);
+    let mut state = State::new(settings, metrics, events);
     let mut tick = tokio::time::interval(WRITE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -93,6 +99,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<Metrics>) {
 struct State {
     settings: Settings,
     metrics: Arc<Metrics>,
+    events: crate::events::EventSink,
     ledger: Ledger,
     policies: BTreeMap<String, Arc<ClusterModelValidation>>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
@@ -106,10 +113,11 @@ struct State {
 }
 
 impl State {
-    fn new(settings: Settings, metrics: Arc<Metrics>) -> State {
+    fn new(settings: Settings, metrics: Arc<Metrics>, events: crate::events::EventSink) -> State {
         State {
             settings,
             metrics,
+            events,
             ledger: Ledger::default(),
             policies: BTreeMap::new(),
             namespaces: BTreeMap::new(),
@@ -124,11 +132,18 @@ impl State {
     fn pod_event(&mut self, event: watcher::Event<Pod>) {
         match event {
             watcher::Event::Init => self.listing_pods = Some(HashSet::new()),
-            watcher::Event::InitApply(p) | watcher::Event::Apply(p) => {
+            watcher::Event::InitApply(p) => {
+                // A (re)list: what finished before was reported then (or by another leader).
                 let uid = p.metadata.uid.clone().unwrap_or_default();
                 self.ledger.apply(&uid, summarize(&p));
                 if let Some(seen) = self.listing_pods.as_mut() {
                     seen.insert(uid);
+                }
+            }
+            watcher::Event::Apply(p) => {
+                let uid = p.metadata.uid.clone().unwrap_or_default();
+                for (policy, outcome) in self.ledger.apply(&uid, summarize(&p)) {
+                    self.report(&p, &policy, &outcome);
                 }
             }
             watcher::Event::Delete(p) => {
@@ -141,6 +156,30 @@ impl State {
                 }
             }
         }
+    }
+
+    /// An Event on the pod for the verifier of `policy` that just finished.
+    fn report(&self, pod: &Pod, policy: &str, outcome: &Outcome) {
+        let message = match outcome {
+            Outcome::Failed { message, .. } => message.clone(),
+            // The verifier's own summary (who vouched), read from the pod at hand.
+            _ => {
+                let (container, _) = cluster_containers(policy);
+                pod.status
+                    .as_ref()
+                    .and_then(|s| s.init_container_statuses.as_ref())
+                    .and_then(|s| s.iter().find(|c| c.name == container))
+                    .and_then(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+                    .unwrap_or_else(|| "the model verified".into())
+            }
+        };
+        crate::events::cluster_policy_outcome(
+            &self.events,
+            pod.object_ref(&()),
+            policy,
+            matches!(outcome, Outcome::Verified),
+            message.trim(),
+        );
     }
 
     fn policy_event(&mut self, event: watcher::Event<ClusterModelValidation>) {

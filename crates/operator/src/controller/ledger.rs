@@ -112,14 +112,16 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Records what pod `uid` is now (`None`: deleted, or no longer governed).
-    pub fn apply(&mut self, uid: &str, entry: Option<PodEntry>) {
+    /// Records what pod `uid` is now (`None`: deleted, or no longer governed); returns the
+    /// policies whose verifier finished in this change, with the outcome (for Events).
+    pub fn apply(&mut self, uid: &str, entry: Option<PodEntry>) -> Vec<(Arc<str>, Outcome)> {
         let old = match &entry {
             Some(e) => self.pods.insert(uid.to_string(), e.clone()),
             None => self.pods.remove(uid),
         };
+        let mut finished = Vec::new();
         if old == entry {
-            return;
+            return finished;
         }
         if let Some(old) = &old {
             for (policy, outcome) in &old.outcomes {
@@ -129,6 +131,13 @@ impl Ledger {
         if let Some(new) = &entry {
             for (policy, outcome) in &new.outcomes {
                 self.count(policy, outcome, 1);
+                let before = old
+                    .as_ref()
+                    .and_then(|o| o.outcomes.iter().find(|(p, _)| p == policy))
+                    .map(|(_, x)| x);
+                if *outcome != Outcome::Injected && before != Some(outcome) {
+                    finished.push((policy.clone(), outcome.clone()));
+                }
                 let was_failed = old.as_ref().is_some_and(|o| {
                     o.outcomes
                         .iter()
@@ -146,6 +155,7 @@ impl Ledger {
                 }
             }
         }
+        finished
     }
 
     fn count(&mut self, policy: &Arc<str>, outcome: &Outcome, by: i32) {

@@ -220,7 +220,12 @@ pub async fn run(
     let work = || {
         futures::future::join(
             run_controller(client.clone(), metrics.clone(), events.clone()),
-            cluster::run(client.clone(), cluster.clone(), metrics.clone()),
+            cluster::run(
+                client.clone(),
+                cluster.clone(),
+                metrics.clone(),
+                events.clone(),
+            ),
         )
         .map(|_| ())
     };

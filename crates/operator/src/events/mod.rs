@@ -3,6 +3,9 @@
 //! - `ModelVerificationFailed` (Warning) on the Pod and on its ModelValidation when the
 //!   verification container exits non-zero; the note is the verifier's termination message.
 //! - `ModelVerified` (Normal) on the Pod when it succeeds.
+//! - For a ClusterModelValidation, `ModelVerified` / `ModelVerificationFailed` on the Pod only
+//!   ([`cluster_policy_outcome`]): never on the cluster-scoped policy, whose Events would be
+//!   readable in `default`.
 //! - `PodDenied` (Warning) on the ModelValidation when the webhook refuses a pod that names it
 //!   (the pod never exists, so the event cannot be on it).
 //!
@@ -78,6 +81,53 @@ pub fn verified(sink: &EventSink, pod: &Pod, mv: &ModelValidation, message: &str
         action: "Verify".into(),
         related: Some(mv.object_ref(&())),
         same_as: message.into(),
+    });
+}
+
+/// Reports on the pod `pod` (namespace, name, uid) how the verifier of the ClusterModelValidation
+/// `policy` ended: `ModelVerified` or `ModelVerificationFailed`. Only on the pod, in its own
+/// namespace: an Event on the cluster-scoped policy would land in `default`, where other
+/// tenants could read one tenant's pod names and messages (docs/security.md, "Tenants").
+pub fn cluster_policy_outcome(
+    sink: &EventSink,
+    pod: ObjectReference,
+    policy: &str,
+    verified: bool,
+    message: &str,
+) {
+    let related = ObjectReference {
+        api_version: Some(
+            crate::crd::cluster::ClusterModelValidation::api_version(&()).into_owned(),
+        ),
+        kind: Some(crate::crd::cluster::ClusterModelValidation::kind(&()).into_owned()),
+        name: Some(policy.into()),
+        ..Default::default()
+    };
+    let text = if message.is_empty() && !verified {
+        "the verification container failed without a message"
+    } else {
+        message
+    };
+    sink.record(Draft {
+        regarding: pod,
+        type_: if verified {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
+        reason: if verified {
+            "ModelVerified"
+        } else {
+            "ModelVerificationFailed"
+        }
+        .into(),
+        note: truncate(
+            &format!("ClusterModelValidation {policy}: {text}"),
+            MAX_NOTE,
+        ),
+        action: "Verify".into(),
+        related: Some(related),
+        same_as: format!("{policy}: {text}"),
     });
 }
 

@@ -78,7 +78,13 @@ fn counts_follow_each_change_and_only_touched_policies_are_dirty() {
             ("cmv-beta", 1, "verification failed: x"),
         ],
     );
-    l.apply("u1", summarize(&verified));
+    let finished = l.apply("u1", summarize(&verified));
+    let names: Vec<&str> = finished.iter().map(|(p, _)| &**p).collect();
+    assert_eq!(
+        names,
+        ["alpha", "beta"],
+        "both verifiers finished in this change"
+    );
     let (a, b) = (l.tally("alpha"), l.tally("beta"));
     assert_eq!((a.injected, a.verified, a.failed), (1, 1, 0));
     assert_eq!((b.injected, b.verified, b.failed), (1, 0, 1));
@@ -86,7 +92,10 @@ fn counts_follow_each_change_and_only_touched_policies_are_dirty() {
     assert_eq!(b.recent[0].namespace, "a");
     // The same state again changes nothing and dirties nothing.
     l.take_dirty();
-    l.apply("u1", summarize(&verified));
+    assert!(
+        l.apply("u1", summarize(&verified)).is_empty(),
+        "reported once"
+    );
     assert!(l.take_dirty().is_empty());
     // Another pod touches only its own policy.
     l.apply("u2", summarize(&pod("b", "p2", "gamma@0", &[])));
