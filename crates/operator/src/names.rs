@@ -89,6 +89,9 @@ pub mod annotations {
     /// Set on injected pods: the `crd::config_hash` of the spec they were injected under; the
     /// status controller counts a pod with another hash as orphaned (spec drift).
     pub const CONFIG_HASH: &str = "validation.ml.sigstore.dev/config-hash";
+    /// Set on pods that a cluster policy in `warn` or `audit` mode would have refused at
+    /// admission (a JSON object: policy name to the refusal), so that its status counts them.
+    pub const ADMISSION_FINDINGS: &str = "validation.ml.sigstore.dev/admission-findings";
     /// The prefix of every annotation above (the status controller keeps only these).
     pub const PREFIX: &str = "validation.ml.sigstore.dev/";
 }

@@ -100,13 +100,19 @@ impl Env {
 
     /// The refusal of `p` once it names `naming` (the webhook answers from a watch cache, so
     /// a policy just written takes a moment to apply).
+    /// Dry runs, so that a pod admitted before the policy arrived is not created and in the way.
     async fn refused_naming(&self, p: &Pod, naming: &str) -> String {
         let pods = &self.pods;
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let dry = &dry;
         wait_for(
             &format!("a refusal naming {naming}"),
             std::time::Duration::from_secs(20),
-            || async {
-                let m = create_refused(pods, p).await;
+            || async move {
+                let m = api_message(pods.create(dry, p).await.err()?);
                 m.contains(naming).then_some(m)
             },
         )
@@ -583,6 +589,30 @@ async fn audit_and_warn_let_the_pod_run_and_record_what_enforce_would_have_stopp
             ),
             _ => assert!(warnings.is_empty(), "{warnings:?}"),
         }
+        // Both count in the policy's status as what enforce would have stopped: the verifier's
+        // failure (injected) and the refusal at admission (recorded on the pod, not injected).
+        let api = support::cmv_api(&env.client);
+        let status = wait_for(
+            "the status to count what enforce would have stopped",
+            std::time::Duration::from_secs(30),
+            || async {
+                let s = api.get(&name).await.ok()?.data["status"].clone();
+                (s["failedCount"] == 2).then_some(s)
+            },
+        )
+        .await;
+        assert_eq!(status["injectedPodCount"], 1, "{mode}: {status}");
+        let reasons: Vec<&str> = status["recentFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["message"].as_str().unwrap())
+            .collect();
+        assert!(
+            reasons.iter().any(|m| m.starts_with("at admission: "))
+                && reasons.iter().any(|m| m.contains("weights.bin")),
+            "{mode}: {reasons:?}"
+        );
     }
     // Twin: enforce refuses the same unmounted pod.
     let env = Env::new("mode-enforce", json!({})).await;
@@ -625,12 +655,14 @@ async fn a_workload_whose_pods_would_be_refused_is_refused_at_apply() {
     };
     let path = format!("/apis/apps/v1/namespaces/{}/deployments", env.ns);
     // The pods would not mount the model: the Deployment itself is refused, with their message.
+    // Dry runs until the webhook has the policy, so that no Deployment is created before.
+    let dry_run = format!("{path}?dryRun=All");
     let refused = wait_for(
         "the workload webhook to refuse",
         std::time::Duration::from_secs(20),
         || async {
             let (status, _, body) =
-                post_with_warnings(&env.client, &path, &deployment("web")).await;
+                post_with_warnings(&env.client, &dry_run, &deployment("web")).await;
             (status == 400 || status == 403).then_some(body)
         },
     )

@@ -135,14 +135,14 @@ impl State {
             watcher::Event::InitApply(p) => {
                 // A (re)list: what finished before was reported then (or by another leader).
                 let uid = p.metadata.uid.clone().unwrap_or_default();
-                self.ledger.apply(&uid, summarize(&p));
+                self.ledger.apply(&uid, self.summarize(&p));
                 if let Some(seen) = self.listing_pods.as_mut() {
                     seen.insert(uid);
                 }
             }
             watcher::Event::Apply(p) => {
                 let uid = p.metadata.uid.clone().unwrap_or_default();
-                for (policy, outcome) in self.ledger.apply(&uid, summarize(&p)) {
+                for (policy, outcome) in self.ledger.apply(&uid, self.summarize(&p)) {
                     self.report(&p, &policy, &outcome);
                 }
             }
@@ -156,6 +156,21 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The ledger's entry for `pod`, when its namespace may be governed: the webhook refuses a
+    /// forged record of cluster policies where it is called, and outside the reach it is not
+    /// called, so a pod there is not counted (a namespace not seen yet is given the benefit).
+    fn summarize(&self, pod: &Pod) -> Option<super::ledger::PodEntry> {
+        let entry = summarize(pod)?;
+        let ns: &str = &entry.namespace;
+        let in_reach = ns != self.settings.operator_namespace
+            && !EXEMPT_NAMESPACES.contains(&ns)
+            && self
+                .namespaces
+                .get(ns)
+                .is_none_or(|labels| self.settings.governable.matches(labels));
+        in_reach.then_some(entry)
     }
 
     /// An Event on the pod for the verifier of `policy` that just finished.

@@ -4,7 +4,7 @@
 //! and nothing more, and a burst costs the pods in it. Pure: the controller feeds it summaries
 //! ([`summarize`]) of watched pods and writes the status of the policies it marks dirty.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -28,6 +28,26 @@ pub enum Outcome {
         /// When it finished.
         at: Option<Time>,
     },
+    /// Not injected: `enforce` would have refused the pod at admission (a policy in `warn` or
+    /// `audit` mode; the webhook recorded why on the pod).
+    Refused {
+        /// The refusal.
+        message: String,
+        /// When the pod was created.
+        at: Option<Time>,
+    },
+}
+
+impl Outcome {
+    /// Whether it counts as a failure (status `failedCount`, recent failures).
+    pub fn failed(&self) -> Option<(&str, &Option<Time>)> {
+        match self {
+            Outcome::Failed { message, at } | Outcome::Refused { message, at } => {
+                Some((message, at))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A governed pod, as the ledger keeps it.
@@ -57,19 +77,28 @@ pub struct Tally {
 /// The verifier's termination message of a failure under `--report-only` (exit code 0).
 const REPORTED_FAILURE: &str = "verification failed:";
 
-/// What the ledger keeps of `pod`: `None` when no cluster policy's verifier was injected.
+/// What the ledger keeps of `pod`: `None` when no cluster policy applied to it (no verifier,
+/// no recorded refusal).
 pub fn summarize(pod: &Pod) -> Option<PodEntry> {
-    let recorded = pod
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(annotations::CLUSTER_POLICIES)?;
+    let annotations = pod.metadata.annotations.as_ref()?;
+    let recorded = annotations
+        .get(annotations::CLUSTER_POLICIES)
+        .map(String::as_str)
+        .unwrap_or_default();
+    let findings: BTreeMap<String, String> = annotations
+        .get(annotations::ADMISSION_FINDINGS)
+        .and_then(|f| serde_json::from_str(f).ok())
+        .unwrap_or_default();
+    if recorded.is_empty() && findings.is_empty() {
+        return None;
+    }
     let statuses = pod
         .status
         .as_ref()
         .and_then(|s| s.init_container_statuses.as_deref())
         .unwrap_or_default();
-    let outcomes = recorded
+    let created = pod.metadata.creation_timestamp.clone();
+    let mut outcomes = recorded
         .split(',')
         .filter_map(|entry| entry.split_once('@').map(|(name, _hash)| name))
         .filter(|name| !name.is_empty())
@@ -96,6 +125,15 @@ pub fn summarize(pod: &Pod) -> Option<PodEntry> {
             (Arc::from(policy), outcome)
         })
         .collect::<Vec<_>>();
+    outcomes.extend(findings.into_iter().map(|(policy, message)| {
+        (
+            Arc::from(policy.as_str()),
+            Outcome::Refused {
+                message: truncate(&format!("at admission: {message}"), 1024),
+                at: created.clone(),
+            },
+        )
+    }));
     Some(PodEntry {
         namespace: Arc::from(pod.metadata.namespace.as_deref().unwrap_or_default()),
         name: Arc::from(pod.metadata.name.as_deref().unwrap_or_default()),
@@ -141,15 +179,15 @@ impl Ledger {
                 let was_failed = old.as_ref().is_some_and(|o| {
                     o.outcomes
                         .iter()
-                        .any(|(p, x)| p == policy && matches!(x, Outcome::Failed { .. }))
+                        .any(|(p, x)| p == policy && x.failed().is_some())
                 });
-                if let (Outcome::Failed { message, at }, false) = (outcome, was_failed) {
+                if let (Some((message, at)), false) = (outcome.failed(), was_failed) {
                     let recent = &mut self.tallies.entry(policy.clone()).or_default().recent;
                     recent.push_front(PolicyFailure {
                         namespace: new.namespace.to_string(),
                         pod: new.name.to_string(),
                         time: at.clone(),
-                        message: message.clone(),
+                        message: message.to_string(),
                     });
                     recent.truncate(MAX_RECENT_FAILURES);
                 }
@@ -160,11 +198,18 @@ impl Ledger {
 
     fn count(&mut self, policy: &Arc<str>, outcome: &Outcome, by: i32) {
         let t = self.tallies.entry(policy.clone()).or_default();
-        t.injected += by;
         match outcome {
-            Outcome::Injected => {}
-            Outcome::Verified => t.verified += by,
-            Outcome::Failed { .. } => t.failed += by,
+            Outcome::Injected => t.injected += by,
+            Outcome::Verified => {
+                t.injected += by;
+                t.verified += by;
+            }
+            Outcome::Failed { .. } => {
+                t.injected += by;
+                t.failed += by;
+            }
+            // Never injected, but what enforce would have stopped.
+            Outcome::Refused { .. } => t.failed += by,
         }
         self.dirty.insert(policy.clone());
     }

@@ -252,6 +252,15 @@ pub fn decide_create(
     // The namespace ignore label switches off namespaced ModelValidations only: a cluster
     // policy that wants it honoured says so in its namespaceSelector.
     let labelled = (wants.is_some() || legacy.is_some()) && !policies.namespace_ignored(&namespace);
+    if governed.is_empty()
+        && let Some(marker) = forged_cluster_marker(pod)
+    {
+        // Only the webhook records cluster policies on a pod; a pod no policy governs that
+        // carries the record would count in a policy's status as if it had been verified.
+        return Decision::deny(format!(
+            "{marker} is set by model-validation-operator on the pods cluster policies govern, and no ClusterModelValidation governs this pod: remove it"
+        ));
+    }
     if !labelled && governed.is_empty() {
         return Decision::Unchanged;
     }
@@ -517,6 +526,8 @@ fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Dec
     let mut refused_policy = None;
     let mut warnings = Vec::new();
     let mut planned = Vec::new();
+    // What policies in warn and audit mode would have refused: recorded on the pod.
+    let mut findings = BTreeMap::new();
     for r in requirements {
         match plan(pod, r, &pod_annotations, cfg) {
             Ok(p) => planned.push(p),
@@ -530,11 +541,17 @@ fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Dec
                     }
                     refusals.push(message);
                 }
-                Mode::Warn => warnings.push(format!(
-                    "{message} ({} is in warn mode: the pod is admitted without its verifier)",
-                    r.display
-                )),
-                Mode::Audit => {}
+                mode => {
+                    if mode == Mode::Warn {
+                        warnings.push(format!(
+                            "{message} ({} is in warn mode: the pod is admitted without its verifier)",
+                            r.display
+                        ));
+                    }
+                    if let Origin::Cluster { name, .. } = r.origin {
+                        findings.insert(name.to_string(), crate::text::truncate(&message, 512));
+                    }
+                }
             },
         }
     }
@@ -558,6 +575,10 @@ fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Dec
         // Still make sure nothing can write the model (a copied pod may have dropped it).
         let mut changed = reinvoke::verifier_last(&mut fixed);
         changed.extend(view::protect(&mut fixed, &model_volumes));
+        if record_findings(&mut fixed, &findings) {
+            changed.extend(warnings);
+            return patch(pod, &fixed, changed, method);
+        }
         if !changed.is_empty() {
             return patch(pod, &fixed, changed, method);
         }
@@ -616,6 +637,11 @@ fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Dec
             );
         }
     }
+    record_findings(&mut patched, &findings);
+    let annotations: &mut BTreeMap<String, String> = patched
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
     if !cluster_policies.is_empty() {
         annotations.insert(
             annotations::CLUSTER_POLICIES.into(),
@@ -628,6 +654,56 @@ fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Dec
             .insert(crate::names::GOVERNED_LABEL.into(), "true".into());
     }
     patch(pod, &patched, warnings, method)
+}
+
+/// The first record of cluster policies on `pod` (the governed label, or the annotations the
+/// webhook writes with it), if it carries one.
+fn forged_cluster_marker(pod: &Pod) -> Option<String> {
+    let has_label = pod
+        .metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(crate::names::GOVERNED_LABEL));
+    if has_label {
+        return Some(format!("pod label {}", crate::names::GOVERNED_LABEL));
+    }
+    let a = pod.metadata.annotations.as_ref()?;
+    [
+        annotations::CLUSTER_POLICIES,
+        annotations::ADMISSION_FINDINGS,
+    ]
+    .into_iter()
+    .find(|k| a.contains_key(*k))
+    .map(|k| format!("pod annotation {k}"))
+}
+
+/// Records on `pod` what policies in warn or audit mode would have refused (`findings`, by
+/// policy), and labels it governed so that the status controller sees it; returns whether that
+/// changed the pod.
+fn record_findings(pod: &mut Pod, findings: &BTreeMap<String, String>) -> bool {
+    let recorded = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::ADMISSION_FINDINGS));
+    let wanted = (!findings.is_empty()).then(|| serde_json::json!(findings).to_string());
+    if recorded == wanted.as_ref() {
+        return false;
+    }
+    let a = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    match wanted {
+        Some(w) => {
+            a.insert(annotations::ADMISSION_FINDINGS.into(), w);
+            pod.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(crate::names::GOVERNED_LABEL.into(), "true".into());
+        }
+        None => {
+            a.remove(annotations::ADMISSION_FINDINGS);
+        }
+    }
+    true
 }
 
 /// The decision to turn `pod` into `patched`.

@@ -80,6 +80,7 @@ pub fn refused(old: &Pod, new: &Pod) -> Option<String> {
         annotations::INJECTED_BY,
         annotations::CONFIG_HASH,
         annotations::CLUSTER_POLICIES,
+        annotations::ADMISSION_FINDINGS,
     ] {
         if annotation(old, key) != annotation(new, key) {
             return Some(format!(

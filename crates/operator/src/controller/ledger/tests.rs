@@ -136,3 +136,24 @@ fn after_a_fresh_list_pods_not_seen_are_forgotten() {
     l.retain(|uid| uid == "u2");
     assert_eq!((l.len(), l.tally("alpha").injected), (1, 1));
 }
+
+#[test]
+fn a_refusal_recorded_at_admission_counts_as_failed_but_not_injected() {
+    let mut p = pod("a", "p1", "", &[]);
+    p.metadata.annotations.as_mut().unwrap().insert(
+        annotations::ADMISSION_FINDINGS.into(),
+        r#"{"audit-me": "cannot verify this pod's model: not mounted"}"#.into(),
+    );
+    let mut l = Ledger::default();
+    let finished = l.apply("u1", summarize(&p));
+    assert_eq!(finished.len(), 1);
+    let t = l.tally("audit-me");
+    assert_eq!((t.injected, t.verified, t.failed), (0, 0, 1));
+    assert!(
+        t.recent[0]
+            .message
+            .starts_with("at admission: cannot verify"),
+        "{:?}",
+        t.recent
+    );
+}

@@ -33,6 +33,16 @@ fn patched(pod_json: &Value, resp: &AdmissionResponse) -> Value {
     injected(pod_json, resp).0
 }
 
+/// The pod with the response's patch applied, injected or not.
+fn with_patch(pod_json: &Value, resp: &AdmissionResponse) -> Value {
+    assert!(resp.allowed, "denied: {:?}", resp.result);
+    let patch: json_patch::Patch =
+        serde_json::from_slice(resp.patch.as_ref().expect("a patch")).unwrap();
+    let mut doc = pod_json.clone();
+    json_patch::patch(&mut doc, &patch).unwrap();
+    doc
+}
+
 fn init_names(doc: &Value) -> Vec<String> {
     doc["spec"]["initContainers"]
         .as_array()
@@ -142,19 +152,22 @@ fn a_refusal_names_every_failing_policy_and_modes_decide_what_it_does() {
         "{msg}"
     );
     assert!(msg.contains("/models/llm is not on any volume"), "{msg}");
-    // warn: admitted unchanged, with the refusal as a warning.
+    // warn: admitted without the verifier (only the refusal is recorded on it), with the
+    // refusal as a warning.
     let warn = governed(vec![policy("w", elsewhere("warn"))]);
     let resp = admit(&review("CREATE", p.clone()), &warn, &cfg());
-    assert!(resp.allowed && resp.patch.is_none());
+    assert!(resp.allowed);
+    assert_eq!(with_patch(&p, &resp)["spec"]["initContainers"], json!([]));
     let warnings = resp.warnings.unwrap();
     assert!(
         warnings[0].contains("ClusterModelValidation w") && warnings[0].contains("warn mode"),
         "{warnings:?}"
     );
-    // audit: admitted unchanged and silently.
+    // audit: admitted without the verifier, silently.
     let audit = governed(vec![policy("a", elsewhere("audit"))]);
     let resp = admit(&review("CREATE", p.clone()), &audit, &cfg());
-    assert!(resp.allowed && resp.patch.is_none() && resp.warnings.is_none());
+    assert!(resp.allowed && resp.warnings.is_none());
+    assert_eq!(with_patch(&p, &resp)["spec"]["initContainers"], json!([]));
     // A policy that can be applied still is, beside one in warn mode that cannot.
     let mixed = governed(vec![
         policy("a-ok", json!({})),
@@ -270,4 +283,90 @@ fn warn_and_audit_verifiers_report_without_stopping_the_pod() {
             "{mode}: {args}"
         );
     }
+}
+
+#[test]
+fn what_warn_and_audit_would_refuse_is_recorded_on_the_pod() {
+    let p = pod(json!({}), json!({}), json!([]));
+    let elsewhere = json!({"mode": "audit", "model": {"path": "/models/llm", "signaturePath": "/models/llm/model.sig"}});
+    let audit = governed(vec![policy("a", elsewhere)]);
+    let resp = admit(&review("CREATE", p.clone()), &audit, &cfg());
+    assert!(resp.warnings.is_none(), "audit stays silent");
+    let doc = with_patch(&p, &resp);
+    let findings: BTreeMap<String, String> = serde_json::from_str(
+        doc["metadata"]["annotations"][annotations::ADMISSION_FINDINGS]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        findings["a"].contains("/models/llm is not on any volume"),
+        "{findings:?}"
+    );
+    assert_eq!(
+        doc["metadata"]["labels"][crate::names::GOVERNED_LABEL],
+        "true"
+    );
+    assert_eq!(
+        doc["spec"]["initContainers"],
+        json!([]),
+        "nothing to inject"
+    );
+    // Sent again as patched (a re-invocation): nothing more to do.
+    assert_eq!(
+        decide(&review("CREATE", doc), &audit, &cfg()),
+        Decision::Unchanged
+    );
+}
+
+#[test]
+fn a_pod_no_policy_governs_cannot_carry_the_record_of_one() {
+    let policies = governed(vec![policy("org", json!({}))]);
+    let mut elsewhere = policies.namespace_labels.clone();
+    elsewhere.insert(
+        "team".into(),
+        [("tier".to_string(), "web".to_string())].into(),
+    );
+    let ungoverned = Memory {
+        cluster: vec![policy("org", json!({}))],
+        namespace_labels: elsewhere,
+        ..Default::default()
+    };
+    for forged in [
+        pod(
+            json!({crate::names::GOVERNED_LABEL: "true"}),
+            json!({}),
+            json!([]),
+        ),
+        pod(
+            json!({}),
+            json!({annotations::CLUSTER_POLICIES: "org@0"}),
+            json!([]),
+        ),
+        pod(
+            json!({}),
+            json!({annotations::ADMISSION_FINDINGS: "{}"}),
+            json!([]),
+        ),
+    ] {
+        let msg = denial(&admit(&review("CREATE", forged), &ungoverned, &cfg()));
+        assert!(
+            msg.contains("is set by model-validation-operator") && msg.contains("remove it"),
+            "{msg}"
+        );
+    }
+    // Twin: in a governed namespace the webhook writes the record itself, over the forged one.
+    let forged = pod(
+        json!({}),
+        json!({annotations::CLUSTER_POLICIES: "other@0"}),
+        json!([]),
+    );
+    let doc = patched(
+        &forged,
+        &admit(&review("CREATE", forged.clone()), &policies, &cfg()),
+    );
+    let recorded = doc["metadata"]["annotations"][annotations::CLUSTER_POLICIES]
+        .as_str()
+        .unwrap();
+    assert!(recorded.starts_with("org@"), "{recorded}");
 }
