@@ -1,4 +1,5 @@
-//! The status controller: watches ModelValidations and only the labelled pods, writes each
+//! The status controller: watches ModelValidations and only the labelled pods (indexed by the
+//! ModelValidation they name, [`pod_index`]), writes each
 //! ModelValidation's status (conditions, pod counts, verification outcomes), emits Events and
 //! counts verifications. Only the holder of the Lease runs it ([`run`]).
 //!
@@ -8,6 +9,7 @@
 pub mod cluster;
 pub mod lease;
 pub mod ledger;
+pub mod pod_index;
 pub mod status;
 pub mod tracker;
 
@@ -21,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
@@ -48,7 +50,7 @@ pub enum Error {
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
-    pods: Store<Pod>,
+    pods: pod_index::PodIndex,
     metrics: Arc<Metrics>,
     events: events::EventSink,
     tracker: Tracker,
@@ -130,15 +132,8 @@ async fn reconcile_inner(mv: &ModelValidation, ctx: &Context) -> Result<Action, 
     }
     let ns = mv.namespace().unwrap_or_default();
     let name = mv.name_any();
-    let all = ctx.pods.state();
-    let pods: Vec<&Pod> = all
-        .iter()
-        .map(|p| &**p)
-        .filter(|p| {
-            p.metadata.namespace.as_deref() == Some(ns.as_str())
-                && p.labels().get(LABEL).map(String::as_str) == Some(name.as_str())
-        })
-        .collect();
+    let own = ctx.pods.pods(&ns, &name);
+    let pods: Vec<&Pod> = own.iter().map(|p| &**p).collect();
 
     // Report each finished verification once: metrics, and Events.
     // A spec without exactly one method injects nothing (admission refuses its pods), so a
@@ -166,10 +161,8 @@ async fn reconcile_inner(mv: &ModelValidation, ctx: &Context) -> Result<Action, 
             }
         }
     }
-    if ctx.tracker.len() > 2 * all.len() + 100 {
-        let live: std::collections::HashSet<String> =
-            all.iter().filter_map(|p| p.metadata.uid.clone()).collect();
-        ctx.tracker.retain(|u| live.contains(u));
+    if ctx.tracker.len() > 2 * ctx.pods.len() + 100 {
+        ctx.tracker.retain(|u| ctx.pods.contains(u));
     }
 
     let previous = mv.status.as_ref();
@@ -242,15 +235,30 @@ pub async fn run(
 
 /// Runs the controller until the future is dropped (leadership lost) — it never ends by itself.
 pub async fn run_controller(client: Client, metrics: Arc<Metrics>, sink: events::EventSink) {
-    let (pods, writer) = reflector::store();
-    let pod_stream = watcher(
+    let pods = pod_index::PodIndex::default();
+    let index = pods.clone();
+    // Each pod event files the pod under the ModelValidation it names and triggers only that
+    // one (and the one it left, when relabelled).
+    let triggers = watcher(
         Api::<Pod>::all(client.clone()),
         watcher::Config::default().labels(LABEL),
     )
     .default_backoff()
     .modify(slim)
-    .reflect(writer)
-    .touched_objects();
+    .filter_map(move |event| {
+        let keys = match event {
+            Ok(e) => index.apply(&e),
+            Err(e) => {
+                tracing::warn!(error = %e, "labelled pod watch; retrying");
+                vec![]
+            }
+        };
+        futures::future::ready(Some(futures::stream::iter(
+            keys.into_iter()
+                .map(|(ns, name)| ObjectRef::<ModelValidation>::new(&name).within(&ns)),
+        )))
+    })
+    .flatten();
     let ctx = Arc::new(Context {
         client: client.clone(),
         pods,
@@ -264,11 +272,7 @@ pub async fn run_controller(client: Client, metrics: Arc<Metrics>, sink: events:
         watcher::Config::default(),
     )
     .with_config(Config::default().debounce(Duration::from_millis(200)))
-    .watches_stream(pod_stream, |pod: Pod| {
-        let ns = pod.namespace()?;
-        let name = pod.labels().get(LABEL)?.clone();
-        (!name.is_empty()).then(|| ObjectRef::new(&name).within(&ns))
-    })
+    .reconcile_on(triggers)
     .run(reconcile, error_policy, ctx)
     .for_each(|r| async move {
         if let Err(e) = r {
