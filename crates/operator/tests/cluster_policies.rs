@@ -751,6 +751,37 @@ async fn status_counts_the_policys_pods_across_namespaces_and_names_recent_failu
         (Some("Ready"), Some("True")),
         "{status}"
     );
+    // `kubectl get cmv` shows it at a glance: the API server's table for the resource.
+    let req = http::Request::get("/apis/ml.sigstore.dev/v1alpha1/clustermodelvalidations/status")
+        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .unwrap();
+    let table: serde_json::Value = good.client.request(req).await.unwrap();
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "Name",
+            "Mode",
+            "Ready",
+            "Namespaces",
+            "Injected",
+            "Verified",
+            "Failed",
+            "Age"
+        ]
+    );
+    let cells = &table["rows"][0]["cells"];
+    assert_eq!(
+        cells.as_array().unwrap()[1..7],
+        [json!("enforce"), json!("True"), json!(2), json!(2), json!(1), json!(1)],
+        "the mode is defaulted by the API server: {cells}"
+    );
     // The per-policy gauge agrees, with the policy's name as its only variable label.
     let operator = shared_operator().await;
     for (state, want) in [("injected", 2.0), ("verified", 1.0), ("failed", 1.0)] {

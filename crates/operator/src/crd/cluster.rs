@@ -59,8 +59,9 @@ pub struct ClusterModelValidationSpec {
     #[x_kube(validation = Rule::new("type(self) == int ? self >= 1 : self in ['any', 'all']").message("requiredAuthorities must be any, all or a count of at least 1"))]
     pub required_authorities: Option<IntOrString>,
     /// `enforce` (default) refuses what fails, `warn` admits with a warning, `audit` only
-    /// records the outcome.
+    /// records the outcome. The API server fills in the default, so `kubectl get cmv` shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "enforce"))]
     pub mode: Option<Mode>,
     /// Pull policy of the injected containers (default: the operator's setting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
