@@ -42,8 +42,9 @@ use model_validation_operator::names::{LABEL, VERIFY_CONTAINER, WATCH_CONTAINER}
 use model_validation_operator::webhook::inject::DEFAULT_WATCH_PORT;
 use serde_json::{Value, json};
 use support::{
-    CodeSigningPki, create_mv, create_refused, fixture, fresh_key_signer, http_get_at,
-    install_base, sign, updates_cannot_undo_verification, verifier_status, wait_for, write_model,
+    CodeSigningPki, create_mv, create_refused, fixture, fresh_key_signer, has_verifier,
+    http_get_at, install_base, sign, updates_cannot_undo_verification, verifier_status,
+    wait_dry_run_admits, wait_for, write_model,
 };
 use test_cluster::node::BUSYBOX_IMAGE;
 use test_cluster::{ControlPlane, StartOptions};
@@ -319,6 +320,24 @@ async fn attacks_behave_as_on_the_pod_runner(
     );
 }
 
+/// Creates `pod` once a dry run shows the webhook injecting its verifier: the ModelValidation
+/// it names was just created, and the operator answers from a watch cache that may not have it
+/// yet (a loaded machine delays the event by seconds).
+async fn create_when_known(pods: &Api<Pod>, pod: &Pod) -> Pod {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    wait_dry_run_admits(
+        pods,
+        pod,
+        &format!("the webhook to inject the verifier into {name}"),
+        Duration::from_secs(60),
+        has_verifier,
+    )
+    .await;
+    pods.create(&PostParams::default(), pod)
+        .await
+        .unwrap_or_else(|e| panic!("creating {name}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_closed() {
     test_cluster::install_crypto_provider();
@@ -377,11 +396,7 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let create = |name: &str, dir: &Path, groups: &[u32]| {
         let (pods, pod) = (pods.clone(), model_pod(name, dir, groups));
-        async move {
-            pods.create(&PostParams::default(), &pod)
-                .await
-                .unwrap_or_else(|e| panic!("creating {}: {e}", pod.metadata.name.unwrap()))
-        }
+        async move { create_when_known(&pods, &pod).await }
     };
 
     // --- the passing twin: readable through the pod's supplementary group ---
@@ -412,12 +427,11 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
     )
     .await
     .unwrap();
-    pods.create(
-        &PostParams::default(),
+    create_when_known(
+        &pods,
         &model_pod_for("cv", "watched", watched.path(), &[MODEL_GROUP]),
     )
-    .await
-    .unwrap();
+    .await;
     let pod = readiness_is(&pods, "watched", true, Duration::from_secs(120)).await;
     let inits = pod.spec.as_ref().unwrap().init_containers.clone().unwrap();
     assert_eq!(
@@ -545,9 +559,7 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
     }
     for (mv, dir) in [("cert", cert.path()), ("keyless", keyless.path())] {
         let name = format!("{mv}-signed");
-        pods.create(&PostParams::default(), &model_pod_for(mv, &name, dir, &[]))
-            .await
-            .unwrap();
+        create_when_known(&pods, &model_pod_for(mv, &name, dir, &[])).await;
         let pod = verifier_done(&pods, &name).await;
         let end = verifier_end(&pod);
         assert_eq!(end.exit_code, 0, "{name}: {:?}", end.message);
