@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::crd::{ModelValidationSpec, SigstoreConfig, ValidationConfig};
+use crate::names::annotations;
 use crate::test_support::key_spec;
 
 mod cluster;
