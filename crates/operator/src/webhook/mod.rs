@@ -1,9 +1,11 @@
 //! The pod admission webhook: a pure `admit` decision, and its HTTPS server.
 //!
-//! `admit` injects verification on the CREATE of a labelled pod. On UPDATE (and when ephemeral
-//! containers are added) it refuses only what would undo the verification of an injected pod
-//! (see [`update`]); anything else, and every DELETE, passes, so pods can terminate after their
-//! ModelValidation is gone.
+//! `admit` injects verification on the CREATE of a pod that cluster policies govern or whose
+//! label names a ModelValidation: one verifier per policy (`webhook/mutate.rs`). On UPDATE (and when
+//! ephemeral containers are added) it refuses only what would undo the verification of an
+//! injected pod (see [`update`]); anything else, and every DELETE, passes, so pods can
+//! terminate after their policy is gone. Workloads' pod templates get the same decision
+//! ([`workload`]).
 
 pub mod cost;
 pub mod inject;
