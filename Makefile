@@ -81,6 +81,7 @@ bench: release peer-venv
 	bash bench/webhook-attack.sh
 	bash bench/faults.sh
 	bash bench/authorities.sh
+	bash bench/policy-scale.sh
 
 # Regenerate deploy/crds/ from the Rust types (a test fails when they drift).
 crds:

@@ -779,7 +779,14 @@ async fn status_counts_the_policys_pods_across_namespaces_and_names_recent_failu
     let cells = &table["rows"][0]["cells"];
     assert_eq!(
         cells.as_array().unwrap()[1..7],
-        [json!("enforce"), json!("True"), json!(2), json!(2), json!(1), json!(1)],
+        [
+            json!("enforce"),
+            json!("True"),
+            json!(2),
+            json!(2),
+            json!(1),
+            json!(1)
+        ],
         "the mode is defaulted by the API server: {cells}"
     );
     // The per-policy gauge agrees, with the policy's name as its only variable label.
