@@ -97,11 +97,7 @@ fn review(op: &str, pod: Value) -> AdmissionRequest<Pod> {
 
 /// Applies the response's patch to the pod and returns the injected container.
 fn injected(pod_json: &Value, resp: &AdmissionResponse) -> (Value, Container) {
-    assert!(resp.allowed, "denied: {:?}", resp.result);
-    let patch: json_patch::Patch =
-        serde_json::from_slice(resp.patch.as_ref().expect("a patch")).unwrap();
-    let mut doc = pod_json.clone();
-    json_patch::patch(&mut doc, &patch).unwrap();
+    let doc = with_patch(pod_json, resp);
     let c = doc["spec"]["initContainers"]
         .as_array()
         .unwrap()
@@ -109,6 +105,16 @@ fn injected(pod_json: &Value, resp: &AdmissionResponse) -> (Value, Container) {
         .unwrap()
         .clone();
     (doc, serde_json::from_value(c).unwrap())
+}
+
+/// The pod with the response's patch applied, injected or not.
+fn with_patch(pod_json: &Value, resp: &AdmissionResponse) -> Value {
+    assert!(resp.allowed, "denied: {:?}", resp.result);
+    let patch: json_patch::Patch =
+        serde_json::from_slice(resp.patch.as_ref().expect("a patch")).unwrap();
+    let mut doc = pod_json.clone();
+    json_patch::patch(&mut doc, &patch).unwrap();
+    doc
 }
 
 fn denial(resp: &AdmissionResponse) -> String {

@@ -33,16 +33,6 @@ fn patched(pod_json: &Value, resp: &AdmissionResponse) -> Value {
     injected(pod_json, resp).0
 }
 
-/// The pod with the response's patch applied, injected or not.
-fn with_patch(pod_json: &Value, resp: &AdmissionResponse) -> Value {
-    assert!(resp.allowed, "denied: {:?}", resp.result);
-    let patch: json_patch::Patch =
-        serde_json::from_slice(resp.patch.as_ref().expect("a patch")).unwrap();
-    let mut doc = pod_json.clone();
-    json_patch::patch(&mut doc, &patch).unwrap();
-    doc
-}
-
 fn init_names(doc: &Value) -> Vec<String> {
     doc["spec"]["initContainers"]
         .as_array()
