@@ -175,6 +175,7 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let (reader, mut writer) = reflector::store::<K>();
+    let current = reader.clone();
     let synced = Arc::new(AtomicBool::new(false));
     let flag = synced.clone();
     let kind = K::kind(&K::DynamicType::default()).into_owned();
@@ -191,10 +192,12 @@ where
                 let mut pause = None;
                 match tokio::time::timeout(every, stream.next()).await {
                     Ok(Some(Ok(event))) => {
-                        writer.apply_watcher_event(&event);
-                        if let Some(c) = &changes {
+                        if let Some(c) = &changes
+                            && reshapes(&current, &event)
+                        {
                             c.fetch_add(1, Ordering::SeqCst);
                         }
+                        writer.apply_watcher_event(&event);
                         state.seen(seen(&event));
                         backoff.reset();
                     }
@@ -231,6 +234,27 @@ where
         }
     };
     (reader, synced, task)
+}
+
+/// Whether `event` can change what is prepared from `store`'s objects. A write to the status
+/// of an object with a `generation` (a ClusterModelValidation) leaves its generation as it was,
+/// and cannot: without this check every status the controller writes would have the webhook
+/// prepare every cluster policy again, and the controller recompute every status. Secrets and
+/// ConfigMaps carry no generation, so each of their changes counts.
+fn reshapes<K>(store: &Store<K>, event: &watcher::Event<K>) -> bool
+where
+    K: kube::Resource + Clone,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let watcher::Event::Apply(object) = event else {
+        return true;
+    };
+    let Some(generation) = object.meta().generation else {
+        return true;
+    };
+    store.get(&ObjectRef::from_obj(object)).is_none_or(|old| {
+        old.meta().generation != Some(generation) || old.meta().uid != object.meta().uid
+    })
 }
 
 /// Whether the API server answers a one-item list of `api` within `timeout`.
@@ -486,5 +510,41 @@ mod tests {
         assert_eq!(seen(&watcher::Event::<Namespace>::InitDone), Seen::Listed);
         assert_eq!(seen(&watcher::Event::Apply(obj.clone())), Seen::Changed);
         assert_eq!(seen(&watcher::Event::Delete(obj)), Seen::Changed);
+    }
+
+    #[test]
+    fn only_a_new_generation_of_a_policy_reshapes_the_prepared_policies() {
+        let policy = |generation: i64, uid: &str, verified: i32| -> ClusterModelValidation {
+            serde_json::from_value(json!({
+                "apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ClusterModelValidation",
+                "metadata": {"name": "org", "uid": uid, "generation": generation},
+                "spec": {"namespaceSelector": {}, "model": {"path": "/m", "signaturePath": "/m.sig"},
+                    "authorities": [{"name": "k", "key": {"pem": "x"}}]},
+                "status": {"verifiedCount": verified}
+            }))
+            .unwrap()
+        };
+        let (store, mut writer) = reflector::store::<ClusterModelValidation>();
+        let first = watcher::Event::Apply(policy(1, "u1", 0));
+        assert!(reshapes(&store, &first), "a new policy");
+        writer.apply_watcher_event(&first);
+        // The controller's own status write: same generation.
+        assert!(!reshapes(
+            &store,
+            &watcher::Event::Apply(policy(1, "u1", 7))
+        ));
+        // Twins: a spec change, and a policy deleted and created again under the same name.
+        assert!(reshapes(&store, &watcher::Event::Apply(policy(2, "u1", 7))));
+        assert!(reshapes(&store, &watcher::Event::Apply(policy(1, "u2", 0))));
+        assert!(reshapes(
+            &store,
+            &watcher::Event::Delete(policy(1, "u1", 0))
+        ));
+        // Objects without a generation (Secrets, ConfigMaps): every change counts.
+        let (secrets, mut w) = reflector::store::<Secret>();
+        let secret: Secret =
+            serde_json::from_value(json!({"metadata": {"name": "k", "uid": "s"}})).unwrap();
+        w.apply_watcher_event(&watcher::Event::Apply(secret.clone()));
+        assert!(reshapes(&secrets, &watcher::Event::Apply(secret)));
     }
 }

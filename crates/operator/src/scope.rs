@@ -79,6 +79,25 @@ impl AsRef<Scope> for Scope {
     }
 }
 
+/// Whether `namespace` is out of every cluster policy's reach whatever its labels: the
+/// operator's own namespace and [`EXEMPT_NAMESPACES`].
+pub fn exempt(namespace: &str, operator_namespace: &str) -> bool {
+    namespace == operator_namespace || EXEMPT_NAMESPACES.contains(&namespace)
+}
+
+/// Whether cluster policies may govern pods in `namespace`, whose labels are
+/// `namespace_labels`: it is not [`exempt`] and `--cluster-policy-namespaces` (`governable`)
+/// selects it. The one statement of the reach rule: the webhook decides with it, and the status
+/// controller counts namespaces and pods with it.
+pub fn in_reach(
+    namespace: &str,
+    namespace_labels: &BTreeMap<String, String>,
+    governable: &Selector,
+    operator_namespace: &str,
+) -> bool {
+    !exempt(namespace, operator_namespace) && governable.matches(namespace_labels)
+}
+
 /// The policies that govern a pod, in name order. The operator's own namespace and
 /// [`EXEMPT_NAMESPACES`] are never governed (the operator must be able to start itself); no pod
 /// label, annotation or namespace opt-out label removes a policy that selects the pod.
@@ -89,7 +108,7 @@ pub fn governing<'a, T: AsRef<Scope>>(
     pod_labels: &BTreeMap<String, String>,
     operator_namespace: &str,
 ) -> Vec<&'a T> {
-    if namespace == operator_namespace || EXEMPT_NAMESPACES.contains(&namespace) {
+    if exempt(namespace, operator_namespace) {
         return Vec::new();
     }
     let mut found: Vec<&T> = policies

@@ -4,36 +4,35 @@
 //!
 //! Work follows change: the pods the webhook labelled as governed are watched, each event
 //! updates the [`Ledger`] by the difference it makes, and only the policies it touched are
-//! written, at most every [`WRITE_EVERY`], and only when their status differs from what was
-//! last written. Namespaces (labels only) and policies are watched for the matched-namespace
+//! recomputed, at most every [`WRITE_EVERY`], and written only when their status differs from
+//! what was last written. The writes happen off this loop ([`Writer`]), so pod events keep
+//! being read while the API server takes them. Namespaces (labels only) and policies are watched for the matched-namespace
 //! count and the condition; a change of the trust material in the operator's namespace shows as
 //! a new set of prepared policies in the webhook's cache.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Patch, PatchParams};
-use kube::core::{PartialObjectMeta, Selector, SelectorExt};
+use kube::core::{PartialObjectMeta, Selector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
+use super::cluster_writer::Writer;
 use super::ledger::{Ledger, Outcome, summarize};
 use crate::cluster_policy::ClusterPolicy;
 use crate::crd::cluster::{ClusterModelValidation, ClusterModelValidationStatus};
 use crate::metrics::{Metrics, PolicyPodLabels};
 use crate::names::{GOVERNED_LABEL, cluster_containers};
-use crate::scope::{EXEMPT_NAMESPACES, Scope};
+use crate::scope::{self, Scope};
 use crate::webhook::Policies;
 
-/// How often touched policies are written: a burst of pod changes becomes one write per policy.
+/// How often touched policies are recomputed: a burst of pod changes becomes one status per
+/// policy.
 pub const WRITE_EVERY: Duration = Duration::from_millis(200);
-
-/// At most this many status writes at once.
-const CONCURRENT_WRITES: usize = 8;
 
 /// What the status needs from outside the ledger.
 #[derive(Clone)]
@@ -73,7 +72,10 @@ pub async fn run(
     let mut pods = std::pin::pin!(pods);
     let mut cmvs = std::pin::pin!(cmvs);
     let mut namespaces = std::pin::pin!(namespaces);
-    let mut state = State::new(settings, metrics, events);
+    let writer = Writer::default();
+    let writing = writer.clone().run(client);
+    let mut writing = std::pin::pin!(writing);
+    let mut state = State::new(settings, metrics, events, writer);
     let mut tick = tokio::time::interval(WRITE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -90,7 +92,8 @@ pub async fn run(
                 Ok(e) => state.namespace_event(e),
                 Err(e) => tracing::warn!(error = %e, "namespace watch; retrying"),
             },
-            _ = tick.tick() => state.write(&client).await,
+            _ = tick.tick() => state.write(),
+            () = &mut writing => {}
         }
     }
 }
@@ -103,7 +106,7 @@ struct State {
     ledger: Ledger,
     policies: BTreeMap<String, Arc<ClusterModelValidation>>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
-    written: HashMap<String, ClusterModelValidationStatus>,
+    writer: Writer,
     /// Uids seen since a (re)list of pods began, `None` when not listing.
     listing_pods: Option<HashSet<String>>,
     listing_policies: Option<HashSet<String>>,
@@ -113,7 +116,12 @@ struct State {
 }
 
 impl State {
-    fn new(settings: Settings, metrics: Arc<Metrics>, events: crate::events::EventSink) -> State {
+    fn new(
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        events: crate::events::EventSink,
+        writer: Writer,
+    ) -> State {
         State {
             settings,
             metrics,
@@ -121,7 +129,7 @@ impl State {
             ledger: Ledger::default(),
             policies: BTreeMap::new(),
             namespaces: BTreeMap::new(),
-            written: HashMap::new(),
+            writer,
             listing_pods: None,
             listing_policies: None,
             listing_namespaces: None,
@@ -164,13 +172,20 @@ impl State {
     fn summarize(&self, pod: &Pod) -> Option<super::ledger::PodEntry> {
         let entry = summarize(pod)?;
         let ns: &str = &entry.namespace;
-        let in_reach = ns != self.settings.operator_namespace
-            && !EXEMPT_NAMESPACES.contains(&ns)
-            && self
-                .namespaces
-                .get(ns)
-                .is_none_or(|labels| self.settings.governable.matches(labels));
+        let in_reach = match self.namespaces.get(ns) {
+            Some(labels) => self.in_reach(ns, labels),
+            None => !scope::exempt(ns, &self.settings.operator_namespace),
+        };
         in_reach.then_some(entry)
+    }
+
+    fn in_reach(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        scope::in_reach(
+            namespace,
+            labels,
+            &self.settings.governable,
+            &self.settings.operator_namespace,
+        )
     }
 
     /// An Event on the pod for the verifier of `policy` that just finished.
@@ -227,7 +242,7 @@ impl State {
 
     fn forget(&mut self, name: &str) {
         self.policies.remove(name);
-        self.written.remove(name);
+        self.writer.forget(name);
         self.ledger.forget(name);
         for state in ["injected", "verified", "failed"] {
             self.metrics.cluster_policy_pods.remove(&PolicyPodLabels {
@@ -272,8 +287,9 @@ impl State {
         }
     }
 
-    /// Writes the status of every touched policy that changed.
-    async fn write(&mut self, client: &Client) {
+    /// Recomputes the status of every touched policy and hands those that changed to the
+    /// writer.
+    fn write(&mut self) {
         let prepared = self.settings.policies.cluster_policies();
         if !self
             .prepared
@@ -284,12 +300,14 @@ impl State {
             self.prepared = Some(prepared.clone());
             self.touch_all();
         }
-        let mut writes = Vec::new();
         for name in self.ledger.take_dirty() {
             let Some(policy) = self.policies.get(&*name).cloned() else {
                 continue;
             };
-            let ready = prepared.iter().find(|p| p.name() == &*name);
+            let ready = prepared
+                .binary_search_by(|p| p.name().cmp(&name))
+                .ok()
+                .map(|i| &prepared[i]);
             let status = self.status(&policy, ready);
             for (state, value) in [
                 ("injected", status.injected_pod_count),
@@ -304,43 +322,7 @@ impl State {
                     })
                     .set(value.into());
             }
-            if self.written.get(&*name) == Some(&status) {
-                continue;
-            }
-            writes.push((name.to_string(), status));
-        }
-        let api = Api::<ClusterModelValidation>::all(client.clone());
-        let results: Vec<(
-            String,
-            ClusterModelValidationStatus,
-            Result<(), kube::Error>,
-        )> = futures::stream::iter(writes)
-            .map(|(name, status)| {
-                let api = api.clone();
-                async move {
-                    let mut sent = status.clone();
-                    sent.last_updated = Some(super::now());
-                    let patch = serde_json::json!({ "status": sent });
-                    let r = api
-                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map(|_| ());
-                    (name, status, r)
-                }
-            })
-            .buffer_unordered(CONCURRENT_WRITES)
-            .collect()
-            .await;
-        for (name, status, result) in results {
-            match result {
-                Ok(()) => {
-                    self.written.insert(name, status);
-                }
-                Err(e) => {
-                    tracing::warn!(policy = %name, error = %e, "cannot write ClusterModelValidation status; retrying");
-                    self.ledger.touch(&name);
-                }
-            }
+            self.writer.offer(&name, status);
         }
     }
 
@@ -352,11 +334,20 @@ impl State {
         prepared: Option<&ClusterPolicy>,
     ) -> ClusterModelValidationStatus {
         let name = policy.name_any();
-        let scope = Scope::new(
-            &name,
-            &policy.spec.namespace_selector,
-            policy.spec.pod_selector.as_ref(),
-        );
+        // The webhook's prepared form carries the parsed selectors; without it (not seen yet,
+        // or a selector that cannot be evaluated) they are parsed here to say why.
+        let parsed;
+        let scope: Result<&Scope, _> = match prepared {
+            Some(p) => Ok(&p.scope),
+            None => {
+                parsed = Scope::new(
+                    &name,
+                    &policy.spec.namespace_selector,
+                    policy.spec.pod_selector.as_ref(),
+                );
+                parsed.as_ref()
+            }
+        };
         let (ready, reason, message) = match (&scope, prepared.map(|p| &p.document)) {
             (Err(e), _) => ("False", "InvalidSelector", e.to_string()),
             (Ok(_), Some(Err(e))) => ("False", "ReferenceUnresolved", e.to_string()),
@@ -371,12 +362,7 @@ impl State {
             Ok(scope) => self
                 .namespaces
                 .iter()
-                .filter(|(ns, labels)| {
-                    **ns != self.settings.operator_namespace
-                        && !EXEMPT_NAMESPACES.contains(&ns.as_str())
-                        && self.settings.governable.matches(labels)
-                        && scope.selects_namespace(labels)
-                })
+                .filter(|(ns, labels)| self.in_reach(ns, labels) && scope.selects_namespace(labels))
                 .count(),
             Err(_) => 0,
         };

@@ -7,6 +7,7 @@
 //! watched (the watch selects `validation.ml.sigstore.dev/ml`), so they appear in no status.
 
 pub mod cluster;
+pub mod cluster_writer;
 pub mod lease;
 pub mod ledger;
 pub mod pod_index;
@@ -57,40 +58,6 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<ModelValidation>, u32>>,
 }
 
-/// Keeps only what the status needs of a pod (the cache holds every labelled pod).
-fn slim(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    if let Some(a) = pod.metadata.annotations.as_mut() {
-        a.retain(|k, _| k.starts_with(crate::names::annotations::PREFIX));
-    }
-    if let Some(spec) = pod.spec.as_mut() {
-        let names_only = |cs: &mut Vec<k8s_openapi::api::core::v1::Container>| {
-            for c in cs.iter_mut() {
-                *c = k8s_openapi::api::core::v1::Container {
-                    name: std::mem::take(&mut c.name),
-                    ..Default::default()
-                };
-            }
-        };
-        names_only(&mut spec.containers);
-        if let Some(i) = spec.init_containers.as_mut() {
-            names_only(i);
-        }
-        *spec = k8s_openapi::api::core::v1::PodSpec {
-            containers: std::mem::take(&mut spec.containers),
-            init_containers: spec.init_containers.take(),
-            ..Default::default()
-        };
-    }
-    if let Some(st) = pod.status.as_mut() {
-        *st = k8s_openapi::api::core::v1::PodStatus {
-            init_container_statuses: st.init_container_statuses.take(),
-            phase: st.phase.take(),
-            ..Default::default()
-        };
-    }
-}
-
 fn now() -> Time {
     let secs = Timestamp::now().as_second();
     Time(Timestamp::from_second(secs).unwrap_or_else(|_| Timestamp::now()))
@@ -133,16 +100,15 @@ async fn reconcile_inner(mv: &ModelValidation, ctx: &Context) -> Result<Action, 
     let ns = mv.namespace().unwrap_or_default();
     let name = mv.name_any();
     let own = ctx.pods.pods(&ns, &name);
-    let pods: Vec<&Pod> = own.iter().map(|p| &**p).collect();
+    let pods: Vec<&status::PodFacts> = own.iter().map(|p| &**p).collect();
 
     // Report each finished verification once: metrics, and Events.
     // A spec without exactly one method injects nothing (admission refuses its pods), so a
     // finished run under it came from an older spec: it is reported, but not counted by method.
     let method = mv.spec.config.method().ok().map(|m| m.label());
     for pod in &pods {
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        for run in status::runs(pod) {
-            if !ctx.tracker.first_report(&uid, &run) {
+        for run in &pod.runs {
+            if !ctx.tracker.first_report(&pod.uid, run) {
                 continue;
             }
             if let Some(method) = method {
@@ -155,9 +121,9 @@ async fn reconcile_inner(mv: &ModelValidation, ctx: &Context) -> Result<Action, 
                     .inc();
             }
             if run.verified {
-                events::verified(&ctx.events, pod, mv, &run.message);
+                events::verified(&ctx.events, pod.object_ref(), mv, &run.message);
             } else {
-                events::verification_failed(&ctx.events, pod, mv, &run.message);
+                events::verification_failed(&ctx.events, pod.object_ref(), mv, &run.message);
             }
         }
     }
@@ -244,7 +210,6 @@ pub async fn run_controller(client: Client, metrics: Arc<Metrics>, sink: events:
         watcher::Config::default().labels(LABEL),
     )
     .default_backoff()
-    .modify(slim)
     .filter_map(move |event| {
         let keys = match event {
             Ok(e) => index.apply(&e),

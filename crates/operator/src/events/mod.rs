@@ -16,7 +16,7 @@
 pub mod aggregate;
 pub mod sink;
 
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::events::EventType;
 
@@ -42,10 +42,14 @@ pub fn mv_reference(namespace: &str, name: &str, uid: Option<String>) -> ObjectR
 
 /// Reports a failed verification on the pod and on the ModelValidation. On the
 /// ModelValidation, failures of different pods with the same message form one series.
-pub fn verification_failed(sink: &EventSink, pod: &Pod, mv: &ModelValidation, message: &str) {
-    let pod_ref = pod.object_ref(&());
+pub fn verification_failed(
+    sink: &EventSink,
+    pod_ref: ObjectReference,
+    mv: &ModelValidation,
+    message: &str,
+) {
     let mv_ref = mv.object_ref(&());
-    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let pod_name = pod_ref.name.clone().unwrap_or_default();
     let text = if message.is_empty() {
         "the verification container failed without a message".to_string()
     } else {
@@ -72,9 +76,9 @@ pub fn verification_failed(sink: &EventSink, pod: &Pod, mv: &ModelValidation, me
 }
 
 /// Reports a successful verification on the pod.
-pub fn verified(sink: &EventSink, pod: &Pod, mv: &ModelValidation, message: &str) {
+pub fn verified(sink: &EventSink, pod: ObjectReference, mv: &ModelValidation, message: &str) {
     sink.record(Draft {
-        regarding: pod.object_ref(&()),
+        regarding: pod,
         type_: EventType::Normal,
         reason: "ModelVerified".into(),
         note: truncate(message, MAX_NOTE),

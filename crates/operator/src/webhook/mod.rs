@@ -21,7 +21,6 @@ pub mod workload;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::SelectorExt;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
 use std::sync::Arc;
@@ -55,7 +54,8 @@ pub trait Policies {
     fn synced(&self) -> bool {
         true
     }
-    /// Every ClusterModelValidation whose selectors can be evaluated (none by default).
+    /// Every ClusterModelValidation whose selectors can be evaluated, in name order (none by
+    /// default).
     fn cluster_policies(&self) -> Arc<Vec<ClusterPolicy>> {
         Arc::default()
     }
@@ -226,12 +226,21 @@ pub fn decide_create(
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let cluster = policies.cluster_policies();
     let governed: Vec<&ClusterPolicy> = if cluster.is_empty()
-        || scope::EXEMPT_NAMESPACES.contains(&namespace.as_str())
+        || scope::exempt(&namespace, &cfg.operator_namespace)
     {
         Vec::new()
     } else {
         match policies.namespace_labels(&namespace) {
-            Some(ns_labels) if !cfg.governable_namespaces.matches(&ns_labels) => Vec::new(),
+            Some(ns_labels)
+                if !scope::in_reach(
+                    &namespace,
+                    &ns_labels,
+                    &cfg.governable_namespaces,
+                    &cfg.operator_namespace,
+                ) =>
+            {
+                Vec::new()
+            }
             Some(ns_labels) => scope::governing(
                 &cluster,
                 &namespace,

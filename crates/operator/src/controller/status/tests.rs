@@ -9,8 +9,23 @@ fn t(s: &str) -> Time {
     Time(s.parse::<Timestamp>().unwrap())
 }
 
+/// The facts of a labelled pod as the API server returns it ([`labelled_pod`]).
+fn pod(
+    name: &str,
+    by: Option<&str>,
+    hash: Option<&str>,
+    init: Option<serde_json::Value>,
+) -> PodFacts {
+    PodFacts::of(&labelled_pod(name, by, hash, init))
+}
+
 /// A labelled pod as the API server returns it; `init` is the verifier's status, if any.
-fn pod(name: &str, by: Option<&str>, hash: Option<&str>, init: Option<serde_json::Value>) -> Pod {
+fn labelled_pod(
+    name: &str,
+    by: Option<&str>,
+    hash: Option<&str>,
+    init: Option<serde_json::Value>,
+) -> Pod {
     let mut ann = serde_json::Map::new();
     if let Some(b) = by {
         ann.insert(annotations::INJECTED_BY.into(), json!(b));
@@ -134,7 +149,7 @@ fn restarted_verifier_counts_last_state_failures() {
         "lastState": {"terminated": {"exitCode": 1, "message": "verification failed: signature does not match", "finishedAt": "2026-01-01T00:05:00Z"}}}),
         ),
     );
-    let r = runs(&p);
+    let r = &p.runs;
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].attempt, 1);
     assert!(!r[0].verified);
@@ -195,10 +210,10 @@ fn a_changed_spec_orphans_pods_injected_under_the_old_one() {
 fn lists_are_capped_counts_are_not() {
     let s = spec();
     let h = config_hash(&s);
-    let pods: Vec<Pod> = (0..150)
+    let pods: Vec<PodFacts> = (0..150)
         .map(|i| pod(&format!("p{i:03}"), Some("mv"), Some(&h), None))
         .collect();
-    let refs: Vec<&Pod> = pods.iter().collect();
+    let refs: Vec<&PodFacts> = pods.iter().collect();
     let st = compute("mv", None, &s, None, &refs, &t("2026-01-01T00:00:00Z"));
     assert_eq!(st.injected_pod_count, 150);
     assert_eq!(st.injected_pods.len(), MAX_LISTED);
@@ -266,4 +281,44 @@ fn trust_anchor_condition_says_whether_the_pod_supplies_the_key() {
         );
         assert!(trust_anchor(&s).is_none());
     }
+}
+
+#[test]
+fn the_facts_kept_of_a_pod_are_what_status_and_events_read() {
+    let full = labelled_pod(
+        "p",
+        Some("mv"),
+        Some("abc"),
+        Some(terminated(0, "verified: 3 files", "2026-01-01T00:01:00Z")),
+    );
+    let facts = PodFacts::of(&full);
+    assert_eq!(
+        (
+            facts.namespace.as_str(),
+            facts.name.as_str(),
+            facts.uid.as_str()
+        ),
+        ("ns", "p", "uid-p")
+    );
+    assert_eq!(facts.created, Some(t("2026-01-01T00:00:00Z")));
+    assert!(facts.has_verifier);
+    assert_eq!(
+        (facts.injected_by.as_deref(), facts.config_hash.as_deref()),
+        (Some("mv"), Some("abc"))
+    );
+    assert_eq!(facts.runs, runs(&full));
+    assert_eq!(facts.outcome().map(|r| r.verified), Some(true));
+    let r = facts.object_ref();
+    assert_eq!(
+        (
+            r.kind.as_deref(),
+            r.namespace.as_deref(),
+            r.name.as_deref(),
+            r.uid.as_deref()
+        ),
+        (Some("Pod"), Some("ns"), Some("p"), Some("uid-p"))
+    );
+    // Twin: a pod without the verifier and its annotations.
+    let plain = pod("plain", None, None, None);
+    assert!(!plain.has_verifier && plain.injected_by.is_none() && plain.outcome().is_none());
 }
