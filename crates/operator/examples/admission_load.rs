@@ -4,8 +4,13 @@
 //! and reports latency percentiles. Latency is measured from each request's *scheduled* send
 //! time, so a slow server cannot hide its queueing (no coordinated omission).
 //!
-//! Usage: admission_load URL RATE SECONDS (KUBECONFIG set). It creates the namespace
-//! `bench-load` with a ModelValidation `bench`, and trusts the operator's CA from its Secret.
+//! Usage: admission_load URL RATE SECONDS [NAMESPACE [MV]] (KUBECONFIG set). Without
+//! NAMESPACE it creates the namespace `bench-load` with a ModelValidation `bench` and sends pods
+//! labelled with it. With NAMESPACE (set up by the caller, e.g. bench/policy-scale.sh, where
+//! cluster policies govern it) every other pod is labelled with MV and the others carry no
+//! label, so both are injected by the cluster policies alone or with MV. Either way it trusts
+//! the operator's CA from its Secret, and a response counts as an error unless it allows the
+//! pod with a patch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,14 +37,18 @@ async fn connection(
     Ok(sender)
 }
 
-fn review(i: u64, ns: &str, mv: &str) -> String {
+fn review(i: u64, ns: &str, mv: Option<&str>) -> String {
+    let labels = match mv {
+        Some(mv) => json!({"validation.ml.sigstore.dev/ml": mv}),
+        None => json!({}),
+    };
     json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
             "uid": format!("load-{i}"), "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": ns, "operation": "CREATE", "userInfo": {},
             "object": {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": format!("p{i}"), "namespace": ns, "labels": {"validation.ml.sigstore.dev/ml": mv}},
+                "metadata": {"name": format!("p{i}"), "namespace": ns, "labels": labels},
                 "spec": {"containers": [{"name": "app", "image": "app", "volumeMounts": [{"name": "models", "mountPath": "/models"}]}],
                          "volumes": [{"name": "models", "emptyDir": {}}]}}
         }
@@ -51,11 +60,23 @@ fn review(i: u64, ns: &str, mv: &str) -> String {
 async fn main() -> Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args: Vec<String> = std::env::args().collect();
-    let [_, url, rate, seconds] = args.as_slice() else {
-        bail!("usage: admission_load URL RATE SECONDS (with KUBECONFIG set)")
+    let (url, rate, seconds, target) = match args.as_slice() {
+        [_, url, rate, seconds] => (url, rate, seconds, None),
+        [_, url, rate, seconds, ns] => (url, rate, seconds, Some((ns.clone(), None))),
+        [_, url, rate, seconds, ns, mv] => {
+            (url, rate, seconds, Some((ns.clone(), Some(mv.clone()))))
+        }
+        _ => bail!("usage: admission_load URL RATE SECONDS [NAMESPACE [MV]] (with KUBECONFIG set)"),
     };
-    let (ns, mv) = ("bench-load".to_string(), "bench".to_string());
-    let ca = setup(&ns, &mv).await?;
+    // Which ModelValidation request i names (None: no label).
+    let (ns, label_of): (String, Arc<dyn Fn(u64) -> Option<String> + Send + Sync>) = match target {
+        None => {
+            setup("bench-load", "bench").await?;
+            ("bench-load".into(), Arc::new(|_| Some("bench".to_string())))
+        }
+        Some((ns, mv)) => (ns, Arc::new(move |i| mv.clone().filter(|_| i % 2 == 0))),
+    };
+    let ca = webhook_ca().await?;
     let rate: u64 = rate.parse()?;
     let seconds: u64 = seconds.parse()?;
     let hostport = url
@@ -82,12 +103,12 @@ async fn main() -> Result<()> {
     for _ in 0..CONNECTIONS {
         let rx = rx.clone();
         let res_tx = res_tx.clone();
-        let (addr, host, connector, ns, mv) = (
+        let (addr, host, connector, ns, label_of) = (
             hostport.clone(),
             host.clone(),
             connector.clone(),
             ns.clone(),
-            mv.clone(),
+            label_of.clone(),
         );
         tokio::spawn(async move {
             let mut sender = None;
@@ -108,7 +129,7 @@ async fn main() -> Result<()> {
                 if let Some(s) = sender.as_mut() {
                     let req = Request::post("/mutate-v1-pod")
                         .header("content-type", "application/json")
-                        .body(review(i, &ns, &mv))
+                        .body(review(i, &ns, label_of(i).as_deref()))
                         .expect("request");
                     match s.send_request(req).await {
                         Ok(resp) => {
@@ -175,8 +196,8 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// Creates the namespace and ModelValidation the requests name; returns the webhook CA PEM.
-async fn setup(ns: &str, mv: &str) -> Result<String> {
+/// Creates the namespace and ModelValidation the requests name.
+async fn setup(ns: &str, mv: &str) -> Result<()> {
     use kube::api::{Api, DynamicObject, Patch, PatchParams};
     use kube::core::{ApiResource, GroupVersionKind};
     let client = kube::Client::try_default().await?;
@@ -198,8 +219,14 @@ async fn setup(ns: &str, mv: &str) -> Result<String> {
         "spec": {"model": {"path": "/models/m", "signaturePath": "/models/m.sig"}, "config": {"publicKeyConfig": {"keyPath": "/models/k.pub"}}}});
     mvs.patch(mv, &pp, &Patch::Apply(obj)).await?;
     tokio::time::sleep(Duration::from_secs(1)).await; // let the operator's watch see it
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(client, "model-validation-operator-system");
+    Ok(())
+}
+
+/// The webhook's CA certificate (PEM), from the operator's Secret.
+async fn webhook_ca() -> Result<String> {
+    let client = kube::Client::try_default().await?;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client, "model-validation-operator-system");
     let s = secrets.get("model-validation-operator-webhook-ca").await?;
     let ca = s
         .data

@@ -93,6 +93,17 @@ struct Counts {
     failed: i32,
 }
 
+impl From<[i32; 3]> for Counts {
+    /// From a status's injected, verified and failed counts.
+    fn from([injected, verified, failed]: [i32; 3]) -> Counts {
+        Counts {
+            injected,
+            verified,
+            failed,
+        }
+    }
+}
+
 /// Who is where: namespaces, policies, pods and their verifiers, all derived from the sizes.
 struct Layout {
     ns: usize,
@@ -274,79 +285,70 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Seen> {
 
 fn follow(client: &Client) -> Shared {
     let seen: Shared = Arc::default();
-    let s = seen.clone();
-    let cmvs = watcher(
+    follow_kind(
         Api::<ClusterModelValidation>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff();
-    tokio::spawn(async move {
-        let mut cmvs = std::pin::pin!(cmvs);
-        while let Some(e) = cmvs.next().await {
-            let (obj, modified) = match e {
-                Ok(watcher::Event::Apply(o)) => (o, true),
-                Ok(watcher::Event::InitApply(o)) => (o, false),
-                Ok(watcher::Event::Delete(o)) => {
-                    lock(&s).status.remove(&Key::Cmv(o.name_any()));
-                    continue;
-                }
-                Ok(_) => continue,
-                Err(e) => {
-                    eprintln!("policy_scale: ClusterModelValidation watch: {e}");
-                    continue;
-                }
-            };
-            let st = obj.status.clone().unwrap_or_default();
-            let counts = Counts {
-                injected: st.injected_pod_count,
-                verified: st.verified_count,
-                failed: st.failed_count,
-            };
-            let mut g = lock(&s);
-            g.cmv_writes += u64::from(modified);
-            let matched = obj.status.as_ref().map(|st| st.matched_namespaces);
-            g.status.insert(Key::Cmv(obj.name_any()), (counts, matched));
-        }
-    });
-    let s = seen.clone();
-    let mvs = watcher(
+        seen.clone(),
+        |o| Key::Cmv(o.name_any()),
+        |o| {
+            let st = o.status.clone().unwrap_or_default();
+            let counts = [st.injected_pod_count, st.verified_count, st.failed_count];
+            (
+                counts.into(),
+                o.status.as_ref().map(|st| st.matched_namespaces),
+            )
+        },
+    );
+    follow_kind(
         Api::<ModelValidation>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff();
+        seen.clone(),
+        |o| Key::Mv(o.namespace().unwrap_or_default(), o.name_any()),
+        |o| {
+            let st = o.status.clone().unwrap_or_default();
+            let counts = [st.injected_pod_count, st.verified_count, st.failed_count];
+            (counts.into(), None)
+        },
+    );
+    seen
+}
+
+/// Follows the statuses of one kind into `seen`, counting each modification after the initial
+/// list as a status write of that kind.
+fn follow_kind<K>(
+    api: Api<K>,
+    seen: Shared,
+    key: fn(&K) -> Key,
+    status: fn(&K) -> (Counts, Option<i32>),
+) where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let events = watcher(api, watcher::Config::default()).default_backoff();
     tokio::spawn(async move {
-        let mut mvs = std::pin::pin!(mvs);
-        while let Some(e) = mvs.next().await {
+        let mut events = std::pin::pin!(events);
+        while let Some(e) = events.next().await {
             let (obj, modified) = match e {
                 Ok(watcher::Event::Apply(o)) => (o, true),
                 Ok(watcher::Event::InitApply(o)) => (o, false),
                 Ok(watcher::Event::Delete(o)) => {
-                    lock(&s)
-                        .status
-                        .remove(&Key::Mv(o.namespace().unwrap_or_default(), o.name_any()));
+                    lock(&seen).status.remove(&key(&o));
                     continue;
                 }
                 Ok(_) => continue,
                 Err(e) => {
-                    eprintln!("policy_scale: ModelValidation watch: {e}");
+                    eprintln!("policy_scale: {kind} watch: {e}");
                     continue;
                 }
             };
-            let st = obj.status.clone().unwrap_or_default();
-            let counts = Counts {
-                injected: st.injected_pod_count,
-                verified: st.verified_count,
-                failed: st.failed_count,
-            };
-            let mut g = lock(&s);
-            g.mv_writes += u64::from(modified);
-            g.status.insert(
-                Key::Mv(obj.namespace().unwrap_or_default(), obj.name_any()),
-                (counts, None),
-            );
+            let k = key(&obj);
+            let mut g = lock(&seen);
+            *match k {
+                Key::Cmv(_) => &mut g.cmv_writes,
+                Key::Mv(..) => &mut g.mv_writes,
+            } += u64::from(modified);
+            g.status.insert(k, status(&obj));
         }
     });
-    seen
 }
 
 /// Seconds until every status in `want` is right (checked against the watches every 2 ms);
@@ -448,6 +450,18 @@ async fn scrape() -> Option<String> {
         ));
     }
     Some(body.to_string())
+}
+
+/// ModelValidation reconciles so far (`model_validation_reconciles_total`, every result), `None`
+/// without METRICS or before the first reconcile.
+async fn reconciles() -> Option<f64> {
+    let metrics = scrape().await?;
+    let total: Vec<f64> = metrics
+        .lines()
+        .filter(|l| l.starts_with("model_validation_reconciles_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .collect();
+    (!total.is_empty()).then(|| total.iter().sum())
 }
 
 /// (le, cumulative count) of the admission histogram, then its sum and count.
@@ -858,6 +872,7 @@ async fn main() {
     .await;
     rss.insert("after_create", rss_kib());
     let w1 = writes_now(&seen);
+    let r1 = reconciles().await;
 
     // 3. (a) The burst: every verifier of every pod ends.
     // (pod, its verifiers that ran again and failed)
@@ -902,6 +917,7 @@ async fn main() {
         converge_split(&seen, &burst_want, "after the burst", limit()).await;
     rss.insert("after_burst", rss_kib());
     let w2 = writes_now(&seen);
+    let r2 = reconciles().await;
 
     // 4. (b) Single changes: one verifier of one pod runs again and now fails.
     let changes = env_num("CHANGES", 5) as usize;
@@ -963,6 +979,7 @@ async fn main() {
     converge(&seen, &want, "after the single changes", limit()).await;
     rss.insert("after_changes", rss_kib());
     let w3 = writes_now(&seen);
+    let r3 = reconciles().await;
 
     // 5. (c) Admission at fixed rates (RATE, a comma-separated list; the first is the target's).
     let seconds = env_num("ADMISSION_SECONDS", 20);
@@ -997,6 +1014,7 @@ async fn main() {
                 .count()
         })
         .sum();
+    let reconciled = |a: Option<f64>, b: Option<f64>| Some(b.unwrap_or(0.0) - a.unwrap_or(0.0));
     writes.insert("create", delta(w0, w1));
     writes.insert("burst", delta(w1, w2));
     writes.insert("single_changes", delta(w2, w3));
@@ -1025,6 +1043,7 @@ async fn main() {
             "single_change_mv_max_s": mv_max,
             "admission": admissions,
             "status_writes": writes,
+            "mv_reconciles": {"burst": reconciled(r1, r2), "single_changes": reconciled(r2, r3)},
             "rss_kib": rss,
         })
     );
