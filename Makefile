@@ -30,7 +30,8 @@ lint:
 peer-venv:
 	@bash hack/peer-venv.sh "$(PEER_VENV)"
 
-# etcd and kube-apiserver for the local control plane, and the real node's kubelet,
+# etcd and kube-apiserver for the local control plane, the test registries (crane,
+# oci-registry, distribution-registry), and the real node's kubelet,
 # kube-controller-manager, kube-scheduler and containerd, built from Go modules once per
 # machine into $(MVO_CACHE_DIR)/testbin (minutes the first time).
 testbin:

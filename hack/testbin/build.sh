@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the local control plane's test tools, etcd and kube-apiserver, and crane (an OCI
-# registry for the image tests), from the Go modules next to this script, into a per-machine
-# cache outside the work tree
+# Builds the local control plane's test tools, etcd and kube-apiserver, the crane registry
+# client, and two OCI registries (oci-registry, go-containerregistry's with the referrers API,
+# TLS and basic auth; distribution-registry, distribution v3, without the referrers API), from
+# the Go modules next to this script, into a per-machine cache outside the work tree
 # (with --node also the real node's: kubelet, kube-controller-manager and
 # kube-scheduler from the same Kubernetes module, and containerd v2 with its runc
 # shim and ctr):
@@ -9,8 +10,9 @@
 #   ${MVO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/model-validation-operator}/testbin/v<k8s>/
 #
 # Idempotent: a binary is rebuilt only when it is missing or its stamp (a hash
-# of go.mod, go.sum, the build flags and the Go version) no longer matches.
-# The Go module and build caches of a rebuild (about 5.5 GB for all eight tools)
+# of go.mod, go.sum, the module's own .go files, the build flags and the Go version) no longer
+# matches.
+# The Go module and build caches of a rebuild (about 5.5 GB for all the tools)
 # live in a scratch directory that is deleted when the script ends: only the
 # binaries are worth keeping, and a CI machine's disk is not large enough for both
 # them and the Rust test binaries. MVO_KEEP_GO_CACHES=1 keeps the scratch for
@@ -73,12 +75,14 @@ trap drop_scratch EXIT
 
 log() { printf '[testbin %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# stamp DIR LDFLAGS: what a cached binary must have been built from.
+# stamp DIR LDFLAGS: what a cached binary must have been built from. A module that holds a
+# main package of its own (registry/oci-registry) is rebuilt when that source changes too.
 stamp() {
 	{
 		go version
 		echo "$2"
 		cat "$1/go.mod" "$1/go.sum"
+		find "$1" -name '*.go' -type f -print0 | sort -z | xargs -0r cat
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -138,10 +142,20 @@ k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k
 build kube-apiserver "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 echo "$k8s_version" >"$out_dir/VERSION"
 log "etcd $etcd_version and kube-apiserver $k8s_version ready in $out_dir"
-# An OCI registry for the image tests (`crane registry serve`; test_cluster::registry).
-crane_version="$(sed -n 's/^\s*github.com\/google\/go-containerregistry \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/registry/go.mod" | head -n1)"
+# crane, the registry client of the same module as oci-registry below.
+# (A direct requirement, as the oci-registry source makes it, may stand on a `require` line.)
+crane_version="$(sed -n 's/^\s*\(require \)\?github.com\/google\/go-containerregistry \(v[0-9.]*\)\( \/\/ indirect\)\?$/\2/p' "$here/registry/go.mod" | head -n1)"
 build crane "$here/registry" github.com/google/go-containerregistry/cmd/crane "-s -w"
-log "crane $crane_version (the test registry) ready in $out_dir"
+log "crane $crane_version ready in $out_dir"
+# The test registries (test_cluster::registry::Kind): go-containerregistry's registry with the
+# referrers API on, TLS and basic auth (a main package of ours; after crane it only links), and
+# distribution v3, a registry without the referrers API (a cold build takes about 100 s).
+build oci-registry "$here/registry" ./oci-registry "-s -w"
+log "oci-registry (go-containerregistry $crane_version, referrers API on) ready in $out_dir"
+distribution_version="$(sed -n 's/^\s*github.com\/distribution\/distribution\/v3 \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/distribution/go.mod" | head -n1)"
+build distribution-registry "$here/distribution" github.com/distribution/distribution/v3/cmd/registry \
+	"-s -w -X github.com/distribution/distribution/v3/version.version=$distribution_version"
+log "distribution-registry $distribution_version (no referrers API) ready in $out_dir"
 if $node; then
 	for component in kubelet kube-controller-manager kube-scheduler; do
 		build "$component" "$here/kube-apiserver" "k8s.io/kubernetes/cmd/$component" "$k8s_ldflags"

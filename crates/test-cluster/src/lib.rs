@@ -16,7 +16,8 @@
 //! [`support`] holds the helpers every integration test of the workspace shares (ports, HTTP,
 //! metrics, polling, fixture and agent paths, processes tied to the test process).
 //!
-//! [`registry`] runs a real OCI registry (go-containerregistry's `crane registry serve`).
+//! [`registry`] runs real OCI registries: go-containerregistry's with the referrers API, and
+//! distribution v3 without it; either over TLS and behind basic auth if asked.
 //!
 //! [`controller_manager`] runs kube-controller-manager beside a control plane with only the
 //! controllers a test names (e.g. `clusterrole-aggregation`, which fills the built-in

@@ -40,17 +40,7 @@ pub(crate) struct PkiFiles {
 impl Pki {
     /// Generates a fresh CA, serving and client certificates, and SA keys.
     pub fn generate() -> Result<Self, Error> {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "mvo-test-cluster-ca");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = CertifiedIssuer::self_signed(ca_params, new_key()?)?;
+        let ca = new_ca("mvo-test-cluster-ca")?;
 
         // The names a client inside or outside the "cluster" may use; the
         // first service IP of --service-cluster-ip-range is `kubernetes`.
@@ -120,6 +110,49 @@ impl Pki {
         write_file(&files.admin_key, &self.admin_key, 0o600)?;
         Ok(files)
     }
+}
+
+/// A CA and a serving certificate it signed for a server on loopback, PEM-encoded.
+pub(crate) struct LoopbackTls {
+    pub ca_cert: String,
+    pub cert: String,
+    pub key: String,
+}
+
+impl LoopbackTls {
+    /// A fresh CA named `name` and its serving certificate for `127.0.0.1` and `localhost` (the
+    /// names a client on this machine uses), for a test server other than the API server.
+    pub fn generate(name: &str) -> Result<Self, Error> {
+        let ca = new_ca(&format!("{name}-ca"))?;
+        let mut serving = CertificateParams::new(vec!["localhost".to_string()])?;
+        serving
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        serving.distinguished_name.push(DnType::CommonName, name);
+        serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = new_key()?;
+        let cert = serving.signed_by(&key, &ca)?;
+        Ok(LoopbackTls {
+            ca_cert: ca.pem(),
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
+    }
+}
+
+/// A self-signed CA that may sign anything (no path length limit).
+fn new_ca(common_name: &str) -> Result<CertifiedIssuer<'static, KeyPair>, Error> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(CertifiedIssuer::self_signed(ca_params, new_key()?)?)
 }
 
 fn new_key() -> Result<KeyPair, Error> {

@@ -3,7 +3,7 @@
 //! injected verifier relies on (the operator sets no `command`), labelled, self-contained (each
 //! runs from nothing but its own layer, in a chroot, as UID 65532), read by skopeo, the
 //! standard OCI tool, loaded and run by podman (`podman load`, what `docker load` does for
-//! Docker users) without its network, and pushed by skopeo to a real registry (crane's), which
+//! Docker users) without its network, and pushed by skopeo to a real registry (go-containerregistry's), which
 //! then serves the manifest that was built.
 
 use std::collections::BTreeMap;

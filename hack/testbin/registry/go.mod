@@ -1,15 +1,17 @@
-// Test tool only: builds crane (go-containerregistry), whose `crane registry serve` is an OCI
-// registry for the tests (push with skopeo, referrers). A module of its own so that minimal
-// version selection cannot move the other tools' dependencies.
+// Test tools only: builds crane (go-containerregistry's registry client) and ./oci-registry,
+// the same library's registry with the referrers API on, TLS and basic auth
+// (test_cluster::registry). A module of its own so that minimal version selection cannot move
+// the other tools' dependencies.
 module example.invalid/testbin/registry
 
 go 1.26.0
+
+require github.com/google/go-containerregistry v0.22.1
 
 require (
 	github.com/docker/cli v29.7.2+incompatible // indirect
 	github.com/docker/docker-credential-helpers v0.9.3 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/go-containerregistry v0.22.1 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/klauspost/compress v1.19.2 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
