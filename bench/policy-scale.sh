@@ -6,10 +6,13 @@
 # would. crates/operator/examples/policy_scale.rs measures (a) how long after the last status
 # write every policy's status is right, (b) a single change, (c) admission latency of dry-run
 # pod creates through the API server at RATE/s; this script adds (d) the operator's RSS and
-# (e) its reconcile counts, and the webhook's own time per call from the operator's log.
+# (e) its reconcile counts, the webhook's own time per call from the operator's log, and (f)
+# admission latency of the webhook alone at DIRECT_RATE/s (AdmissionReviews posted straight to
+# it, as bench/webhook-load.sh does, for pods in a namespace every cluster policy of its group
+# governs, half of them labelled with a ModelValidation).
 #   NS=200 CMVS=500 MVS=500 PODS=20000 bash bench/policy-scale.sh
 #   NS=20 CMVS=50 MVS=50 PODS=2000 bash bench/policy-scale.sh
-# Targets (issue 13): admission p99 <= 5 ms at 500/s, a single change in status within 1 s, a
+# Targets (issue 13): admission p99 <= 5 ms at 500/s (the webhook's, as issue 5 measured it), a single change in status within 1 s, a
 # burst within 10 s, operator RSS <= 200 MiB. Every wait (control plane, operator /readyz,
 # leadership, the policies seen, each convergence) fails the script when it times out
 # (CONVERGE_LIMIT seconds for the example's waits, default 120); nothing is printed then.
@@ -24,6 +27,7 @@ MVS=${MVS:-500}
 PODS=${PODS:-20000}
 # RATE: admission rates, one after the other; the first is judged against the target.
 export RATE=${RATE:-500,100} ADMISSION_SECONDS=${ADMISSION_SECONDS:-20}
+DIRECT_RATE=${DIRECT_RATE:-500}
 # The namespaces the benchmark creates carry pscale=true; cluster policies may govern only
 # those (the operator reads this variable as --cluster-policy-namespaces).
 export MVO_CLUSTER_POLICY_NAMESPACES='{"matchLabels":{"pscale":"true"}}'
@@ -41,6 +45,12 @@ if ! result=$(OP_PID=$OP_PID METRICS="127.0.0.1:$OP_HEALTH" \
   cp "$OP_LOG" target/policy-scale-operator.log
   die "policy_scale failed; the operator's log is in target/policy-scale-operator.log"
 fi
+# (f) The webhook alone, after everything above: 4 cluster policies govern pscale-0, and every
+# other pod names mv-0000 (in pscale-0 when there are ModelValidations).
+mv_label=()
+if [ "$MVS" != 0 ]; then mv_label=(mv-0000); fi
+direct=$(MODEL_MOUNT=/data target/release/examples/admission_load "https://127.0.0.1:$OP_PORT" "$DIRECT_RATE" \
+  "$ADMISSION_SECONDS" pscale-0 "${mv_label[@]}") || die "admission_load failed"
 elapsed=$((SECONDS - started))
 rss=$(proc_kib VmRSS)
 hwm=$(proc_kib VmHWM)
@@ -55,10 +65,11 @@ if [ -z "$reconciles" ] && [ "$MVS" = 0 ]; then reconciles=0; fi
 cp "$OP_LOG" target/policy-scale-operator.log
 load_after=$(load_check after sample-only)
 echo "$result"
-RESULT=$result python3 - "$rss_idle" "$rss" "$hwm" "$reconciles" "$errors" "$cpu_before" "$cpu_after" "$elapsed" \
+RESULT=$result DIRECT=$direct python3 - "$rss_idle" "$rss" "$hwm" "$reconciles" "$errors" "$cpu_before" "$cpu_after" "$elapsed" \
   target/policy-scale-operator.log <<'EOF'
 import json, math, os, sys
 r = json.loads(os.environ["RESULT"])
+d = json.loads(os.environ["DIRECT"])
 idle, rss, hwm = (int(x) / 1024 for x in sys.argv[1:4])
 reconciles, errors = float(sys.argv[4]), float(sys.argv[5])
 cpu = float(sys.argv[7]) - float(sys.argv[6])
@@ -98,13 +109,13 @@ a = r["admission"][0]
 def s(x, unit="s", nd=2):
     return "n/a" if x is None else f"{x:.{nd}f} {unit}"
 print()
-print("| pods | namespaces | CMVs | MVs | burst convergence | single change CMV median / max | single change MV median / max | admission p50 / p99 (errors) | operator RSS idle / after / peak | MV reconciles | CMV / MV status writes (burst) |")
+print("| pods | namespaces | CMVs | MVs | burst convergence | single change CMV median / max | single change MV median / max | admission p99: webhook alone (errors) / through the API server (errors) | operator RSS idle / after / peak | MV reconciles | CMV / MV status writes (burst) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 w = r["status_writes"]
 print(f"| {r['pods']} | {r['namespaces']} | {r['cmvs']} | {r['mvs']} | **{r['converge_after_burst_s']:.2f} s** "
       f"| {s(r['single_change_cmv_median_s'])} / {s(r['single_change_cmv_max_s'])} "
       f"| {s(r['single_change_mv_median_s'])} / {s(r['single_change_mv_max_s'])} "
-      f"| {a['p50_ms']:.2f} / **{a['p99_ms']:.2f} ms** ({a['errors']}) "
+      f"| **{d['p99_ms']:.2f} ms** ({d['errors']}) / {a['p99_ms']:.2f} ms ({a['errors']}) "
       f"| {idle:.0f} / {rss:.0f} / **{hwm:.0f} MiB** | {reconciles:.0f} ({errors:.0f} errors) "
       f"| {w['burst']['cmv']} / {w['burst']['mv']} |")
 print()
@@ -113,7 +124,8 @@ print(f"setup {r['setup_s']:.1f} s; {r['pods']} pods ({r['labelled_pods']} label
       f"created in {r['create_pods_s']:.1f} s ({r['pods'] / r['create_pods_s']:.0f}/s), injected counts right {r['converge_after_create_s']:.2f} s later; "
       f"statuses written in {r['write_statuses_s']:.1f} s")
 print(f"every CMV / every MV status right: after the creates {s(r['converge_after_create_cmv_s'])} / {s(r['converge_after_create_mv_s'])}, "
-      f"after the burst {s(r['converge_after_burst_cmv_s'])} / {s(r['converge_after_burst_mv_s'])}")
+      f"after the burst {s(r['converge_after_burst_cmv_s'])} / {s(r['converge_after_burst_mv_s'])}; "
+      f"the last status write of the burst {r['writes_quiet_after_convergence_s']:.2f} s after the counts were right")
 for rnd, x in enumerate(r["admission"]):
     print(f"admission through the API server ({x['rate_asked']}/s asked, {x['achieved_rps']:.0f}/s sent, {x['requests']} dry-run creates): "
           f"p50 {x['p50_ms']:.2f} ms, p90 {x['p90_ms']:.2f} ms, p99 {x['p99_ms']:.2f} ms, max {x['max_ms']:.2f} ms; "
@@ -128,12 +140,19 @@ for rnd, x in enumerate(r["admission"]):
               f"p50 {pct(m, 0.5) / 1000:.3f} ms, p99 {pct(m, 0.99) / 1000:.3f} ms, max {m[-1] / 1000:.3f} ms")
     else:
         print("  webhook log: no admission line for these requests")
+print(f"webhook alone ({d['requests']} AdmissionReviews at {d['achieved_rps']:.0f}/s, half labelled, into pscale-0): "
+      f"p50 {d['p50_ms']:.2f} ms, p90 {d['p90_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms, max {d['max_ms']:.2f} ms, errors {d['errors']}")
+rc = r["mv_reconciles"]
+changes = len(r["single_change_mv_s"])
+print(f"ModelValidation reconciles: burst {rc['burst']:.0f}, single changes {rc['single_changes']:.0f} for {changes} changes "
+      f"(each change, from its write to 0.5 s later, CMV changes first: {[int(x) for x in rc['per_change']]})")
 print(f"status writes seen by watches (CMV / MV): " + ", ".join(f"{k} {v['cmv']} / {v['mv']}" for k, v in w.items()))
 print(f"operator RSS by phase (KiB): {r['rss_kib']}; operator CPU {cpu:.1f} s over the {elapsed} s run")
 print("operator warnings/errors: " + (", ".join(f"{m!r} x{n}" for m, n in sorted(warns.items(), key=lambda x: -x[1])[:6]) or "none"))
 print()
 checks = [
-    ("admission p99 <= 5 ms", a["p99_ms"] <= 5 and a["errors"] == 0, f"{a['p99_ms']:.2f} ms, {a['errors']} errors"),
+    ("admission p99 <= 5 ms (webhook alone)", d["p99_ms"] <= 5 and d["errors"] == 0, f"{d['p99_ms']:.2f} ms, {d['errors']} errors"),
+    ("admission p99 <= 5 ms (through the API server)", a["p99_ms"] <= 5 and a["errors"] == 0, f"{a['p99_ms']:.2f} ms, {a['errors']} errors"),
     ("single change <= 1 s (max, CMV and MV)",
      all(x is not None and x <= 1 for x in (r["single_change_cmv_max_s"], r["single_change_mv_max_s"]) if x is not None),
      f"CMV {s(r['single_change_cmv_max_s'])}, MV {s(r['single_change_mv_max_s'])}"),

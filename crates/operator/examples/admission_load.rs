@@ -10,7 +10,8 @@
 //! cluster policies govern it) every other pod is labelled with MV and the others carry no
 //! label, so both are injected by the cluster policies alone or with MV. Either way it trusts
 //! the operator's CA from its Secret, and a response counts as an error unless it allows the
-//! pod with a patch.
+//! pod with a patch. The pod mounts its model volume at MODEL_MOUNT (default `/models`), which
+//! must hold the policies' `model.path`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +38,7 @@ async fn connection(
     Ok(sender)
 }
 
-fn review(i: u64, ns: &str, mv: Option<&str>) -> String {
+fn review(i: u64, ns: &str, mv: Option<&str>, mount: &str) -> String {
     let labels = match mv {
         Some(mv) => json!({"validation.ml.sigstore.dev/ml": mv}),
         None => json!({}),
@@ -49,7 +50,7 @@ fn review(i: u64, ns: &str, mv: Option<&str>) -> String {
             "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": ns, "operation": "CREATE", "userInfo": {},
             "object": {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": format!("p{i}"), "namespace": ns, "labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "app", "volumeMounts": [{"name": "models", "mountPath": "/models"}]}],
+                "spec": {"containers": [{"name": "app", "image": "app", "volumeMounts": [{"name": "models", "mountPath": mount}]}],
                          "volumes": [{"name": "models", "emptyDir": {}}]}}
         }
     })
@@ -103,6 +104,7 @@ async fn main() -> Result<()> {
     for _ in 0..CONNECTIONS {
         let rx = rx.clone();
         let res_tx = res_tx.clone();
+        let mount = std::env::var("MODEL_MOUNT").unwrap_or_else(|_| "/models".into());
         let (addr, host, connector, ns, label_of) = (
             hostport.clone(),
             host.clone(),
@@ -129,7 +131,7 @@ async fn main() -> Result<()> {
                 if let Some(s) = sender.as_mut() {
                     let req = Request::post("/mutate-v1-pod")
                         .header("content-type", "application/json")
-                        .body(review(i, &ns, label_of(i).as_deref()))
+                        .body(review(i, &ns, label_of(i).as_deref(), &mount))
                         .expect("request");
                     match s.send_request(req).await {
                         Ok(resp) => {

@@ -916,6 +916,23 @@ async fn main() {
     let (burst_s, burst_cmv_s, burst_mv_s) =
         converge_split(&seen, &burst_want, "after the burst", limit()).await;
     rss.insert("after_burst", rss_kib());
+    // The counts are right; let the last status writes (other fields, echoes of writes in
+    // flight) drain, so the single changes below are measured, and counted, alone.
+    let quiet_after = Instant::now();
+    let mut last = writes_now(&seen);
+    let mut unchanged_since = Instant::now();
+    while unchanged_since.elapsed() < Duration::from_secs(2) {
+        if quiet_after.elapsed() > limit() {
+            fail("status writes did not stop after the burst");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = writes_now(&seen);
+        if now != last {
+            last = now;
+            unchanged_since = Instant::now();
+        }
+    }
+    let quiet_s = quiet_after.elapsed().as_secs_f64() - 2.0;
     let w2 = writes_now(&seen);
     let r2 = reconciles().await;
 
@@ -952,6 +969,9 @@ async fn main() {
     let mut single_cmv = Vec::new();
     let mut single_mv = Vec::new();
     let mut applied: Vec<(usize, usize)> = Vec::new();
+    // ModelValidation reconciles from each change's write until 0.5 s later.
+    let mut per_change = Vec::new();
+    let reconciled = |a: Option<f64>, b: Option<f64>| b.unwrap_or(0.0) - a.unwrap_or(0.0);
     for (i, k, key) in cmv_changes.into_iter().chain(mv_changes) {
         let c = want.get_mut(&key).expect("policy");
         c.verified -= 1;
@@ -964,6 +984,7 @@ async fn main() {
             .filter(|(p, _)| *p == i)
             .map(|(_, q)| *q)
             .collect();
+        let before = reconciles().await;
         let t = Instant::now();
         write(vec![(i, reruns)]).await;
         let s = t.elapsed().as_secs_f64()
@@ -974,6 +995,7 @@ async fn main() {
         }
         // Let the controllers settle before the next change.
         tokio::time::sleep(Duration::from_millis(500)).await;
+        per_change.push(reconciled(before, reconciles().await));
     }
     // Nothing else moved.
     converge(&seen, &want, "after the single changes", limit()).await;
@@ -1014,7 +1036,6 @@ async fn main() {
                 .count()
         })
         .sum();
-    let reconciled = |a: Option<f64>, b: Option<f64>| Some(b.unwrap_or(0.0) - a.unwrap_or(0.0));
     writes.insert("create", delta(w0, w1));
     writes.insert("burst", delta(w1, w2));
     writes.insert("single_changes", delta(w2, w3));
@@ -1037,13 +1058,15 @@ async fn main() {
             "converge_after_create_mv_s": create_mv_s,
             "write_statuses_s": write_s, "converge_after_burst_s": burst_s,
             "converge_after_burst_cmv_s": burst_cmv_s, "converge_after_burst_mv_s": burst_mv_s,
+            "writes_quiet_after_convergence_s": quiet_s,
             "single_change_cmv_s": single_cmv, "single_change_cmv_median_s": cmv_median,
             "single_change_cmv_max_s": cmv_max,
             "single_change_mv_s": single_mv, "single_change_mv_median_s": mv_median,
             "single_change_mv_max_s": mv_max,
             "admission": admissions,
             "status_writes": writes,
-            "mv_reconciles": {"burst": reconciled(r1, r2), "single_changes": reconciled(r2, r3)},
+            "mv_reconciles": {"burst": reconciled(r1, r2), "single_changes": reconciled(r2, r3),
+                              "per_change": per_change},
             "rss_kib": rss,
         })
     );
