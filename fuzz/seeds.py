@@ -124,3 +124,25 @@ if pod:
 for d in ["30s", "5m", "1h30m", "1.5h", "500ms", "90", "2.5", "1m0s", "1h0m0s", "2000000µs",
           "60000000000ns", ".5s", "8784h"]:
     put("duration", d)
+
+# No fixture holds an OCI manifest: the ModelPack manifest `oci push` would make of each
+# fixture statement's files (raw layers named by org.cncf.model.filepath), and an image index.
+for s in statements:
+    try:
+        st = json.loads(s)
+    except ValueError:
+        continue
+    pred = st.get("predicate") or {}
+    layers = [{"mediaType": "application/vnd.cncf.model.weight.v1.raw",
+               "digest": "sha256:" + r.get("digest", ""), "size": 1,
+               "annotations": {"org.cncf.model.filepath": r.get("name", "")}}
+              for r in pred.get("resources") or [] if r.get("algorithm") == "sha256"]
+    if layers:
+        put("oci_manifest", json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.cncf.model.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.cncf.model.config.v1+json",
+                       "digest": "sha256:" + "0" * 64, "size": 2},
+            "layers": layers}))
+put("oci_manifest", json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                "manifests": []}))

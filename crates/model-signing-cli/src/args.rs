@@ -32,6 +32,10 @@ Examples:
   # (required: any), or two co-signers (required: all); see docs/cli.md
   model-signing verify authorities ./model --policy authorities.json --signature ./model/model.sig
 
+  # Models in an OCI registry: push, sign and verify by reference (see `model-signing oci --help`)
+  model-signing oci push ./model registry.example/models/tiny:v1
+  model-signing oci verify key registry.example/models/tiny:v1 --public_key key.pub
+
   # Keep verifying every 5 minutes; serve /healthz, /readyz and /metrics on :8080
   model-signing verify key ./model --public_key key.pub --signature ./model/model.sig --interval 5m
 
@@ -87,6 +91,206 @@ pub enum Command {
     Digest(DigestArgs),
     /// Show what a signature file contains: method, signer, serialization, resources.
     Inspect(InspectArgs),
+    /// Models in OCI registries (CNCF ModelPack): push a directory, sign and verify it by
+    /// reference from its manifest alone (no layer is downloaded), attach a signature file.
+    #[command(subcommand, after_help = OCI_EXAMPLES)]
+    Oci(OciCommand),
+}
+
+const OCI_EXAMPLES: &str = "\
+A model is pushed as a ModelPack artifact with one raw layer per file, so each layer digest is the
+file's SHA-256: signing and verifying read only the registry manifest, never a layer. The
+signature is attached as an OCI 1.1 referrer (artifactType
+application/vnd.dev.sigstore.bundle.v0.3+json); on registries without the referrers API the
+referrers tag schema (tag sha256-<hex>) is kept. It is the signature `sign key DIR` makes of the
+pulled directory, so either verifies the other (and the Python model-signing package verifies it).
+
+Examples:
+  # Push a directory; prints the pushed reference with its digest
+  model-signing oci push ./model registry.example/models/tiny:v1
+
+  # Sign it by reference (and keep a copy of the signature)
+  model-signing oci sign key registry.example/models/tiny:v1 --private_key key.pem --signature tiny.sig
+
+  # Verify it by reference; prints the digest to pin (repo@sha256:...)
+  model-signing oci verify key registry.example/models/tiny:v1 --public_key key.pub
+
+  # Attach a signature made from the directory (e.g. by the Python model-signing package)
+  model-signing oci attach model.sig registry.example/models/tiny:v1
+
+  # A local registry on plain HTTP, one with its own CA, one needing credentials
+  model-signing oci verify key 127.0.0.1:5000/models/tiny:v1 --public_key key.pub --plain-http
+  model-signing oci verify key reg.internal/models/tiny:v1 --public_key key.pub --registry-ca ca.pem
+  model-signing oci push ./model reg.internal/models/tiny:v1 --registry-config ./auth.json
+
+Credentials: the `auths` of a docker config.json (--registry-config, else
+$DOCKER_CONFIG/config.json, else ~/.docker/config.json); credential helpers (credsStore,
+credHelpers) are not supported.
+
+Exit codes: 0 success, 1 failure (refused, unsigned, registry error), 2 usage error.";
+
+#[derive(Subcommand, Debug)]
+pub enum OciCommand {
+    /// Push a model directory as a ModelPack artifact (one raw layer per file, with
+    /// org.cncf.model.filepath); prints REFERENCE@sha256:DIGEST.
+    Push(OciPushArgs),
+    /// Sign a model in a registry from its manifest alone and attach the signature as a
+    /// referrer.
+    #[command(subcommand)]
+    Sign(OciSignMethod),
+    /// Verify a model in a registry against the signatures attached to it, reading only its
+    /// manifest and the signatures; prints the reference pinned to the verified digest.
+    #[command(subcommand)]
+    Verify(OciVerifyMethod),
+    /// Attach a signature file (a Sigstore bundle of this model, e.g. made from its directory)
+    /// to a model in a registry as a referrer.
+    Attach(OciAttachArgs),
+}
+
+const REGISTRY: &str = "Registry";
+
+/// How to reach the registry.
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// A docker config.json with credentials (`auths`) [default: $DOCKER_CONFIG/config.json,
+    /// else ~/.docker/config.json, when present].
+    #[arg(long = "registry-config", help_heading = REGISTRY, value_name = "PATH")]
+    pub registry_config: Option<PathBuf>,
+    /// Also trust this CA certificate (PEM) for the registry's TLS certificate (repeatable).
+    #[arg(long = "registry-ca", help_heading = REGISTRY, value_name = "PATH")]
+    pub registry_ca: Vec<PathBuf>,
+    /// Talk plain HTTP, not HTTPS (a registry on loopback or in a test).
+    #[arg(long = "plain-http", help_heading = REGISTRY)]
+    pub plain_http: bool,
+    /// Deadline of each registry operation (30s, 2m; a plain number is seconds).
+    #[arg(long = "registry-timeout", help_heading = REGISTRY, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse_interval)]
+    pub registry_timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct OciPushArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Where to push: registry/repository:tag.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OciSignMethod {
+    /// Sign with an EC private key (P-256, P-384 or P-521).
+    Key(OciSignKeyArgs),
+    /// Sign with an EC private key and its X.509 certificate chain.
+    Certificate(OciSignCertificateArgs),
+}
+
+/// What every `oci sign` method shares.
+#[derive(Args, Debug)]
+pub struct OciSignCommon {
+    /// The model: registry/repository:tag or registry/repository@sha256:DIGEST.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    /// Also write the signature to this file.
+    #[arg(long, value_name = "PATH")]
+    pub signature: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OciSignKeyArgs {
+    #[command(flatten)]
+    pub common: OciSignCommon,
+    #[command(flatten)]
+    pub key: PrivateKeyArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OciSignCertificateArgs {
+    #[command(flatten)]
+    pub common: OciSignCommon,
+    #[command(flatten)]
+    pub signer: CertificateSignerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OciVerifyMethod {
+    /// Verify with an EC public key.
+    Key(OciVerifyKeyArgs),
+    /// Verify with a certificate chain to the given CA certificates.
+    Certificate(OciVerifyCertificateArgs),
+    /// Verify a keyless Sigstore signature offline (embedded Sigstore roots; identity and issuer).
+    Sigstore(OciVerifySigstoreArgs),
+}
+
+impl OciVerifyMethod {
+    /// The reference and registry flags every method shares.
+    pub fn common(&self) -> &OciVerifyCommon {
+        match self {
+            OciVerifyMethod::Key(a) => &a.common,
+            OciVerifyMethod::Certificate(a) => &a.common,
+            OciVerifyMethod::Sigstore(a) => &a.common,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("trust").args(["use_staging", "trust_config", "trusted_root"])))]
+pub struct OciVerifySigstoreArgs {
+    #[command(flatten)]
+    pub common: OciVerifyCommon,
+    #[command(flatten)]
+    pub sigstore: SigstoreIdentityArgs,
+}
+
+/// What every `oci verify` method shares.
+#[derive(Args, Debug)]
+pub struct OciVerifyCommon {
+    /// The model: registry/repository:tag or registry/repository@sha256:DIGEST.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OciVerifyKeyArgs {
+    #[command(flatten)]
+    pub common: OciVerifyCommon,
+    /// The signer's EC public key (PEM file).
+    #[arg(long = "public_key", alias = "public-key", value_name = "PATH")]
+    pub public_key: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct OciVerifyCertificateArgs {
+    #[command(flatten)]
+    pub common: OciVerifyCommon,
+    /// Trusted CA certificates (repeatable, PEM); nothing is trusted by default.
+    #[arg(
+        long = "certificate_chain",
+        alias = "certificate-chain",
+        value_name = "PATH",
+        required = true
+    )]
+    pub certificate_chain: Vec<PathBuf>,
+    /// Test only: check certificate validity at this Unix time instead of now. Hidden.
+    #[arg(long = "at-time", value_name = "UNIX_SECONDS", hide = true)]
+    pub at_time: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct OciAttachArgs {
+    /// The signature file (a Sigstore bundle of a model signature).
+    #[arg(value_name = "SIGNATURE")]
+    pub signature: PathBuf,
+    /// The model: registry/repository:tag or registry/repository@sha256:DIGEST.
+    #[arg(value_name = "REFERENCE")]
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,6 +404,13 @@ pub struct SignKeyArgs {
 pub struct SignCertificateArgs {
     #[command(flatten)]
     pub common: SignCommon,
+    #[command(flatten)]
+    pub signer: CertificateSignerArgs,
+}
+
+/// The key and certificates of `sign certificate` and `oci sign certificate`.
+#[derive(Args, Debug)]
+pub struct CertificateSignerArgs {
     #[command(flatten)]
     pub key: PrivateKeyArgs,
     /// The signing (leaf) certificate, PEM.
@@ -382,13 +593,12 @@ pub struct VerifyCertificateArgs {
     pub at_time: Option<u64>,
 }
 
-#[derive(Args, Debug)]
+/// The keyless identity, issuer and trust-root flags `verify sigstore` and `oci verify sigstore`
+/// share (each command adds its own trust group over them).
+#[derive(Args, Debug, Clone)]
 #[command(group(clap::ArgGroup::new("who").required(true).args(["identity", "identity_regexp"])))]
 #[command(group(clap::ArgGroup::new("issuer").required(true).args(["identity_provider", "identity_provider_regexp"])))]
-#[command(group(clap::ArgGroup::new("trust").args(["use_staging", "trust_config", "trusted_root", "trust_config_env", "trusted_root_env"])))]
-pub struct VerifySigstoreArgs {
-    #[command(flatten)]
-    pub common: VerifyCommon,
+pub struct SigstoreIdentityArgs {
     /// The expected identity: exactly one of the signing certificate's SANs (email, URI or
     /// username), e.g. `user@example.com` or a workflow URI.
     #[arg(long, value_name = "IDENTITY")]
@@ -424,6 +634,15 @@ pub struct VerifySigstoreArgs {
     /// Trust this Sigstore trusted_root.json (e.g. a newer one than the embedded root).
     #[arg(long = "trusted_root", alias = "trusted-root", value_name = "PATH")]
     pub trusted_root: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("trust").args(["use_staging", "trust_config", "trusted_root", "trust_config_env", "trusted_root_env"])))]
+pub struct VerifySigstoreArgs {
+    #[command(flatten)]
+    pub common: VerifyCommon,
+    #[command(flatten)]
+    pub sigstore: SigstoreIdentityArgs,
     /// Instead of --trust_config: the name of an environment variable that holds the
     /// ClientTrustConfig JSON itself (read once at start).
     #[arg(
@@ -468,6 +687,10 @@ pub fn insert_default_method(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi:
         "pkcs11-certificate",
         "help",
     ];
+    // `oci sign|verify` always names its method.
+    if args.iter().any(|a| a == "oci") {
+        return args;
+    }
     let pos = args.iter().position(|a| a == "sign" || a == "verify");
     if let Some(i) = pos
         && let Some(next) = args.get(i + 1).and_then(|a| a.to_str())

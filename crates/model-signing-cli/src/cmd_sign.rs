@@ -12,7 +12,9 @@ use model_signing::sign::{CertificateSigner, KeySigner, Signer, sign_model};
 use model_signing::x509::Certificate;
 use serde_json::json;
 
-use crate::args::{DigestArgs, HashArg, HashingArgs, PrivateKeyArgs, SignCommon, SignMethod};
+use crate::args::{
+    CertificateSignerArgs, DigestArgs, HashArg, HashingArgs, PrivateKeyArgs, SignCommon, SignMethod,
+};
 use crate::progress::Bar;
 use crate::report::Outcome;
 use crate::selection::selection;
@@ -45,7 +47,7 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
-fn load_private_key(k: &PrivateKeyArgs) -> Result<PrivateKey> {
+pub(crate) fn load_private_key(k: &PrivateKeyArgs) -> Result<PrivateKey> {
     Ok(PrivateKey::from_pem(
         &k.private_key.display().to_string(),
         &read(&k.private_key, "private key")?,
@@ -53,7 +55,7 @@ fn load_private_key(k: &PrivateKeyArgs) -> Result<PrivateKey> {
     )?)
 }
 
-fn load_certificates(paths: &[std::path::PathBuf]) -> Result<Vec<Certificate>> {
+pub(crate) fn load_certificates(paths: &[std::path::PathBuf]) -> Result<Vec<Certificate>> {
     let mut out = Vec::new();
     for p in paths {
         out.extend(Certificate::all_from_pem(
@@ -103,6 +105,19 @@ fn run_sign(
     })
 }
 
+/// The signer of `sign certificate` and `oci sign certificate`: the key, its certificate and
+/// the intermediates to ship.
+pub(crate) fn certificate_signer(a: &CertificateSignerArgs) -> Result<CertificateSigner> {
+    let key = load_private_key(&a.key)?;
+    let mut leaf = load_certificates(std::slice::from_ref(&a.signing_certificate))?;
+    let leaf = leaf.remove(0);
+    Ok(CertificateSigner::new(
+        key,
+        leaf,
+        load_certificates(&a.certificate_chain)?,
+    )?)
+}
+
 /// `sign <method>`.
 pub fn sign(method: &SignMethod, jobs: usize, show_progress: bool) -> Result<Outcome> {
     match method {
@@ -110,14 +125,12 @@ pub fn sign(method: &SignMethod, jobs: usize, show_progress: bool) -> Result<Out
             let signer = KeySigner::new(load_private_key(&a.key)?);
             run_sign(&a.common, &signer, jobs, show_progress)
         }
-        SignMethod::Certificate(a) => {
-            let key = load_private_key(&a.key)?;
-            let mut leaf = load_certificates(std::slice::from_ref(&a.signing_certificate))?;
-            let leaf = leaf.remove(0);
-            let signer =
-                CertificateSigner::new(key, leaf, load_certificates(&a.certificate_chain)?)?;
-            run_sign(&a.common, &signer, jobs, show_progress)
-        }
+        SignMethod::Certificate(a) => run_sign(
+            &a.common,
+            &certificate_signer(&a.signer)?,
+            jobs,
+            show_progress,
+        ),
         SignMethod::Sigstore(_) => bail!(
             "keyless Sigstore signing needs live Fulcio, Rekor and an OIDC token and is not available in this build; sign with `sign key` or `sign certificate`, or with the Python model-signing package (its signatures verify here)"
         ),

@@ -20,7 +20,7 @@ use model_signing::verify::{
 use model_signing::x509::Certificate;
 use serde_json::json;
 
-use crate::args::{FixHints, VerifyCommon, VerifyMethod, VerifySigstoreArgs};
+use crate::args::{FixHints, SigstoreIdentityArgs, VerifyCommon, VerifyMethod, VerifySigstoreArgs};
 use crate::fix::{Setting, TrustFromEnv, render};
 use crate::material::{EnvMaterial, Material, env_setting, from_file};
 use crate::progress::Bar;
@@ -404,6 +404,14 @@ fn sigstore_json(
 
 /// The keyless verifier from `verify sigstore`'s flags: policy first, then the trust root.
 fn sigstore_verifier(a: &VerifySigstoreArgs, env: &EnvMaterial) -> Result<SigstoreVerifier> {
+    sigstore_verifier_from(&a.sigstore, env)
+}
+
+/// The keyless verifier from the flags (and the trust material read from the environment).
+pub(crate) fn sigstore_verifier_from(
+    a: &SigstoreIdentityArgs,
+    env: &EnvMaterial,
+) -> Result<SigstoreVerifier> {
     let usage = |m: String| model_signing::Error::Usage(m);
     let identity = match (&a.identity, &a.identity_regexp) {
         (Some(id), _) => Matcher::exact(id.as_str()),

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use model_signing::Error;
 use model_signing::keys::KeyError;
+use model_signing::oci::registry::RegistryError;
 use model_signing::serialize::HashError;
 use model_signing::sigstore::{Check, SigstoreError, TrustFile};
 use model_signing::verify::SignatureMethod;
@@ -43,6 +44,9 @@ pub enum Setting {
     /// The authorities document, from a file or (its twin) an environment variable.
     Policy,
     PolicyEnv,
+    /// `oci`: the docker config.json with registry credentials, and the registry's CA.
+    RegistryConfig,
+    RegistryCa,
 }
 
 impl Setting {
@@ -72,6 +76,8 @@ impl Setting {
                 TrustedRootEnv => "--trusted-root-env",
                 Policy => "--policy",
                 PolicyEnv => "--policy-env",
+                RegistryConfig => "--registry-config",
+                RegistryCa => "--registry-ca",
             },
             FixHints::ModelValidation => match self {
                 AllowSymlinks => "spec.model.allowSymlinks: true",
@@ -93,6 +99,9 @@ impl Setting {
                 TrustConfigEnv => "spec.config.clientTrustConfig.trustConfigJson",
                 TrustedRootEnv => "spec.config.clientTrustConfig.trustedRootJson",
                 Policy | PolicyEnv => "spec.authorities",
+                // The agent never reads registries: only the CLI's `oci` commands name these.
+                RegistryConfig => "--registry-config",
+                RegistryCa => "--registry-ca",
             },
         }
     }
@@ -178,6 +187,15 @@ pub fn render(e: &anyhow::Error, hints: FixHints) -> String {
         if let Some(u) = c.downcast_ref::<EnvUnusable>() {
             return Some(format!("check {}", u.setting.name(hints)));
         }
+        if let Some(r) = c.downcast_ref::<RegistryError>() {
+            return registry_fix(r);
+        }
+        if c.downcast_ref::<crate::cmd_oci::ArtifactMismatch>().is_some() {
+            return Some("the artifact is not the model that was signed: pull the signed digest, or re-sign the artifact with `model-signing oci sign` if its content is trusted".into());
+        }
+        if c.downcast_ref::<crate::cmd_oci::Unsigned>().is_some() {
+            return Some("sign it with `model-signing oci sign`, or attach its signature with `model-signing oci attach`; check that the reference names the model you mean".into());
+        }
         if let Some(k) = c.downcast_ref::<KeyError>() {
             // Signing reports key errors without the engine's umbrella type.
             return key_fix(k);
@@ -237,10 +255,55 @@ fn engine_fix(e: &Error, hints: FixHints, env: Option<Setting>) -> Option<String
             format!("trust the CA that issued it with {}", name(ca))
         }
         Error::Key(k) => key_fix(k)?,
+        Error::Artifact(a) => artifact_fix(a)?,
         Error::Sigstore(s) => match env {
             Some(env @ (TrustConfigEnv | TrustedRootEnv)) => sigstore_env_fix(s, hints, env)?,
             _ => sigstore_fix(s, hints)?,
         },
+        _ => return None,
+    })
+}
+
+/// What to change for a registry error: always the CLI's flags (only `oci` talks to
+/// registries).
+fn registry_fix(e: &RegistryError) -> Option<String> {
+    Some(match e {
+        RegistryError::Unauthorized {
+            registry,
+            sent: false,
+            helper: None,
+            ..
+        } => format!(
+            "pass --registry-config with a docker config.json that has credentials for {registry} in its `auths` (as `docker login {registry}` writes them)"
+        ),
+        RegistryError::Unauthorized {
+            registry,
+            sent: false,
+            helper: Some(_),
+            ..
+        } => format!(
+            "credential helpers are not supported: pass --registry-config with a docker config.json that has credentials for {registry} in its `auths`"
+        ),
+        RegistryError::Unauthorized { registry, .. } => format!(
+            "check the credentials for {registry} in the docker config (--registry-config)"
+        ),
+        RegistryError::Tls { .. } => "pass --registry-ca with the CA certificate that issued the registry's certificate (or --plain-http if the registry serves plain HTTP)".into(),
+        RegistryError::Unreachable { .. } => "check the registry's host and port (and pass --plain-http if it serves plain HTTP, --registry-ca if it serves HTTPS with its own CA)".into(),
+        RegistryError::Timeout { .. } => "check that the registry is up, or raise --registry-timeout".into(),
+        RegistryError::NotFound { .. } => "check REFERENCE (push the model first with `model-signing oci push`)".into(),
+        RegistryError::Artifact(a) => return artifact_fix(a),
+        _ => return None,
+    })
+}
+
+/// What to change for a manifest that is not a model this tool maps.
+fn artifact_fix(e: &model_signing::oci::ArtifactError) -> Option<String> {
+    use model_signing::oci::ArtifactError as A;
+    Some(match e {
+        A::NotModelPack(_) | A::WrongConfig(_) | A::UnsupportedLayer { .. } => {
+            "push the model directory with `model-signing oci push`, which makes one raw layer per file".into()
+        }
+        A::Serialization { .. } => "re-sign the model with the default serialization (no --hash, no --shard-size)".into(),
         _ => return None,
     })
 }

@@ -19,6 +19,7 @@
 
 mod args;
 mod cmd_inspect;
+mod cmd_oci;
 mod cmd_sign;
 mod cmd_verify;
 mod duration;
@@ -33,10 +34,13 @@ mod watch;
 use std::process::ExitCode;
 
 pub use args::{
-    Cli, Command, DigestArgs, FixHints, HashArg, HashingArgs, InspectArgs, ModelArgs, Output,
-    PrivateKeyArgs, SignCertificateArgs, SignCommon, SignKeyArgs, SignMethod, SignSigstoreArgs,
-    VerifyCertificateArgs, VerifyCommon, VerifyKeyArgs, VerifyMethod, VerifySigstoreArgs,
-    WatchArgs, insert_default_method,
+    CertificateSignerArgs, Cli, Command, DigestArgs, FixHints, HashArg, HashingArgs, InspectArgs,
+    ModelArgs, OciAttachArgs, OciCommand, OciPushArgs, OciSignCertificateArgs, OciSignCommon,
+    OciSignKeyArgs, OciSignMethod, OciVerifyCertificateArgs, OciVerifyCommon, OciVerifyKeyArgs,
+    OciVerifyMethod, Output, PrivateKeyArgs, RegistryArgs, SignCertificateArgs, SignCommon,
+    SignKeyArgs, SignMethod, SignSigstoreArgs, SigstoreIdentityArgs, VerifyCertificateArgs,
+    VerifyCommon, VerifyKeyArgs, VerifyMethod, VerifySigstoreArgs, WatchArgs,
+    insert_default_method,
 };
 
 /// Runs the parsed command: prints its result (text or JSON) and returns the exit code
@@ -67,6 +71,12 @@ pub fn run(cli: Cli) -> ExitCode {
             cmd_sign::digest(a, jobs, show_progress),
         ),
         Command::Inspect(a) => (report::Verb::Inspect, cmd_inspect::inspect(a)),
+        Command::Oci(OciCommand::Push(a)) => {
+            (report::Verb::Push, cmd_oci::push(a, jobs, show_progress))
+        }
+        Command::Oci(OciCommand::Sign(m)) => (report::Verb::Sign, cmd_oci::sign(m)),
+        Command::Oci(OciCommand::Verify(m)) => (report::Verb::Verify, cmd_oci::verify(m)),
+        Command::Oci(OciCommand::Attach(a)) => (report::Verb::Attach, cmd_oci::attach(a)),
     };
     let code = report::emit(cli.output, verb, hints, result);
     match &cli.command {

@@ -14,6 +14,8 @@ pub enum Verb {
     Verify,
     Digest,
     Inspect,
+    Push,
+    Attach,
 }
 
 impl Verb {
@@ -23,6 +25,8 @@ impl Verb {
             Verb::Verify => "Verification",
             Verb::Digest => "Digest",
             Verb::Inspect => "Inspect",
+            Verb::Push => "Push",
+            Verb::Attach => "Attach",
         }
     }
 }
@@ -40,8 +44,24 @@ pub struct Outcome {
 /// The stable error label of a failure, for JSON consumers.
 pub fn error_kind(e: &anyhow::Error) -> &'static str {
     e.chain()
-        .find_map(|c| c.downcast_ref::<model_signing::Error>())
-        .map(|e| e.kind())
+        .find_map(|c| {
+            if let Some(e) = c.downcast_ref::<model_signing::Error>() {
+                return Some(e.kind());
+            }
+            if let Some(e) = c.downcast_ref::<model_signing::oci::registry::RegistryError>() {
+                return Some(e.kind());
+            }
+            if let Some(e) = c.downcast_ref::<crate::cmd_oci::NoneVerified>() {
+                return Some(e.kind);
+            }
+            if c.downcast_ref::<crate::cmd_oci::ArtifactMismatch>()
+                .is_some()
+            {
+                return Some("model_mismatch");
+            }
+            c.downcast_ref::<crate::cmd_oci::Unsigned>()
+                .map(|_| "unsigned")
+        })
         .unwrap_or("error")
 }
 
@@ -65,7 +85,9 @@ pub fn emit(
         (Output::Text, Err(e)) => {
             let e = render(&e, hints);
             match verb {
-                Verb::Sign | Verb::Verify => eprintln!("{} failed with error: {e}", verb.noun()),
+                Verb::Sign | Verb::Verify | Verb::Push | Verb::Attach => {
+                    eprintln!("{} failed with error: {e}", verb.noun())
+                }
                 Verb::Digest | Verb::Inspect => eprintln!("error: {e}"),
             }
             ExitCode::FAILURE

@@ -73,6 +73,10 @@ pub enum Error {
     /// A keyless (Sigstore) check failed: trust root, certificate, log, identity or issuer.
     #[error(transparent)]
     Sigstore(#[from] SigstoreError),
+    /// An OCI manifest that is not a ModelPack artifact with raw layers, or a signature that
+    /// a registry manifest cannot answer.
+    #[error(transparent)]
+    Artifact(#[from] crate::oci::ArtifactError),
 }
 
 /// Shorthand.
@@ -96,6 +100,7 @@ impl Error {
             Error::CertificateKeyMismatch => "certificate_key_mismatch",
             Error::Usage(_) => "usage",
             Error::Sigstore(e) => e.kind(),
+            Error::Artifact(_) => "invalid_artifact",
         }
     }
 }

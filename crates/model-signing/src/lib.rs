@@ -11,6 +11,9 @@
 //! The main entry points are [`sign::sign_model`] and [`verify::verify_model`]; [`serialize`]
 //! computes a manifest on its own (for `digest`), and [`bundle`] parses signature files.
 //!
+//! [`oci`] signs and verifies models stored as OCI artifacts (CNCF ModelPack) from their
+//! registry manifest alone; with the `registry` feature, [`oci::registry`] talks to registries.
+//!
 //! Nothing here depends on Kubernetes.
 //!
 //! Errors ([`Error`]) are typed and carry data (a wrong method says which method the signature was
@@ -29,6 +32,7 @@ pub mod keys;
 pub mod limits;
 pub mod manifest;
 pub mod name;
+pub mod oci;
 pub mod pinned;
 pub mod serialize;
 pub mod sign;

@@ -147,22 +147,7 @@ pub fn sign_model(
         ignore_paths: selection.recorded_ignore_paths(),
     };
     let payload = statement::build(&model_name(model), &serialization, &serialized.resources);
-    let sig = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload))?;
-    let mut material = signer.verification_material();
-    material.tlog_entries = Vec::new();
-    let bundle = Bundle {
-        media_type: BUNDLE_V03_MEDIA_TYPE.into(),
-        verification_material: material,
-        dsse_envelope: Some(Envelope {
-            payload: encode_base64(&payload),
-            payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
-            signatures: vec![EnvelopeSignature {
-                sig: encode_base64(&sig),
-                keyid: Some(String::new()),
-            }],
-        }),
-        message_signature: None,
-    };
+    let bundle = sign_statement(&payload, signer)?;
     let report = SignReport {
         resources: serialized.resources.len(),
         bytes: serialized.bytes,
@@ -170,4 +155,25 @@ pub fn sign_model(
         warnings: serialized.warnings,
     };
     Ok((bundle, report))
+}
+
+/// Signs an in-toto statement (the DSSE payload) into a bundle, as the peer writes it: one
+/// signature with an empty `keyid`, no transparency log entries.
+pub fn sign_statement(payload: &[u8], signer: &dyn Signer) -> Result<Bundle> {
+    let sig = signer.sign(&pae(IN_TOTO_PAYLOAD_TYPE, payload))?;
+    let mut material = signer.verification_material();
+    material.tlog_entries = Vec::new();
+    Ok(Bundle {
+        media_type: BUNDLE_V03_MEDIA_TYPE.into(),
+        verification_material: material,
+        dsse_envelope: Some(Envelope {
+            payload: encode_base64(payload),
+            payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
+            signatures: vec![EnvelopeSignature {
+                sig: encode_base64(&sig),
+                keyid: Some(String::new()),
+            }],
+        }),
+        message_signature: None,
+    })
 }

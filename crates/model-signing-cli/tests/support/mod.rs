@@ -93,21 +93,28 @@ pub fn sign_with_key_to(m: &Path, sig: &Path, extra: &[&str]) {
 /// its intermediate shipped in the signature (verify against `pki/root-ca.cert.pem` at
 /// [`AT_TIME`]).
 pub fn sign_with_certificate(m: &Path, sig: &Path) {
+    let mut args = vec!["sign".to_string(), "certificate".into(), s(m).into()];
+    args.extend(["--signature".into(), s(sig).into()]);
+    args.extend(certificate_signer_flags());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// The signer flags of `sign certificate` and `oci sign certificate` with the peer-samples PKI:
+/// the leaf's key, the leaf (key usage and codeSigning) and its intermediate.
+pub fn certificate_signer_flags() -> Vec<String> {
     let pki = fixture("peer-samples/pki");
-    let o = run(&[
-        "sign",
-        "certificate",
-        s(m),
-        "--signature",
-        s(sig),
+    [
         "--private_key",
         s(&pki.join("leaf.key.pem")),
         "--signing_certificate",
         s(&pki.join("leaf-ku-eku.cert.pem")),
         "--certificate_chain",
         s(&pki.join("int-ca.cert.pem")),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Standard output parsed as one JSON value.
@@ -198,4 +205,172 @@ fn find_peer_python() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     python
+}
+
+/// Runs the peer's command line as a process: `python -m model_signing ARGS` in `dir`.
+pub fn peer_cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(peer_python())
+        .args(["-m", "model_signing"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// OCI registries (test_cluster::registry): the flags that reach one, its log, pulling layers.
+
+// Re-exported for the `oci` tests; the other test binaries compile it unused.
+#[allow(unused_imports)]
+pub use test_cluster::registry::{Kind, Registry};
+
+/// The registry flags `oci` commands need for `r`: `--plain-http`, or its CA; and, when it
+/// requires auth, a docker config.json with its credentials written into `dir`.
+pub fn registry_flags(r: &Registry, dir: &Path) -> Vec<String> {
+    let mut flags = Vec::new();
+    match r.ca_file() {
+        Some(ca) => flags.extend(["--registry-ca".to_string(), s(ca).to_string()]),
+        None => flags.push("--plain-http".into()),
+    }
+    if let Some(c) = r.credentials() {
+        let config = docker_config(dir, &r.host(), &c.username, &c.password);
+        flags.extend(["--registry-config".to_string(), s(&config).to_string()]);
+    }
+    flags
+}
+
+/// Writes `dir/config.json` with basic credentials for `host`, as `docker login` does.
+pub fn docker_config(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    fs::create_dir_all(dir).unwrap();
+    let path = dir.join("config.json");
+    let json = serde_json::json!({"auths": {host: {"auth": auth}}});
+    fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+/// Runs `model-signing oci ARGS` with `flags` appended.
+pub fn oci(args: &[&str], flags: &[String]) -> Output {
+    let mut all = vec!["oci"];
+    all.extend_from_slice(args);
+    run_with(&all, flags)
+}
+
+/// Runs `model-signing ARGS FLAGS`, with `DOCKER_CONFIG` pointed away from the user's docker
+/// config, so that only the flags decide the registry credentials.
+pub fn run_with(args: &[&str], flags: &[String]) -> Output {
+    let none = std::env::temp_dir().join("mvo-no-docker-config");
+    Command::new(BIN)
+        .args(args)
+        .args(flags)
+        .env("DOCKER_CONFIG", &none)
+        .output()
+        .unwrap()
+}
+
+/// Attaches `bundle` to the manifest `pinned` on `r` with the engine's registry client, with
+/// none of the checks `oci attach` makes: what an attacker with push access can do.
+pub fn attach_with_library(r: &Registry, pinned: &str, bundle: &[u8]) {
+    use model_signing::oci::credentials::DockerConfig;
+    use model_signing::oci::registry::{RegistryClient, RegistryOptions};
+    let credentials = match r.credentials() {
+        Some(c) => {
+            let d = tempfile::tempdir().unwrap();
+            let path = docker_config(d.path(), &r.host(), &c.username, &c.password);
+            DockerConfig::parse("test", &fs::read(path).unwrap()).unwrap()
+        }
+        None => DockerConfig::default(),
+    };
+    let client = RegistryClient::new(RegistryOptions {
+        credentials,
+        extra_ca_pem: r
+            .ca_pem()
+            .map(|p| p.as_bytes().to_vec())
+            .into_iter()
+            .collect(),
+        plain_http: r.ca_pem().is_none(),
+        ..RegistryOptions::default()
+    })
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let subject = client.resolve(pinned).await.unwrap();
+        client.attach_bundle(&subject, bundle).await.unwrap();
+    });
+}
+
+/// The layer digests of the manifest `pinned` (`host/repo@sha256:…`) names, with their
+/// `org.cncf.model.filepath`, read over HTTP from `r` (trusting its CA, with its credentials).
+pub fn layers(r: &Registry, pinned: &str) -> Vec<(String, String)> {
+    let (repo, digest) = repo_and_digest(r, pinned);
+    let m: serde_json::Value = serde_json::from_slice(&http_get(
+        r,
+        &format!("/v2/{repo}/manifests/{digest}"),
+        Some("application/vnd.oci.image.manifest.v1+json"),
+    ))
+    .unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap().to_string(),
+                l["annotations"]["org.cncf.model.filepath"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Pulls the model `pinned` into `dir` the way a runtime would: every layer blob, written at
+/// its `org.cncf.model.filepath`.
+pub fn pull(r: &Registry, pinned: &str, dir: &Path) {
+    let (repo, _) = repo_and_digest(r, pinned);
+    for (digest, path) in layers(r, pinned) {
+        let bytes = http_get(r, &format!("/v2/{repo}/blobs/{digest}"), None);
+        let file = dir.join(&path);
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(file, bytes).unwrap();
+    }
+}
+
+fn repo_and_digest(r: &Registry, pinned: &str) -> (String, String) {
+    let rest = pinned
+        .strip_prefix(&format!("{}/", r.host()))
+        .unwrap_or_else(|| panic!("{pinned} is not on {}", r.host()));
+    let (repo, digest) = rest.split_once('@').unwrap();
+    (repo.to_string(), digest.to_string())
+}
+
+/// GET `path` from `r`, which must answer 200.
+pub fn http_get(r: &Registry, path: &str, accept: Option<&str>) -> Vec<u8> {
+    let mut builder = reqwest::blocking::Client::builder();
+    if let Some(pem) = r.ca_pem() {
+        builder = builder.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()]);
+    }
+    let mut req = builder
+        .build()
+        .unwrap()
+        .get(format!("{}{path}", r.base_url()));
+    if let Some(a) = accept {
+        req = req.header("Accept", a);
+    }
+    if let Some(c) = r.credentials() {
+        req = req.basic_auth(&c.username, Some(&c.password));
+    }
+    let resp = req.send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+    resp.bytes().unwrap().to_vec()
+}
+
+/// The registry's request lines from the `since`-th on (`requests().len()` taken before).
+pub fn requests_since(r: &Registry, since: usize) -> Vec<String> {
+    r.requests().into_iter().skip(since).collect()
 }

@@ -114,11 +114,12 @@ fn assert_round_trip(inv: &Invocation<'_>) {
             },
             VerifyMethod::Sigstore(s),
         ) => {
-            assert_eq!(s.identity.as_deref(), Some(*identity));
-            assert_eq!(s.identity_provider.as_deref(), Some(*issuer));
-            assert_eq!((s.identity_regexp.as_deref(), s.use_staging), (None, false));
+            let k = &s.sigstore;
+            assert_eq!(k.identity.as_deref(), Some(*identity));
+            assert_eq!(k.identity_provider.as_deref(), Some(*issuer));
+            assert_eq!((k.identity_regexp.as_deref(), k.use_staging), (None, false));
             let parsed = (
-                s.trust_config.clone(),
+                k.trust_config.clone(),
                 env_of(&s.trust_config_env),
                 env_of(&s.trusted_root_env),
             );
@@ -129,7 +130,7 @@ fn assert_round_trip(inv: &Invocation<'_>) {
                 Some(SigstoreTrust::TrustedRoot(j)) => (None, None, Some(j.to_string())),
             };
             assert_eq!(parsed, expected, "{args:?}");
-            assert_eq!(s.trusted_root, None);
+            assert_eq!(k.trusted_root, None);
         }
         (Method::Authorities { document }, VerifyMethod::Authorities(a)) => {
             assert_eq!(a.policy, None, "{args:?}");
