@@ -146,3 +146,28 @@ for s in statements:
             "layers": layers}))
 put("oci_manifest", json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                                 "manifests": []}))
+
+# modelcar: plain tar layers (the target's first byte picks cuts and gzip; 0 keeps one layer).
+import io
+import tarfile
+
+
+def tar_of(entries):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                t.addfile(info)
+            else:
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+put("modelcar", b"\x00" + tar_of([("models/", None), ("models/config.json", b"{}"),
+                                   ("models/sub/w.bin", b"weights"), ("etc/os", b"x")]))
+put("modelcar", b"\x00" + tar_of([("models/a", b"1"), ("models/.wh.b", b""),
+                                   ("models/d/.wh..wh..opq", b""), ("models/d/z", b"5")]))
+

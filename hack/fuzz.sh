@@ -22,7 +22,7 @@ CARGO_FUZZ_VERSION=0.13.2
 export RUSTUP_TOOLCHAIN="${FUZZ_TOOLCHAIN:-stable}"
 export MVO_FIXTURES="$FIXTURES"
 FUZZ_FLAGS=(--sanitizer none --release --debug-assertions)
-ALL_TARGETS=(bundle dsse statement pem x509_der admission_review duration names authorities oci_manifest)
+ALL_TARGETS=(bundle dsse statement pem x509_der admission_review duration names authorities oci_manifest modelcar)
 
 [[ -d "$FIXTURES" ]] || { echo "fuzz: fixtures not found at $FIXTURES (set MVO_FIXTURES)" >&2; exit 2; }
 [[ "$SECONDS_EACH" =~ ^[0-9]+$ && "$SECONDS_EACH" -gt 0 ]] || { echo "fuzz: FUZZ_SECONDS must be a positive number of seconds" >&2; exit 2; }

@@ -139,7 +139,8 @@ pub enum OciCommand {
     #[command(subcommand)]
     Sign(OciSignMethod),
     /// Verify a model in a registry against the signatures attached to it, reading only its
-    /// manifest and the signatures; prints the reference pinned to the verified digest.
+    /// manifest and the signatures (with --modelcar-root: streaming a modelcar image's tar
+    /// layers once); prints the reference pinned to the verified digest.
     #[command(subcommand)]
     Verify(OciVerifyMethod),
     /// Attach a signature file (a Sigstore bundle of this model, e.g. made from its directory)
@@ -251,6 +252,13 @@ pub struct OciVerifyCommon {
     /// The model: registry/repository:tag or registry/repository@sha256:DIGEST.
     #[arg(value_name = "REFERENCE")]
     pub reference: String,
+    /// The image is a modelcar (a container image whose tar layers, plain or gzip, hold the
+    /// model under this directory, e.g. /models as KServe's `oci+native://` uses): its layers
+    /// are streamed once, without writing to disk, and the files under DIR are compared with
+    /// the signature (a directory signature of the model). Without it, only ModelPack
+    /// artifacts with raw layers are read (from their manifest alone).
+    #[arg(long = "modelcar-root", value_name = "DIR")]
+    pub modelcar_root: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -289,6 +297,13 @@ pub struct OciAttachArgs {
     /// The model: registry/repository:tag or registry/repository@sha256:DIGEST.
     #[arg(value_name = "REFERENCE")]
     pub reference: String,
+    /// The image is a modelcar (a container image whose tar layers, plain or gzip, hold the
+    /// model under this directory, e.g. /models as KServe's `oci+native://` uses): its layers
+    /// are streamed once, without writing to disk, and the files under DIR are compared with
+    /// the signature (a directory signature of the model). Without it, only ModelPack
+    /// artifacts with raw layers are read (from their manifest alone).
+    #[arg(long = "modelcar-root", value_name = "DIR")]
+    pub modelcar_root: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

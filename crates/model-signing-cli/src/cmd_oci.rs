@@ -14,12 +14,14 @@ use model_signing::keys::PublicKey;
 use model_signing::manifest::{Method, compare};
 use model_signing::name::ModelPath;
 use model_signing::oci::check::{
-    ManifestVerifyReport, NotVerified, model_name, sign_manifest, verify_first,
+    ManifestVerifyReport, NotVerified, model_name, open_files_signature, sign_manifest,
+    verify_first,
 };
 use model_signing::oci::credentials::DockerConfig;
 use model_signing::oci::manifest;
-use model_signing::oci::modelpack::{self, PackFile};
-use model_signing::oci::registry::{RegistryClient, RegistryOptions, Resolved};
+use model_signing::oci::modelcar::{ModelcarError, is_modelcar};
+use model_signing::oci::modelpack::{self, ArtifactFiles, PackFile};
+use model_signing::oci::registry::{FetchedBundle, RegistryClient, RegistryOptions, Resolved};
 use model_signing::serialize::{HashOptions, hash_files};
 use model_signing::sign::{KeySigner, Signer};
 use model_signing::verify::{CertificateVerifier, EnvelopeVerifier, KeyVerifier};
@@ -305,12 +307,49 @@ fn verifier(method: &OciVerifyMethod) -> Result<(Box<dyn EnvelopeVerifier>, Vec<
     })
 }
 
-/// The first fetched bundle that verifies against the manifest, and its referrer. None
-/// attached is [`Unsigned`]; one refused gives its own error; several refused are listed, each
-/// with its reason.
+/// Why no attached signature verified: none attached is [`Unsigned`]; one refused gives its own
+/// error; several refused are listed, each with its referrer and reason.
+fn refusal(subject: &Resolved, refused: Vec<(String, model_signing::Error)>) -> anyhow::Error {
+    let mut refused = refused;
+    match refused.len() {
+        0 => {
+            return Unsigned {
+                pinned: subject.pinned_string(),
+                given: subject.given.clone(),
+            }
+            .into();
+        }
+        1 => {
+            let (referrer, e) = refused.remove(0);
+            return artifact_error(e).context(format!(
+                "the signature attached to {} ({referrer}) is refused",
+                subject.pinned_string(),
+            ));
+        }
+        _ => {}
+    }
+    let listed: Vec<String> = refused.iter().map(|(r, e)| format!("{r}: {e}")).collect();
+    let kind = refused[0].1.kind();
+    NoneVerified {
+        message: format!(
+            "none of the {} signatures attached to {} verifies: {}",
+            refused.len(),
+            subject.pinned_string(),
+            listed.join("; ")
+        ),
+        kind: if refused.iter().all(|(_, e)| e.kind() == kind) {
+            kind
+        } else {
+            "refused"
+        },
+    }
+    .into()
+}
+
+/// The first fetched bundle that verifies against the manifest, and its referrer.
 fn verify_bundles(
     subject: &Resolved,
-    bundles: &[model_signing::oci::registry::FetchedBundle],
+    bundles: &[FetchedBundle],
     verifier: &dyn EnvelopeVerifier,
 ) -> Result<(ManifestVerifyReport, String)> {
     let found = verify_first(
@@ -320,41 +359,79 @@ fn verify_bundles(
     );
     match found {
         Ok((i, report)) => Ok((report, bundles[i].referrer.clone())),
-        Err(NotVerified::Unsigned) => Err(Unsigned {
-            pinned: subject.pinned_string(),
-            given: subject.given.clone(),
-        }
-        .into()),
-        Err(NotVerified::Refused(mut errors)) if errors.len() == 1 => {
-            Err(artifact_error(errors.remove(0)).context(format!(
-                "the signature attached to {} ({}) is refused",
-                subject.pinned_string(),
-                bundles[0].referrer
-            )))
-        }
-        Err(NotVerified::Refused(errors)) => {
-            let listed: Vec<String> = errors
+        Err(NotVerified::Unsigned) => Err(refusal(subject, Vec::new())),
+        Err(NotVerified::Refused(errors)) => Err(refusal(
+            subject,
+            bundles
                 .iter()
-                .zip(bundles)
-                .map(|(e, b)| format!("{}: {e}", b.referrer))
-                .collect();
-            let kind = errors[0].kind();
-            Err(NoneVerified {
-                message: format!(
-                    "none of the {} signatures attached to {} verifies: {}",
-                    errors.len(),
-                    subject.pinned_string(),
-                    listed.join("; ")
-                ),
-                kind: if errors.iter().all(|e| e.kind() == kind) {
-                    kind
-                } else {
-                    "refused"
-                },
-            }
-            .into())
+                .map(|b| b.referrer.clone())
+                .zip(errors)
+                .collect(),
+        )),
+    }
+}
+
+/// Refuses a modelcar image read without `--modelcar-root`, saying so (rather than that it is
+/// not a ModelPack artifact).
+fn needs_no_root(subject: &Resolved) -> Result<()> {
+    match manifest::parse_image(&subject.manifest) {
+        Ok(m) if is_modelcar(&m) => {
+            Err(model_signing::Error::from(ModelcarError::NeedsRoot).into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What verified: the files, who signed, the referrer, warnings.
+struct Verified {
+    files: ArtifactFiles,
+    signer: String,
+    referrer: String,
+    warnings: Vec<String>,
+}
+
+/// A modelcar image: the signatures are opened first (an unsigned image, or one whose
+/// signatures are all refused, costs no layer), then the layers are streamed once and the
+/// files under `root` compared with each opened signature until one matches.
+fn verify_modelcar_bundles(
+    client: &RegistryClient,
+    subject: &Resolved,
+    bundles: &[FetchedBundle],
+    root: &str,
+    verifier: &dyn EnvelopeVerifier,
+) -> Result<Verified> {
+    let mut opened = Vec::new();
+    let mut refused = Vec::new();
+    for b in bundles {
+        match open_files_signature(&b.bytes, verifier) {
+            Ok(o) => opened.push((b.referrer.clone(), o)),
+            Err(e) => refused.push((b.referrer.clone(), e)),
         }
     }
+    if opened.is_empty() {
+        return Err(refusal(subject, refused));
+    }
+    let files = block_on(client.modelcar_files(subject, root))??;
+    let mut first: Option<(String, model_signing::manifest::Mismatch)> = None;
+    for (referrer, o) in opened {
+        let mismatch = compare(&o.manifest.resources, &files.resources, "sha256");
+        if mismatch.is_empty() {
+            return Ok(Verified {
+                files,
+                signer: o.signer.to_string(),
+                referrer,
+                warnings: o.warnings,
+            });
+        }
+        first.get_or_insert((referrer, mismatch));
+    }
+    let (referrer, mismatch) = first.unwrap_or_default();
+    Err(
+        anyhow::Error::from(ArtifactMismatch(mismatch)).context(format!(
+            "the signature attached to {} ({referrer}) is refused: the files under {root} differ",
+            subject.pinned_string()
+        )),
+    )
 }
 
 /// `oci verify <method> REFERENCE`.
@@ -368,12 +445,30 @@ pub fn verify(method: &OciVerifyMethod) -> Result<Outcome> {
         let bundles = client.bundles(&subject).await?;
         Ok::<_, model_signing::oci::registry::RegistryError>((subject, bundles))
     })??;
-    let (report, referrer) = verify_bundles(&subject, &bundles, verifier.as_ref())?;
+    let verified = match &common.modelcar_root {
+        Some(root) => {
+            verify_modelcar_bundles(&client, &subject, &bundles, root, verifier.as_ref())?
+        }
+        None => {
+            needs_no_root(&subject)?;
+            let (report, referrer) = verify_bundles(&subject, &bundles, verifier.as_ref())?;
+            Verified {
+                files: report.files,
+                signer: report.signer.to_string(),
+                referrer,
+                warnings: report.warnings,
+            }
+        }
+    };
     let pinned = subject.pinned_string();
-    let files = report.files.resources.len();
+    let files = verified.files.resources.len();
+    let what = match &common.modelcar_root {
+        Some(root) => format!("under {root} "),
+        None => String::new(),
+    };
     let summary = format!(
-        "verified: {files} files ({} bytes, files sha256) of {pinned} signed by {}",
-        report.files.bytes, report.signer
+        "verified: {files} files {what}({} bytes, files sha256) of {pinned} signed by {}",
+        verified.files.bytes, verified.signer
     );
     Ok(Outcome {
         text: vec!["Verification succeeded".into(), pinned.clone()],
@@ -381,15 +476,16 @@ pub fn verify(method: &OciVerifyMethod) -> Result<Outcome> {
             "summary": summary,
             "reference": common.reference,
             "pinned": pinned,
-            "digest": report.manifest_digest,
-            "referrer": referrer,
-            "signer": report.signer.to_string(),
+            "digest": subject.digest,
+            "referrer": verified.referrer,
+            "signer": verified.signer,
             "files": files,
-            "bytes": report.files.bytes,
+            "bytes": verified.files.bytes,
+            "modelcar_root": common.modelcar_root,
             "trust": trust,
             "elapsed_ms": started.elapsed().as_millis() as u64,
         }),
-        warnings: report.warnings,
+        warnings: verified.warnings,
     })
 }
 
@@ -403,9 +499,16 @@ pub fn attach(a: &OciAttachArgs) -> Result<Outcome> {
     let signed = model_signing::statement::parse(&payload).map_err(model_signing::Error::from)?;
     let client = client(&a.registry)?;
     let subject = block_on(client.resolve(&a.reference))??;
-    let files =
-        modelpack::files(&manifest::parse(&subject.manifest).map_err(model_signing::Error::from)?)
-            .map_err(model_signing::Error::from)?;
+    let files = match &a.modelcar_root {
+        Some(root) => block_on(client.modelcar_files(&subject, root))??,
+        None => {
+            needs_no_root(&subject)?;
+            modelpack::files(
+                &manifest::parse(&subject.manifest).map_err(model_signing::Error::from)?,
+            )
+            .map_err(model_signing::Error::from)?
+        }
+    };
     let mismatch = compare(&signed.resources, &files.resources, "sha256");
     if !mismatch.is_empty() {
         return Err(

@@ -21,8 +21,8 @@ use std::path::Path;
 
 use serde_json::Value;
 use support::{
-    Kind, Registry, fixture, json, layers, oci, pull, registry_flags, requests_since, s, stderr,
-    stdout,
+    Kind, Registry, fixture, json_ok, json_refused, layers, oci, pull, registry_flags,
+    requests_since, s, stderr, stdout,
 };
 
 const PUB: &str = "peer-samples/ec-p256.pub.pem";
@@ -47,7 +47,7 @@ fn sign(reference: &str, flags: &[String]) -> Value {
     let mut f = flags.to_vec();
     f.extend(["--private_key".into(), s(&key).into()]);
     let o = support::run_with(&["--output", "json", "oci", "sign", "key", reference], &f);
-    ok(&o)
+    json_ok(&o)
 }
 
 /// `--output json oci verify key REF` with `key`.
@@ -59,22 +59,6 @@ fn verify_with(reference: &str, key: &Path, flags: &[String]) -> std::process::O
 
 fn verify(reference: &str, flags: &[String]) -> std::process::Output {
     verify_with(reference, &fixture(PUB), flags)
-}
-
-fn ok(o: &std::process::Output) -> Value {
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(o), stderr(o));
-    json(o)
-}
-
-/// A failed JSON run: its error kind and message.
-fn refused(o: &std::process::Output) -> (String, String) {
-    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(o), stderr(o));
-    let v = json(o);
-    assert_eq!(v["ok"], false);
-    (
-        v["error"]["kind"].as_str().unwrap().to_string(),
-        v["error"]["message"].as_str().unwrap().to_string(),
-    )
 }
 
 #[test]
@@ -98,7 +82,7 @@ fn push_sign_verify_by_reference_on_both_registry_kinds() {
         );
 
         let since = r.requests().len();
-        let v = ok(&verify(&reference, &flags));
+        let v = json_ok(&verify(&reference, &flags));
         assert_eq!(v["pinned"], pinned.as_str());
         assert_eq!(v["files"], 4);
         assert!(
@@ -151,13 +135,13 @@ fn certificate_method_by_reference_on_the_tag_schema_registry() {
             &f,
         )
     };
-    let v = ok(&verify_cert(&pki.join("root-ca.cert.pem")));
+    let v = json_ok(&verify_cert(&pki.join("root-ca.cert.pem")));
     assert!(
         v["signer"].as_str().unwrap().starts_with("certificate "),
         "{v}"
     );
     // Twin: a CA that did not issue the chain is refused.
-    let (kind, msg) = refused(&verify_cert(&pki.join("old-root.cert.pem")));
+    let (kind, msg) = json_refused(&verify_cert(&pki.join("old-root.cert.pem")));
     assert_eq!(kind, "certificate", "{msg}");
     assert!(msg.contains("--certificate_chain"), "{msg}");
 }
@@ -178,7 +162,7 @@ fn verifying_fetches_no_layer_blob_but_pulling_does() {
         assert_eq!(layer_gets.len(), 3);
 
         let since = r.requests().len();
-        ok(&verify(&reference, &flags));
+        json_ok(&verify(&reference, &flags));
         let log = requests_since(&r, since);
         let blob_gets: Vec<&String> = log
             .iter()
@@ -271,10 +255,10 @@ fn tls_and_basic_auth_name_the_flag_that_fixes_them() {
     let pinned = push(&m, &reference, &flags);
     let signed = sign(&reference, &flags);
     assert_eq!(signed["referrers_tag_schema"], true);
-    let v = ok(&verify(&reference, &flags));
+    let v = json_ok(&verify(&reference, &flags));
     assert_eq!(v["pinned"], pinned.as_str());
     // Verifying without credentials is refused the same way.
-    let (kind, msg) = refused(&verify(&reference, &ca));
+    let (kind, msg) = json_refused(&verify(&reference, &ca));
     assert_eq!(kind, "registry_unauthorized", "{msg}");
     assert!(msg.contains("--registry-config"), "{msg}");
 }
@@ -339,7 +323,7 @@ fn a_tampered_model_with_the_old_signature_attached_is_refused_naming_the_file()
     );
     support::attach_with_library(&t.r, &tampered, &sig);
 
-    let (kind, msg) = refused(&verify(&t.reference, &t.flags));
+    let (kind, msg) = json_refused(&verify(&t.reference, &t.flags));
     assert_eq!(kind, "model_mismatch", "{msg}");
     assert!(
         msg.contains(&format!("the signature attached to {tampered}")),
@@ -360,14 +344,14 @@ fn a_tampered_model_with_the_old_signature_attached_is_refused_naming_the_file()
         "no directory flag is offered: {msg}"
     );
     // Twin: the signed digest still verifies.
-    ok(&verify(&t.pinned, &t.flags));
+    json_ok(&verify(&t.pinned, &t.flags));
 }
 
 #[test]
 fn a_tag_moved_after_signing_is_refused_as_unsigned() {
     let t = signed_model();
     let moved = push_tampered(&t);
-    let (kind, msg) = refused(&verify(&t.reference, &t.flags));
+    let (kind, msg) = json_refused(&verify(&t.reference, &t.flags));
     assert_eq!(kind, "unsigned", "{msg}");
     assert!(
         msg.contains(&format!("no model signature is attached to {moved}")),
@@ -388,7 +372,7 @@ fn a_tag_moved_after_signing_is_refused_as_unsigned() {
         stderr(&o)
     );
     // Twin: the digest that was signed still verifies.
-    let v = ok(&verify(&t.pinned, &t.flags));
+    let v = json_ok(&verify(&t.pinned, &t.flags));
     assert_eq!(v["pinned"], t.pinned.as_str());
 }
 
@@ -396,13 +380,13 @@ fn a_tag_moved_after_signing_is_refused_as_unsigned() {
 fn another_signer_is_refused() {
     let t = signed_model();
     let p384 = fixture("peer-samples/keys/p384.pub");
-    let (kind, msg) = refused(&verify_with(&t.reference, &p384, &t.flags));
+    let (kind, msg) = json_refused(&verify_with(&t.reference, &p384, &t.flags));
     assert_eq!(kind, "key_mismatch", "{msg}");
     assert!(
         msg.contains("key mismatch: the signature was made with a different key"),
         "{msg}"
     );
-    ok(&verify(&t.reference, &t.flags));
+    json_ok(&verify(&t.reference, &t.flags));
 
     // A co-signer attaches a second signature: each signer's key verifies, a third is refused
     // with both reasons.
@@ -410,9 +394,9 @@ fn another_signer_is_refused() {
     f.extend(["--private_key", s(&fixture("peer-samples/keys/p384.pem"))].map(String::from));
     let o = support::run_with(&["oci", "sign", "key", &t.reference], &f);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    ok(&verify_with(&t.reference, &p384, &t.flags));
-    ok(&verify(&t.reference, &t.flags));
-    let (kind, msg) = refused(&verify_with(
+    json_ok(&verify_with(&t.reference, &p384, &t.flags));
+    json_ok(&verify(&t.reference, &t.flags));
+    let (kind, msg) = json_refused(&verify_with(
         &t.reference,
         &fixture("peer-samples/keys/p521.pub"),
         &t.flags,
@@ -435,7 +419,7 @@ fn an_unsigned_model_is_refused() {
     let flags = registry_flags(&r, d.path());
     let reference = format!("{}/models/plain:v1", r.host());
     let pinned = push(&support::model(d.path()), &reference, &flags);
-    let (kind, msg) = refused(&verify(&reference, &flags));
+    let (kind, msg) = json_refused(&verify(&reference, &flags));
     assert_eq!(kind, "unsigned", "{msg}");
     assert!(
         msg.contains(&format!(
@@ -446,7 +430,7 @@ fn an_unsigned_model_is_refused() {
     assert!(msg.contains("`model-signing oci sign`"), "{msg}");
     // Twin: once signed, it verifies.
     sign(&reference, &flags);
-    ok(&verify(&reference, &flags));
+    json_ok(&verify(&reference, &flags));
 }
 
 #[test]
@@ -485,11 +469,11 @@ fn a_keyless_signature_attached_to_a_pushed_golden_verifies_by_reference() {
             &f,
         )
     };
-    let v = ok(&verify_as(IDENTITY));
+    let v = json_ok(&verify_as(IDENTITY));
     assert_eq!(v["files"], 2);
     assert!(v["signer"].as_str().unwrap().starts_with(IDENTITY), "{v}");
     // Twin: another identity is refused.
-    let (kind, msg) = refused(&verify_as("someone@example.com"));
+    let (kind, msg) = json_refused(&verify_as("someone@example.com"));
     assert!(kind.contains("identity"), "{kind}: {msg}");
     assert!(msg.contains("someone@example.com"), "{msg}");
 }

@@ -93,20 +93,7 @@ fn a_directory_the_peer_signed_verifies_by_reference_once_pushed() {
         let d = tempfile::tempdir().unwrap();
         let flags = registry_flags(&r, d.path());
         let m = support::model(d.path());
-        let sig = d.path().join("peer.sig");
-        let o = peer_cli(
-            d.path(),
-            &[
-                "sign",
-                "key",
-                s(&m),
-                "--private_key",
-                s(&fixture("peer-samples/ec-p256.priv.pem")),
-                "--signature",
-                s(&sig),
-            ],
-        );
-        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        let sig = support::peer_sign_key(d.path(), &m);
         let reference = format!("{}/models/peer:v1", r.host());
 
         // Twin first: pushed with a changed file, the peer's signature is not this model's.

@@ -26,15 +26,9 @@ use model_signing::serialize::{HashOptions, serialize_model};
 use model_signing::sign::{KeySigner, sign_model};
 use model_signing::statement;
 use model_signing::verify::KeyVerifier;
-use model_signing::walk::Selection;
 
 fn model(dir: &Path) -> std::path::PathBuf {
-    let m = dir.join("tiny");
-    std::fs::create_dir_all(m.join("sub")).unwrap();
-    std::fs::write(m.join("weights.bin"), vec![7u8; 3000]).unwrap();
-    std::fs::write(m.join("config.json"), "{}").unwrap();
-    std::fs::write(m.join("sub/empty.txt"), "").unwrap();
-    m
+    support::tiny_model(dir)
 }
 
 /// The ModelPack manifest `oci push` makes of `m` (same selection as signing: git paths out).
@@ -62,37 +56,14 @@ fn manifest_of(m: &Path) -> Vec<u8> {
     pack("tiny", &files).unwrap().manifest
 }
 
-fn git_ignored() -> Selection {
-    Selection {
-        ignore_git_paths: true,
-        ..Selection::default()
-    }
-}
-
-/// Signs the directory `m` with the defaults (files, sha256, git paths ignored) and [`key`].
-fn sign_dir(m: &std::path::Path) -> model_signing::bundle::Bundle {
-    sign_model(
-        m,
-        &git_ignored(),
-        Method::Files,
-        HashAlgorithm::Sha256,
-        &KeySigner::new(key()),
-        &HashOptions::default(),
-    )
-    .unwrap()
-    .0
-}
+use support::{git_ignored, sign_dir};
 
 fn key() -> PrivateKey {
     support::signing_key()
 }
 
 fn verifier() -> KeyVerifier {
-    let pem = std::fs::read(support::fixture("peer-samples/ec-p256.pub.pem")).unwrap();
-    KeyVerifier::new(
-        model_signing::keys::PublicKey::from_pem("ec-p256.pub.pem", &pem).unwrap(),
-        "ec-p256.pub.pem",
-    )
+    support::key_verifier("ec-p256.pub.pem")
 }
 
 fn payload(bundle_json: &str) -> Vec<u8> {

@@ -16,7 +16,7 @@ use crate::hashing::HashAlgorithm;
 use crate::manifest::{Method, Serialization, compare, root_digest};
 use crate::sign::{SignReport, Signer, sign_statement};
 use crate::statement::{self, SignedManifest};
-use crate::verify::{EnvelopeVerifier, VerifiedSigner, open_signature};
+use crate::verify::{EnvelopeVerifier, OpenedSignature, VerifiedSigner, open_signature};
 use crate::walk::{GIT_PATHS, Selection};
 
 use super::manifest::{self, ImageManifest};
@@ -132,15 +132,7 @@ pub fn verify_manifest(
     bundle_bytes: &[u8],
     verifier: &dyn EnvelopeVerifier,
 ) -> Result<ManifestVerifyReport> {
-    let opened = open_signature(bundle_bytes, verifier)?;
-    let s = &opened.manifest.serialization;
-    if s.method != Method::Files || s.hash != HashAlgorithm::Sha256 {
-        return Err(ArtifactError::Serialization {
-            method: s.method.name(),
-            hash: s.hash.name(),
-        }
-        .into());
-    }
+    let opened = open_files_signature(bundle_bytes, verifier)?;
     let files = modelpack::files(&manifest::parse(manifest_bytes)?)?;
     let mismatch = compare(&opened.manifest.resources, &files.resources, "sha256");
     if !mismatch.is_empty() {
@@ -153,6 +145,25 @@ pub fn verify_manifest(
         manifest_digest: sha256_digest(manifest_bytes),
         warnings: opened.warnings,
     })
+}
+
+/// Opens a bundle with `verifier` (the signature and signer checked, the statement parsed) and
+/// refuses a serialization other than one SHA-256 per whole file: what an artifact's files are
+/// compared with, from layer digests or from streamed layers.
+pub fn open_files_signature(
+    bundle_bytes: &[u8],
+    verifier: &dyn EnvelopeVerifier,
+) -> Result<OpenedSignature> {
+    let opened = open_signature(bundle_bytes, verifier)?;
+    let s = &opened.manifest.serialization;
+    if s.method != Method::Files || s.hash != HashAlgorithm::Sha256 {
+        return Err(ArtifactError::Serialization {
+            method: s.method.name(),
+            hash: s.hash.name(),
+        }
+        .into());
+    }
+    Ok(opened)
 }
 
 /// Why none of the bundles attached to a manifest verified.

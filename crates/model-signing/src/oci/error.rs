@@ -45,7 +45,7 @@ pub enum ArtifactError {
     /// A layer that is not one raw file: a tar, a compressed tar, or an unknown type.
     #[error(
         "layer {index} ({media_type}) is not a raw file layer: only ModelPack `.raw` layers, whose digest is the file's SHA-256, can be checked against a signature without downloading them{}",
-        if .media_type.contains(".tar") { "; tar layers (modelcar images) are not supported yet" } else { "" }
+        if super::modelcar::layer_compression(.media_type).is_some() { "; an image with tar layers (a modelcar image) is verified by streaming its layers, with the model's directory in the image given (the CLI's --modelcar-root)" } else if .media_type.contains(".tar") { "; ModelPack tar layers are not supported" } else { "" }
     )]
     UnsupportedLayer {
         /// Position in `layers`.
@@ -93,6 +93,9 @@ pub enum ArtifactError {
         /// The digest as written.
         digest: String,
     },
+    /// A modelcar image (tar layers) that cannot be read as a model.
+    #[error(transparent)]
+    Modelcar(#[from] super::modelcar::ModelcarError),
     /// A signature made with another serialization than one SHA-256 per whole file.
     #[error(
         "the signature was made with the {method} method and {hash} digests; a registry manifest records one SHA-256 per whole file, so only signatures made with the default serialization (files, sha256) can be checked against it"

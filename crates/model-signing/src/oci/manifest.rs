@@ -70,6 +70,20 @@ struct Kind {
 /// Parses an OCI image manifest. Refuses more than [`MAX_MANIFEST_BYTES`], any other schema
 /// version or media type (an image index is named as one), and malformed JSON; never panics.
 pub fn parse(bytes: &[u8]) -> Result<ImageManifest, ArtifactError> {
+    parse_with(bytes, false)
+}
+
+/// The media type of a Docker image manifest (schema 2), the shape of an OCI image manifest.
+pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Parses a container image's manifest: an OCI image manifest as [`parse`] does, or a Docker
+/// image manifest (schema 2), which has the same shape (modelcar images are often built and
+/// pushed by docker).
+pub fn parse_image(bytes: &[u8]) -> Result<ImageManifest, ArtifactError> {
+    parse_with(bytes, true)
+}
+
+fn parse_with(bytes: &[u8], docker: bool) -> Result<ImageManifest, ArtifactError> {
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(ArtifactError::TooLarge(bytes.len()));
     }
@@ -78,6 +92,7 @@ pub fn parse(bytes: &[u8]) -> Result<ImageManifest, ArtifactError> {
     if let Some(media_type) = &kind.media_type {
         match media_type.as_str() {
             Some(IMAGE_MANIFEST_MEDIA_TYPE) => {}
+            Some(DOCKER_MANIFEST_MEDIA_TYPE) if docker => {}
             Some(other) => return Err(ArtifactError::NotAManifest(describe_media_type(other))),
             None => return Err(ArtifactError::Malformed("mediaType is not a string".into())),
         }
@@ -168,5 +183,15 @@ mod tests {
             parse(num.as_bytes()),
             Err(ArtifactError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_docker_image_manifest_is_read_only_as_an_image() {
+        let docker =
+            manifest_json("").replace(IMAGE_MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE);
+        let e = parse(docker.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("Docker image manifest"), "{e}");
+        assert_eq!(parse_image(docker.as_bytes()).unwrap().schema_version, 2);
+        assert!(parse_image(manifest_json("").as_bytes()).is_ok());
     }
 }

@@ -16,6 +16,8 @@
 //!   referrer, and the referrers tag schema's index for registries without the referrers API;
 //! - [`check`]: the statement signing the manifest makes, and verifying a bundle against a
 //!   manifest (what the operator calls at admission with the bytes it fetched);
+//! - [`modelcar`]: modelcar images (tar layers under a model directory, as KServe's), whose
+//!   files are hashed by streaming the layers once, and verified against a signature;
 //! - [`credentials`]: reading docker `config.json` credentials.
 //!
 //! Talking to registries ([`registry`], with oci-client) is behind the `registry` cargo
@@ -25,6 +27,7 @@ pub mod check;
 pub mod credentials;
 mod error;
 pub mod manifest;
+pub mod modelcar;
 pub mod modelpack;
 pub mod referrer;
 #[cfg(feature = "registry")]

@@ -399,9 +399,13 @@ mod tests {
             with(&|m| m.layers[0].media_type = "application/vnd.cncf.model.weight.v1.tar".into());
         assert!(
             e.to_string()
-                .contains("tar layers (modelcar images) are not supported"),
+                .contains("ModelPack tar layers are not supported"),
             "{e}"
         );
+        let e = with(&|m| {
+            m.layers[0].media_type = "application/vnd.oci.image.layer.v1.tar+gzip".into()
+        });
+        assert!(e.to_string().contains("--modelcar-root"), "{e}");
         let e = with(&|m| {
             m.layers[1].media_type = "application/vnd.cncf.model.weight.v1.tar+zstd".into()
         });

@@ -57,8 +57,18 @@ impl BundleReferrer {
 
 /// The descriptor of a manifest: what `subject` names.
 pub fn manifest_descriptor(manifest: &[u8]) -> Descriptor {
+    // A Docker image manifest (a modelcar pushed by docker) is named as one; anything else as
+    // what this engine reads, an OCI image manifest.
+    let docker = serde_json::from_slice::<serde_json::Value>(manifest)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned))
+        .is_some_and(|t| t == super::manifest::DOCKER_MANIFEST_MEDIA_TYPE);
     Descriptor {
-        media_type: IMAGE_MANIFEST_MEDIA_TYPE.into(),
+        media_type: if docker {
+            super::manifest::DOCKER_MANIFEST_MEDIA_TYPE.into()
+        } else {
+            IMAGE_MANIFEST_MEDIA_TYPE.into()
+        },
         digest: sha256_digest(manifest),
         size: manifest.len() as u64,
         artifact_type: None,

@@ -36,7 +36,8 @@ use tokio::io::AsyncReadExt as _;
 
 use super::credentials::{DockerConfig, Lookup};
 use super::manifest::{self, Descriptor};
-use super::modelpack::Packed;
+use super::modelcar::{self, Modelcar};
+use super::modelpack::{ArtifactFiles, Packed};
 use super::referrer::{self, ANNOTATION_PREDICATE_TYPE};
 use super::{
     ArtifactError, BUNDLE_ARTIFACT_TYPE, IMAGE_INDEX_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE,
@@ -228,6 +229,36 @@ pub struct Attached {
     /// True when the referrers tag schema index was written (the registry did not list the
     /// referrer by its subject).
     pub tag_schema: bool,
+}
+
+/// oci-client's descriptor for fetching the blob `layer` describes.
+fn oci_descriptor(layer: &Descriptor) -> OciDescriptor {
+    OciDescriptor {
+        media_type: layer.media_type.clone(),
+        digest: layer.digest.clone(),
+        size: i64::try_from(layer.size).unwrap_or(i64::MAX),
+        ..OciDescriptor::default()
+    }
+}
+
+/// A layer's bytes as they arrive, read by the (blocking) tar reader on another thread.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }
 
 /// A client of OCI registries.
@@ -835,12 +866,7 @@ impl RegistryClient {
         what: &str,
         layer: &Descriptor,
     ) -> Result<Vec<u8>, RegistryError> {
-        let desc = OciDescriptor {
-            media_type: layer.media_type.clone(),
-            digest: layer.digest.clone(),
-            size: i64::try_from(layer.size).unwrap_or(i64::MAX),
-            ..OciDescriptor::default()
-        };
+        let desc = oci_descriptor(layer);
         let mut stream = self
             .client
             .pull_blob_stream(r, &desc)
@@ -871,5 +897,105 @@ impl RegistryClient {
             });
         }
         Ok(bytes)
+    }
+
+    /// The files under `root` of the modelcar image `subject` (tar layers, plain or gzip):
+    /// each layer blob is fetched once, in manifest order, and streamed into the tar reader
+    /// ([`modelcar::Modelcar`], on a blocking thread) while its bytes are hashed, so nothing is
+    /// written to disk and no file is held whole. A layer whose bytes are not its manifest
+    /// digest, or more than its manifest size, is refused, whatever the tar reader made of it:
+    /// the registry cannot substitute content.
+    ///
+    /// No operation deadline covers a layer (its size is the image's); each request has the
+    /// read and connect timeouts.
+    pub async fn modelcar_files(
+        &self,
+        subject: &Resolved,
+        root: &str,
+    ) -> Result<ArtifactFiles, RegistryError> {
+        let r = &subject.pinned;
+        let parsed = manifest::parse_image(&subject.manifest)?;
+        let layers = modelcar::layers(&parsed)?;
+        let mut car = Modelcar::new(root).map_err(ArtifactError::from)?;
+        let lookup = self.authorize(r).await;
+        let registry = r.resolve_registry().to_string();
+        for (index, (compression, layer)) in layers.into_iter().enumerate() {
+            let what = format!("reading layer {index} ({}) of {}", layer.digest, r.whole());
+            let protocol = |detail: String| RegistryError::Protocol {
+                registry: registry.clone(),
+                what: what.clone(),
+                detail,
+            };
+            let Some(want) = layer.digest.strip_prefix("sha256:") else {
+                return Err(protocol(format!(
+                    "the layer digest {} is not sha256",
+                    layer.digest
+                )));
+            };
+            let desc = oci_descriptor(&layer);
+            let mut stream = self
+                .deadline(r, &what, async {
+                    self.client
+                        .pull_blob_stream(r, &desc)
+                        .await
+                        .map_err(|e| self.classify(e, r, &lookup, &what))
+                })
+                .await?;
+            let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+            let reader = ChannelReader {
+                rx,
+                current: bytes::Bytes::new(),
+            };
+            let mut state = car;
+            let worker = tokio::task::spawn_blocking(move || {
+                let result = state.add_layer(compression, reader);
+                (state, result)
+            });
+            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            let mut received = 0u64;
+            let mut feeding = true;
+            let mut failed = None;
+            while let Some(chunk) = stream.next().await {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failed = Some(protocol(e.to_string()));
+                        break;
+                    }
+                };
+                received += chunk.len() as u64;
+                if received > layer.size {
+                    failed = Some(RegistryError::TooLarge {
+                        what: what.clone(),
+                        size: received,
+                        limit: layer.size,
+                    });
+                    break;
+                }
+                sha2::Digest::update(&mut hasher, &chunk);
+                // The tar reader stops at the end-of-archive (or at a refusal): the rest is
+                // still hashed.
+                if feeding && tx.send(chunk).await.is_err() {
+                    feeding = false;
+                }
+            }
+            drop(tx);
+            let (back, added) = worker
+                .await
+                .map_err(|e| protocol(format!("the layer reader stopped: {e}")))?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let got = hex::encode(sha2::Digest::finalize(hasher));
+            if got != want || received != layer.size {
+                return Err(protocol(format!(
+                    "the blob's bytes ({received} bytes, sha256:{got}) are not {} ({} bytes)",
+                    layer.digest, layer.size
+                )));
+            }
+            added.map_err(ArtifactError::from)?;
+            car = back;
+        }
+        Ok(car.finish().map_err(ArtifactError::from)?)
     }
 }

@@ -40,6 +40,48 @@ pub fn signing_key() -> model_signing::keys::PrivateKey {
     .unwrap()
 }
 
+/// The peer-samples P-256 public key (`peer-samples/{name}`) as a verifier.
+pub fn key_verifier(name: &str) -> model_signing::verify::KeyVerifier {
+    let pem = std::fs::read(fixture(&format!("peer-samples/{name}"))).unwrap();
+    model_signing::verify::KeyVerifier::new(
+        model_signing::keys::PublicKey::from_pem(name, &pem).unwrap(),
+        name,
+    )
+}
+
+/// A small model `dir/tiny`: weights.bin (3,000 bytes), config.json and an empty sub/empty.txt.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let m = dir.join("tiny");
+    std::fs::create_dir_all(m.join("sub")).unwrap();
+    std::fs::write(m.join("weights.bin"), vec![7u8; 3000]).unwrap();
+    std::fs::write(m.join("config.json"), "{}").unwrap();
+    std::fs::write(m.join("sub/empty.txt"), "").unwrap();
+    m
+}
+
+/// The selection `sign` uses by default: git paths ignored.
+pub fn git_ignored() -> model_signing::walk::Selection {
+    model_signing::walk::Selection {
+        ignore_git_paths: true,
+        ..model_signing::walk::Selection::default()
+    }
+}
+
+/// Signs the directory `m` as `sign key` does by default (files, sha256, git paths ignored)
+/// with [`signing_key`].
+pub fn sign_dir(m: &Path) -> model_signing::bundle::Bundle {
+    model_signing::sign::sign_model(
+        m,
+        &git_ignored(),
+        model_signing::manifest::Method::Files,
+        model_signing::hashing::HashAlgorithm::Sha256,
+        &model_signing::sign::KeySigner::new(signing_key()),
+        &model_signing::serialize::HashOptions::default(),
+    )
+    .unwrap()
+    .0
+}
+
 /// Standard base64 (with padding), as bundles use it.
 pub fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
