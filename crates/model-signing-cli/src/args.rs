@@ -246,7 +246,7 @@ pub struct OciVerifySigstoreArgs {
     pub sigstore: SigstoreIdentityArgs,
 }
 
-/// What every `oci verify` method shares.
+/// The model by reference, as every `oci verify` method and `oci attach` read it.
 #[derive(Args, Debug)]
 pub struct OciVerifyCommon {
     /// The model: registry/repository:tag or registry/repository@sha256:DIGEST.
@@ -294,18 +294,8 @@ pub struct OciAttachArgs {
     /// The signature file (a Sigstore bundle of a model signature).
     #[arg(value_name = "SIGNATURE")]
     pub signature: PathBuf,
-    /// The model: registry/repository:tag or registry/repository@sha256:DIGEST.
-    #[arg(value_name = "REFERENCE")]
-    pub reference: String,
-    /// The image is a modelcar (a container image whose tar layers, plain or gzip, hold the
-    /// model under this directory, e.g. /models as KServe's `oci+native://` uses): its layers
-    /// are streamed once, without writing to disk, and the files under DIR are compared with
-    /// the signature (a directory signature of the model). Without it, only ModelPack
-    /// artifacts with raw layers are read (from their manifest alone).
-    #[arg(long = "modelcar-root", value_name = "DIR")]
-    pub modelcar_root: Option<String>,
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub model: OciVerifyCommon,
 }
 
 #[derive(Subcommand, Debug)]

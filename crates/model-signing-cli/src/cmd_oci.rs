@@ -497,9 +497,9 @@ pub fn attach(a: &OciAttachArgs) -> Result<Outcome> {
         .and_then(|b| b.envelope()?.payload_bytes())
         .map_err(model_signing::Error::from)?;
     let signed = model_signing::statement::parse(&payload).map_err(model_signing::Error::from)?;
-    let client = client(&a.registry)?;
-    let subject = block_on(client.resolve(&a.reference))??;
-    let files = match &a.modelcar_root {
+    let client = client(&a.model.registry)?;
+    let subject = block_on(client.resolve(&a.model.reference))??;
+    let files = match &a.model.modelcar_root {
         Some(root) => block_on(client.modelcar_files(&subject, root))??,
         None => {
             needs_no_root(&subject)?;
@@ -528,7 +528,7 @@ pub fn attach(a: &OciAttachArgs) -> Result<Outcome> {
             attached.referrer
         )],
         json: json!({
-            "reference": a.reference,
+            "reference": a.model.reference,
             "pinned": subject.pinned_string(),
             "referrer": attached.referrer,
             "referrers_tag_schema": attached.tag_schema,
