@@ -6,9 +6,9 @@
 //! updates the [`Ledger`] by the difference it makes, and only the policies it touched are
 //! recomputed, at most every [`WRITE_EVERY`], and written only when their status differs from
 //! what was last written. The writes happen off this loop ([`Writer`]), so pod events keep
-//! being read while the API server takes them. Namespaces (labels only) and policies are watched for the matched-namespace
-//! count and the condition; a change of the trust material in the operator's namespace shows as
-//! a new set of prepared policies in the webhook's cache.
+//! being read while the API server takes them. Namespaces (labels only) and policies are
+//! watched for the matched-namespace count and the condition; a change of the trust material in
+//! the operator's namespace shows as a new set of prepared policies in the webhook's cache.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
