@@ -13,6 +13,7 @@ use model_validation_operator::admin::{self, Readiness};
 use model_validation_operator::cache::ClusterCache;
 use model_validation_operator::certs::SelfManaged;
 use model_validation_operator::events::{EventSink, Limits};
+use model_validation_operator::images::verifier::{ImageVerifier, VerifierOptions};
 use model_validation_operator::metrics::Metrics;
 use model_validation_operator::tls::{self, CertDir, Resolver};
 use model_validation_operator::webhook::inject::{DEFAULT_WATCH_PORT, InjectConfig};
@@ -198,6 +199,36 @@ pub struct Args {
     /// controller (ModelValidation status, Events, verification metrics).
     #[arg(long, env = "MVO_DISABLE_CONTROLLER")]
     disable_controller: bool,
+    /// The deadline of all registry calls of one admission (models in image volumes, see
+    /// `spec.images`), from 1 to 8 s, inside the webhook's 10 s: a registry that does not
+    /// answer in time refuses the pod with "retry".
+    #[arg(
+        long,
+        env = "MVO_REGISTRY_TIMEOUT",
+        default_value = "5",
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=8)
+    )]
+    registry_timeout: u64,
+    /// A PEM file of CA certificates trusted for registries besides the system's roots (a
+    /// private registry's CA); repeatable.
+    #[arg(long, env = "MVO_REGISTRY_CA", value_name = "FILE")]
+    registry_ca: Vec<PathBuf>,
+    /// Talk plain HTTP to registries (local test registries only: never in production).
+    #[arg(long, env = "MVO_REGISTRY_PLAIN_HTTP")]
+    registry_plain_http: bool,
+    /// How long a model verified in a registry is trusted again without asking it (by manifest
+    /// digest and policy trust); refusals are never reused.
+    #[arg(
+        long,
+        env = "MVO_IMAGE_CACHE_TTL",
+        default_value = "600",
+        value_name = "SECONDS"
+    )]
+    image_cache_ttl: u64,
+    /// How many verified (manifest digest, policy trust) pairs are kept (0: none).
+    #[arg(long, env = "MVO_IMAGE_CACHE_SIZE", default_value = "4096")]
+    image_cache_size: usize,
 }
 
 /// How the webhook's serving certificate is kept.
@@ -253,8 +284,20 @@ impl Args {
             log_format,
             require_policy_trust,
             disable_controller,
+            registry_timeout,
+            registry_ca,
+            registry_plain_http,
+            image_cache_ttl,
+            image_cache_size,
         } = self;
         init_logging(log_format);
+        let images = image_verifier(
+            registry_timeout,
+            &registry_ca,
+            registry_plain_http,
+            image_cache_ttl,
+            image_cache_size,
+        )?;
         let ca = ca_timing(cert_check_interval, ca_lifetime, ca_overlap)?;
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = kube::Client::try_default()
@@ -356,6 +399,7 @@ impl Args {
             config,
             metrics,
             events: Some(events),
+            images,
         }));
         let tls_config = Arc::new(tls::server_config(resolver)?);
         let listener = tokio::net::TcpListener::bind(webhook_addr)
@@ -390,6 +434,30 @@ impl Args {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The registry side of image-volume admission, from the flags; a CA file that cannot be read
+/// or used stops the start.
+fn image_verifier(
+    timeout: u64,
+    ca_files: &[PathBuf],
+    plain_http: bool,
+    ttl: u64,
+    size: usize,
+) -> Result<Arc<ImageVerifier>> {
+    let extra_ca_pem = ca_files
+        .iter()
+        .map(|f| std::fs::read(f).with_context(|| format!("--registry-ca {}", f.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let verifier = ImageVerifier::new(VerifierOptions {
+        timeout: Duration::from_secs(timeout),
+        extra_ca_pem,
+        plain_http,
+        cache_ttl: Duration::from_secs(ttl),
+        cache_size: size,
+    })
+    .context("--registry-ca")?;
+    Ok(Arc::new(verifier))
 }
 
 fn init_logging(format: LogFormat) {

@@ -10,6 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::crd::cluster::{Authority, ClusterModelValidationSpec, JsonSource, KeyRef, PemSource};
+use crate::crd::{Method, SigstoreTrust, Trust};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Where referenced trust material lives: Secrets and ConfigMaps of the operator's namespace.
@@ -66,6 +67,56 @@ pub fn render(
         },
     };
     Ok(json!({"required": required, "authorities": authorities}).to_string())
+}
+
+/// A ModelValidation's one method as an authorities document, for verifying images in the
+/// operator (which cannot read the pod's files): trust given by a path in the pod is refused,
+/// naming the field that carries it in the policy instead.
+pub fn render_method(method: Method<'_>) -> Result<String, String> {
+    if let Some(t) = method.trust_path() {
+        return Err(format!(
+            "{} is a path in the pod, which the operator cannot read when it verifies images at admission: carry the material in the policy with {} instead",
+            t.anchor.field, t.instead
+        ));
+    }
+    let authority = match method {
+        Method::PublicKey {
+            key: Trust::Inline(pem),
+        } => json!({"name": "spec.config.publicKeyConfig", "key": {"pem": pem}}),
+        Method::Certificate {
+            ca: Trust::Inline(pem),
+        } => json!({"name": "spec.config.pkiConfig", "certificateAuthority": {"pem": pem}}),
+        Method::Sigstore {
+            identity,
+            issuer,
+            trust,
+        } => {
+            let mut keyless = json!({"identity": identity, "issuer": issuer});
+            let root = match trust {
+                None => None,
+                Some(SigstoreTrust::TrustedRoot(root)) => Some(root.to_string()),
+                Some(SigstoreTrust::Config(Trust::Inline(config))) => {
+                    // A ClientTrustConfig carries the trusted root under `trustedRoot`.
+                    let root = serde_json::from_str::<Value>(config)
+                        .ok()
+                        .and_then(|v| v.get("trustedRoot").cloned())
+                        .ok_or("spec.config.clientTrustConfig.trustConfigJson has no trustedRoot: give the trusted root with clientTrustConfig.trustedRootJson")?;
+                    Some(root.to_string())
+                }
+                Some(SigstoreTrust::Config(Trust::Path(_))) => None,
+            };
+            if let Some(root) = root {
+                keyless["trustedRoot"] = json!(root);
+            }
+            json!({"name": "spec.config.sigstoreConfig", "keyless": keyless})
+        }
+        Method::Authorities { document } => return Ok(document.to_string()),
+        // Paths were refused above.
+        Method::PublicKey { .. } | Method::Certificate { .. } => {
+            return Err("the policy's trust anchor is a path in the pod".into());
+        }
+    };
+    Ok(json!({"required": "any", "authorities": [authority]}).to_string())
 }
 
 fn authority(

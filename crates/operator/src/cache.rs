@@ -442,6 +442,10 @@ impl Policies for ClusterCache {
             .get(&ObjectRef::new(namespace))
             .map(|ns| ns.labels().clone())
     }
+
+    fn trust_objects(&self) -> Option<&dyn TrustObjects> {
+        Some(&self.cluster)
+    }
 }
 
 #[cfg(test)]

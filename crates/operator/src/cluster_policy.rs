@@ -3,11 +3,14 @@
 //! containers are called and a hash of everything that shapes them. The cache builds one per
 //! policy when a policy, Secret or ConfigMap changes, so an admission only reads them.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use crate::authorities::{self, ReferenceError, TrustObjects};
 use crate::crd::cluster::{ClusterModelValidationSpec, Mode};
 use crate::crd::{Method, ModelValidationSpec, SpecPath};
+use crate::images::ImagePolicy;
 use crate::names::cluster_containers;
 use crate::scope::{Scope, ScopeError};
 
@@ -25,6 +28,8 @@ pub struct ClusterPolicy {
     pub document: Result<String, ReferenceError>,
     /// The verifier's and the sidecar's container names.
     pub containers: (String, String),
+    /// What it verifies in image volumes (`spec.images`), if anything.
+    pub images: Option<Arc<ImagePolicy>>,
     /// First 16 hex digits of SHA-256 over everything that shapes the injected containers
     /// (with the resolved trust material, so a rotated key in a Secret changes it).
     pub hash: String,
@@ -46,14 +51,24 @@ impl ClusterPolicy {
     ) -> Result<ClusterPolicy, ScopeError> {
         let scope = Scope::new(name, &spec.namespace_selector, spec.pod_selector.as_ref())?;
         let document = authorities::render(spec, objects);
+        let images = spec.images.as_ref().map(|i| {
+            let document = document.clone().map_err(|e| e.to_string());
+            Arc::new(ImagePolicy::new(
+                &format!("ClusterModelValidation {name}"),
+                i,
+                document,
+                Some(objects),
+            ))
+        });
         let injection = ModelValidationSpec {
             model: spec.model.clone(),
+            images: None,
             config: Default::default(),
             image_pull_policy: spec.image_pull_policy.clone(),
             continuous_validation: spec.continuous_validation.clone(),
             resources: spec.resources.clone(),
         };
-        let shaped = serde_json::json!([
+        let mut shaped = serde_json::json!([
             spec.model,
             document.as_ref().ok(),
             spec.image_pull_policy,
@@ -61,6 +76,16 @@ impl ClusterPolicy {
             spec.continuous_validation,
             spec.mode().as_str(),
         ]);
+        if let (Some(spec_images), Some(prepared), Some(list)) =
+            (&spec.images, &images, shaped.as_array_mut())
+        {
+            // Only when set, so that the hash of a policy without images (and the pods
+            // admitted under it) does not change.
+            list.push(serde_json::json!(spec_images));
+            list.push(serde_json::json!(
+                prepared.trust.as_ref().ok().map(|t| &t.key)
+            ));
+        }
         let hash = hex::encode(Sha256::digest(shaped.to_string().as_bytes()))[..16].to_string();
         Ok(ClusterPolicy {
             scope,
@@ -68,6 +93,7 @@ impl ClusterPolicy {
             spec: spec.clone(),
             injection,
             document,
+            images,
             hash,
         })
     }
@@ -97,16 +123,10 @@ impl ClusterPolicy {
     /// Every file its verifier reads from the pod: the model, the signature, and each
     /// authority's own signature file.
     pub fn file_paths(&self) -> Vec<SpecPath<'_>> {
-        let mut v = vec![
-            SpecPath {
-                field: "spec.model.path",
-                path: &self.spec.model.path,
-            },
-            SpecPath {
-                field: "spec.model.signaturePath",
-                path: &self.spec.model.signature_path,
-            },
-        ];
+        let Some(model) = &self.spec.model else {
+            return Vec::new();
+        };
+        let mut v = model.file_paths();
         v.extend(
             self.spec
                 .authorities

@@ -27,9 +27,16 @@ pub mod cluster;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.model) || has(self.images)").message("set spec.model (a model in the pod's files), spec.images (models in the pod's image volumes), or both"))]
 pub struct ModelValidationSpec {
-    /// Where the model and its signature are, and which files count.
-    pub model: ModelSpec,
+    /// Where the model and its signature are in the pod, and which files count (optional when
+    /// `images` is set: the pod then gets no verification container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
+    /// Models the pod mounts as image volumes (`spec.volumes[].image`), verified at admission
+    /// from the registry and pinned to the digest that verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImagesSpec>,
     /// How the signature must be verified: exactly one method.
     pub config: ValidationConfig,
     /// Pull policy of the injected verification container (default: the operator's setting).
@@ -42,6 +49,25 @@ pub struct ModelValidationSpec {
     /// Resources of the injected container (default: requests 50m/64Mi, limits 1 CPU/256Mi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+}
+
+/// Models in image volumes: which references to verify, and how to read the registry.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagesSpec {
+    /// Patterns of the image references to verify, matched against a reference's repository
+    /// (`registry/path`, without tag or digest): `*` matches within one path segment, `**`
+    /// across segments (`registry.example.com/models/**`). Docker Hub images are matched as
+    /// `docker.io/library/name` or `docker.io/org/name`. Image volumes that match no pattern
+    /// are not checked.
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.all(g, size(g) > 0 && size(g) <= 512)").message("every images.globs pattern must be 1 to 512 characters"))]
+    pub globs: Vec<String>,
+    /// A `kubernetes.io/dockerconfigjson` Secret in the operator's namespace with credentials
+    /// for the registry (default: anonymous).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub pull_secret: Option<String>,
 }
 
 /// The model and its signature, as seen inside the pod.
@@ -309,11 +335,12 @@ pub mod legacy {
         /// The first API maps onto today's: `privateKeyConfig` is the public-key method.
         fn from(l: &LegacyModelValidationSpec) -> Self {
             ModelValidationSpec {
-                model: ModelSpec {
+                model: Some(ModelSpec {
                     path: l.model.path.clone(),
                     signature_path: l.model.signature_path.clone(),
                     ..Default::default()
-                },
+                }),
+                images: None,
                 config: ValidationConfig {
                     sigstore_config: l.config.sigstore_config.clone(),
                     pki_config: l.config.pki_config.as_ref().map(|p| PkiConfig {
@@ -580,16 +607,11 @@ impl ModelValidationSpec {
     /// then a trust anchor given by path. Trust material carried in the policy is no file.
     /// The paths are not checked here; see [`Self::check`].
     pub fn file_paths(&self) -> Vec<SpecPath<'_>> {
-        let mut v = vec![
-            SpecPath {
-                field: "spec.model.path",
-                path: &self.model.path,
-            },
-            SpecPath {
-                field: "spec.model.signaturePath",
-                path: &self.model.signature_path,
-            },
-        ];
+        let mut v = self
+            .model
+            .as_ref()
+            .map(ModelSpec::file_paths)
+            .unwrap_or_default();
         if let Ok(m) = self.config.method()
             && let Some(p) = m.trust_path()
         {
@@ -609,6 +631,22 @@ impl ModelValidationSpec {
             });
         }
         Ok(method)
+    }
+}
+
+impl ModelSpec {
+    /// The model and its signature, named by their fields.
+    pub fn file_paths(&self) -> Vec<SpecPath<'_>> {
+        vec![
+            SpecPath {
+                field: "spec.model.path",
+                path: &self.path,
+            },
+            SpecPath {
+                field: "spec.model.signaturePath",
+                path: &self.signature_path,
+            },
+        ]
     }
 }
 

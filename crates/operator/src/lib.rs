@@ -28,6 +28,7 @@ pub mod cluster_policy;
 pub mod controller;
 pub mod crd;
 pub mod events;
+pub mod images;
 pub mod metrics;
 pub mod names;
 pub mod registration;

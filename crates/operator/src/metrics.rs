@@ -86,6 +86,15 @@ pub struct Metrics {
     pub webhook_refusals: Family<RefusalLabels, Counter>,
     /// Pods governed by each ClusterModelValidation, by state (as its status counts them).
     pub cluster_policy_pods: Family<PolicyPodLabels, Gauge>,
+    /// Image-volume verifications at admission, by source (`registry` or `cache`).
+    pub image_verifications: Family<SourceLabels, Counter>,
+}
+
+/// Where an image-volume verdict came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// `registry` (verified now) or `cache` (verified earlier, within the TTL).
+    pub source: String,
 }
 
 impl Metrics {
@@ -169,7 +178,14 @@ impl Metrics {
             "Pods with a ClusterModelValidation's verifier, by policy and state (injected, verified, failed); in warn and audit mode, failed counts what enforce would have stopped",
             cluster_policy_pods.clone(),
         );
+        let image_verifications = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "image_verifications",
+            "Models in image volumes checked at admission, by source: registry (signatures fetched and verified) or cache (verified within --image-cache-ttl)",
+            image_verifications.clone(),
+        );
         Arc::new(Metrics {
+            image_verifications,
             cluster_policy_pods,
             registry,
             admissions,
@@ -191,6 +207,19 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Records what one admission's image-volume checks cost.
+    pub fn image_verifications(&self, stats: &crate::images::verifier::VerifyStats) {
+        for (source, n) in [("registry", stats.verified), ("cache", stats.cached)] {
+            if n > 0 {
+                self.image_verifications
+                    .get_or_create(&SourceLabels {
+                        source: source.into(),
+                    })
+                    .inc_by(n as u64);
+            }
+        }
     }
 
     /// Records one admission decision.

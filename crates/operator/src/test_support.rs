@@ -6,11 +6,11 @@ use crate::crd::{ModelSpec, ModelValidationSpec, PublicKeyConfig, ValidationConf
 /// `/keys/pub.pem`.
 pub fn key_spec() -> ModelValidationSpec {
     ModelValidationSpec {
-        model: ModelSpec {
+        model: Some(ModelSpec {
             path: "/data/model".into(),
             signature_path: "/data/model.sig".into(),
             ..Default::default()
-        },
+        }),
         config: ValidationConfig {
             public_key_config: Some(PublicKeyConfig {
                 key_path: Some("/keys/pub.pem".into()),

@@ -14,6 +14,8 @@
 //!   directory (what `oci push` uploads);
 //! - [`referrer`]: the manifest that attaches a Sigstore bundle to a model as an OCI 1.1
 //!   referrer, and the referrers tag schema's index for registries without the referrers API;
+//! - [`authorities`]: a manifest checked against several authorities (the operator's
+//!   admission, with a policy's rule on how many must vouch);
 //! - [`check`]: the statement signing the manifest makes, and verifying a bundle against a
 //!   manifest (what the operator calls at admission with the bytes it fetched);
 //! - [`modelcar`]: modelcar images (tar layers under a model directory, as KServe's), whose
@@ -23,6 +25,7 @@
 //! Talking to registries ([`registry`], with oci-client) is behind the `registry` cargo
 //! feature, so that the verifier injected into pods carries no HTTP stack.
 
+pub mod authorities;
 pub mod check;
 pub mod credentials;
 mod error;

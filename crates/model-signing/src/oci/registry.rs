@@ -27,11 +27,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use oci_client::Client;
+/// An image reference (`registry/repository:tag`, `…@sha256:…`), as oci-client parses it.
+pub use oci_client::Reference;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
 use tokio::io::AsyncReadExt as _;
 
 use super::credentials::{DockerConfig, Lookup};

@@ -58,7 +58,8 @@ fn spec(authorities: Vec<Authority>, required: Option<IntOrString>) -> ClusterMo
     ClusterModelValidationSpec {
         namespace_selector: Default::default(),
         pod_selector: None,
-        model: Default::default(),
+        model: Some(Default::default()),
+        images: None,
         authorities,
         required_authorities: required,
         mode: None,

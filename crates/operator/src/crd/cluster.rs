@@ -10,7 +10,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ContinuousValidation, ModelSpec};
+use super::{ContinuousValidation, ImagesSpec, ModelSpec};
 
 /// At most this many authorities per policy: the engine's own limit
 /// (`model_signing::authorities::MAX_AUTHORITIES`).
@@ -36,6 +36,7 @@ pub const MAX_RECENT_FAILURES: usize = 10;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.model) || has(self.images)").message("set spec.model (a model in the pods' files), spec.images (models in the pods' image volumes), or both"))]
 #[x_kube(validation = Rule::new("!has(self.requiredAuthorities) || type(self.requiredAuthorities) == string || self.requiredAuthorities <= size(self.authorities)").message("requiredAuthorities asks for more authorities than spec.authorities lists"))]
 pub struct ClusterModelValidationSpec {
     /// The namespaces whose pods this policy governs (required; `{}` selects every namespace
@@ -46,8 +47,15 @@ pub struct ClusterModelValidationSpec {
     /// its labels, so a pod selector is a convenience, not a boundary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_selector: Option<LabelSelector>,
-    /// Where the model and its signature are in every governed pod, and which files count.
-    pub model: ModelSpec,
+    /// Where the model and its signature are in every governed pod, and which files count
+    /// (optional when `images` is set: governed pods then get no verification container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
+    /// Models governed pods mount as image volumes (`spec.volumes[].image`), verified at
+    /// admission from the registry with these authorities and pinned to the digest that
+    /// verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImagesSpec>,
     /// Who may have signed the model: public keys, certificate authorities and keyless
     /// identities, checked in this order.
     #[schemars(length(min = 1, max = 32))]

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::agent::{Invocation, Options, TERMINATION_LOG, Watch};
-use crate::crd::{Method, ModelValidationSpec};
+use crate::crd::{Method, ModelSpec, ModelValidationSpec};
 use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER, annotations};
 
 /// Operator-wide settings for injection.
@@ -41,13 +41,28 @@ pub const DEFAULT_WATCH_PORT: u16 = 9099;
 /// Re-verification interval when a ModelValidation enables continuous validation without one.
 pub const DEFAULT_INTERVAL: &str = "5m";
 
+/// What a spec without `model` (images only) reads: nothing. The webhook plans containers only
+/// for specs with a model, so this never reaches a pod; it keeps the builders total.
+static NO_MODEL: ModelSpec = ModelSpec {
+    path: String::new(),
+    signature_path: String::new(),
+    ignore_paths: Vec::new(),
+    ignore_git_paths: None,
+    ignore_unsigned_files: None,
+    allow_symlinks: None,
+};
+
+fn model_of(spec: &ModelValidationSpec) -> &ModelSpec {
+    spec.model.as_ref().unwrap_or(&NO_MODEL)
+}
+
 /// Merges the spec's options with the pod's annotations. An annotation may turn a looser
 /// setting stricter, never the reverse; ignored attempts are returned as warnings.
 pub fn effective_options(
     spec: &ModelValidationSpec,
     pod_annotations: &BTreeMap<String, String>,
 ) -> (Options, Vec<String>) {
-    let m = &spec.model;
+    let m = model_of(spec);
     let mut o = Options {
         ignore_paths: m.ignore_paths.clone(),
         ignore_git_paths: m.ignore_git_paths.unwrap_or(true),
@@ -128,8 +143,8 @@ fn invocation<'a>(
 ) -> Invocation<'a> {
     Invocation {
         method,
-        model_path: &spec.model.path,
-        signature_path: &spec.model.signature_path,
+        model_path: &model_of(spec).path,
+        signature_path: &model_of(spec).signature_path,
         options: opts,
         watch,
     }

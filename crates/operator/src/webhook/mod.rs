@@ -8,6 +8,7 @@
 //! ([`workload`]).
 
 pub mod cost;
+mod image_volumes;
 pub mod inject;
 pub mod listener;
 mod mutate;
@@ -25,8 +26,10 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 
 use std::sync::Arc;
 
+use crate::authorities::TrustObjects;
 use crate::cluster_policy::ClusterPolicy;
 use crate::crd::ModelValidationSpec;
+use crate::images::{ImageCheck, ImageVerdicts, NoVerdicts};
 use crate::names::{LABEL, LEGACY_LABEL};
 use crate::scope;
 use inject::InjectConfig;
@@ -61,6 +64,11 @@ pub trait Policies {
     }
     /// The labels of `namespace`, `None` when the view does not know it (yet).
     fn namespace_labels(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
+    /// The Secrets and ConfigMaps of the operator's namespace (pull Secrets of
+    /// `spec.images.pullSecret`), when the view has them.
+    fn trust_objects(&self) -> Option<&dyn TrustObjects> {
         None
     }
 }
@@ -105,6 +113,9 @@ pub enum Decision {
         /// The warnings.
         warnings: Vec<String>,
     },
+    /// Not decided yet: these image references must be verified at the registry first (the
+    /// server asks, then decides again with the verdicts; see [`decide_with`]).
+    NeedImages(Vec<ImageCheck>),
     /// Admit with the verification container(s) added.
     Inject {
         /// The JSON patch that adds them.
@@ -134,7 +145,7 @@ impl Decision {
     /// `injected`.
     pub fn result_label(&self) -> &'static str {
         match self {
-            Decision::Unchanged => "unchanged",
+            Decision::Unchanged | Decision::NeedImages(_) => "unchanged",
             Decision::Warn { .. } => "warned",
             Decision::Deny { .. } | Decision::Retry { .. } => "denied",
             Decision::Inject { .. } => "injected",
@@ -152,6 +163,10 @@ impl Decision {
                 r
             }
             Decision::Deny { message, .. } | Decision::Retry { message } => resp.deny(message),
+            // The server never answers with this one; refuse rather than admit unverified.
+            Decision::NeedImages(_) => {
+                resp.deny("internal error: the pod's image volumes were not verified; retry")
+            }
             Decision::Inject {
                 patch, warnings, ..
             } => match resp.with_patch(patch) {
@@ -178,9 +193,20 @@ pub fn admit(
     decide(req, policies, cfg).respond(req)
 }
 
-/// The decision for one AdmissionRequest: a pure function of the request, the cluster view and
-/// the settings.
+/// The decision for one AdmissionRequest with no registry verdict: [`Decision::NeedImages`]
+/// when the pod has image volumes to verify.
 pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitConfig) -> Decision {
+    decide_with(req, policies, cfg, &NoVerdicts)
+}
+
+/// The decision for one AdmissionRequest: a pure function of the request, the cluster view, the
+/// settings and the registry's verdicts on the pod's image volumes.
+pub fn decide_with(
+    req: &AdmissionRequest<Pod>,
+    policies: &dyn Policies,
+    cfg: &AdmitConfig,
+    verdicts: &dyn ImageVerdicts,
+) -> Decision {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Decision::Unchanged;
     }
@@ -209,7 +235,7 @@ pub fn decide(req: &AdmissionRequest<Pod>, policies: &dyn Policies, cfg: &AdmitC
             None => Decision::Unchanged,
         };
     }
-    decide_create(pod, &namespace, policies, cfg)
+    decide_create(pod, &namespace, policies, cfg, verdicts)
 }
 
 /// The decision for creating `pod` in `namespace` (also asked of a workload's pod template).
@@ -218,6 +244,7 @@ pub fn decide_create(
     namespace: &str,
     policies: &dyn Policies,
     cfg: &AdmitConfig,
+    verdicts: &dyn ImageVerdicts,
 ) -> Decision {
     let namespace = namespace.to_string();
     if namespace == cfg.operator_namespace {
@@ -303,13 +330,11 @@ pub fn decide_create(
     let requirements: Vec<mutate::Requirement<'_>> = governed
         .iter()
         .map(|p| mutate::Requirement::cluster(p))
-        .chain(
-            namespaced
-                .as_ref()
-                .map(|(p, named)| mutate::Requirement::namespaced(p, *named, cfg)),
-        )
+        .chain(namespaced.as_ref().map(|(p, named)| {
+            mutate::Requirement::namespaced(p, *named, cfg, policies.trust_objects())
+        }))
         .collect();
-    mutate::mutate(pod, &requirements, cfg)
+    mutate::mutate(pod, &requirements, cfg, verdicts)
 }
 
 /// The ModelValidation the pod's label names (or the one of its namespace, for the first API's

@@ -4,13 +4,17 @@
 //! pod's own mounts of the model made read-only.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 
+use super::image_volumes::{self, ImageRefusal, Step};
 use super::{AdmitConfig, Decision, FoundPolicy, inject, pod_supplied_trust, reinvoke, view};
+use crate::authorities::TrustObjects;
 use crate::cluster_policy::ClusterPolicy;
 use crate::crd::cluster::Mode;
 use crate::crd::{Method, ModelValidationSpec, SpecPath};
+use crate::images::{ImagePolicy, ImageVerdicts};
 use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER, annotations};
 
 /// One policy that applies to the pod, as the webhook injects its verifier.
@@ -31,6 +35,8 @@ pub(super) struct Requirement<'a> {
     mode: Mode,
     /// What the pod records about it.
     origin: Origin<'a>,
+    /// What it verifies in image volumes (`spec.images`).
+    images: Option<Arc<ImagePolicy>>,
 }
 
 /// Where a requirement comes from.
@@ -42,7 +48,12 @@ enum Origin<'a> {
 }
 
 impl<'a> Requirement<'a> {
-    pub(super) fn namespaced(policy: &'a FoundPolicy, named: bool, cfg: &AdmitConfig) -> Self {
+    pub(super) fn namespaced(
+        policy: &'a FoundPolicy,
+        named: bool,
+        cfg: &AdmitConfig,
+        objects: Option<&dyn TrustObjects>,
+    ) -> Self {
         let cannot = |e: &dyn std::fmt::Display| {
             format!(
                 "cannot verify this pod's model with {}: {e}",
@@ -76,6 +87,15 @@ impl<'a> Requirement<'a> {
                 name: &policy.name,
                 named,
             },
+            images: policy.spec.images.as_ref().map(|i| {
+                let document = policy
+                    .spec
+                    .config
+                    .method()
+                    .map_err(|e| e.to_string())
+                    .and_then(crate::authorities::render_method);
+                Arc::new(ImagePolicy::new(&policy.display, i, document, objects))
+            }),
         }
     }
 
@@ -96,7 +116,24 @@ impl<'a> Requirement<'a> {
                 name: policy.name(),
                 hash: &policy.hash,
             },
+            images: policy.images.clone(),
         }
+    }
+
+    /// How messages name the policy.
+    pub(super) fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// What it verifies in image volumes, if anything.
+    pub(super) fn images(&self) -> Option<&ImagePolicy> {
+        self.images.as_deref()
+    }
+
+    /// Whether it is a ModelValidation the pod asked for that verifies image volumes only: a
+    /// pod it finds nothing to verify in is refused, not passed.
+    pub(super) fn names_model_in_images_only(&self) -> bool {
+        matches!(self.origin, Origin::Namespaced { .. }) && self.spec.model.is_none()
     }
 }
 
@@ -187,45 +224,84 @@ fn plan<'r, 'a>(
 }
 
 /// The injection for a pod that `requirements` apply to, in their order.
-pub(super) fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitConfig) -> Decision {
+pub(super) fn mutate(
+    pod: &Pod,
+    requirements: &[Requirement<'_>],
+    cfg: &AdmitConfig,
+    verdicts: &dyn ImageVerdicts,
+) -> Decision {
+    // Image volumes first: their verdicts come from the registry, asked before deciding.
+    let images = match image_volumes::judge(pod, requirements, verdicts) {
+        Step::Need(checks) => return Decision::NeedImages(checks),
+        Step::Judged(j) => j,
+    };
     let pod_annotations = pod.metadata.annotations.clone().unwrap_or_default();
     let mut refusals = Vec::new();
+    let mut retries = Vec::new();
     let mut refused_policy = None;
     let mut warnings = Vec::new();
     let mut planned = Vec::new();
     // What policies in warn and audit mode would have refused: recorded on the pod.
-    let mut findings = BTreeMap::new();
-    for r in requirements {
+    let mut findings: BTreeMap<String, String> = BTreeMap::new();
+    let image_refusals = images.refusals.iter().map(|(i, refusal)| match refusal {
+        ImageRefusal::Refused(m) => (*i, m.clone(), false),
+        ImageRefusal::Unreachable(m) => (*i, m.clone(), true),
+    });
+    let mut policy_refusals: Vec<(usize, String, bool)> = image_refusals.collect();
+    for (i, r) in requirements.iter().enumerate() {
+        if r.spec.model.is_none() {
+            // Images only: nothing to inject.
+            continue;
+        }
         match plan(pod, r, &pod_annotations, cfg) {
             Ok(p) => planned.push(p),
             Err(Refusal::LookAlike(message)) => return Decision::deny(message),
-            Err(Refusal::Policy(message)) => match r.mode {
-                Mode::Enforce => {
-                    // Only a pod naming an `ml.sigstore.dev` ModelValidation gets its refusal
-                    // recorded there.
-                    if let Origin::Namespaced { name, named: true } = r.origin {
-                        refused_policy = Some(name.to_string());
-                    }
+            Err(Refusal::Policy(message)) => policy_refusals.push((i, message, false)),
+        }
+    }
+    for (i, message, retry) in policy_refusals {
+        let r = &requirements[i];
+        match r.mode {
+            Mode::Enforce => {
+                // Only a pod naming an `ml.sigstore.dev` ModelValidation gets its refusal
+                // recorded there.
+                if let Origin::Namespaced { name, named: true } = r.origin {
+                    refused_policy = Some(name.to_string());
+                }
+                if retry {
+                    retries.push(message);
+                } else {
                     refusals.push(message);
                 }
-                mode => {
-                    if mode == Mode::Warn {
-                        warnings.push(format!(
-                            "{message} ({} is in warn mode: the pod is admitted without its verifier)",
-                            r.display
-                        ));
-                    }
-                    if let Origin::Cluster { name, .. } = r.origin {
-                        findings.insert(name.to_string(), crate::text::truncate(&message, 512));
-                    }
+            }
+            mode => {
+                if mode == Mode::Warn {
+                    warnings.push(format!(
+                        "{message} ({} is in warn mode: the pod is admitted without this check)",
+                        r.display
+                    ));
                 }
-            },
+                if let Origin::Cluster { name, .. } = r.origin {
+                    let entry = findings.entry(name.to_string()).or_default();
+                    if !entry.is_empty() {
+                        entry.push_str("; ");
+                    }
+                    entry.push_str(&message);
+                    *entry = crate::text::truncate(entry, 512);
+                }
+            }
         }
     }
     if !refusals.is_empty() {
+        refusals.extend(retries);
         return Decision::Deny {
             message: refusals.join("; "),
             policy: refused_policy,
+        };
+    }
+    if !retries.is_empty() {
+        return Decision::Retry {
+            message: retries.join("; "),
         };
     }
     let method = planned
@@ -242,7 +318,8 @@ pub(super) fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitCon
         // Still make sure nothing can write the model (a copied pod may have dropped it).
         let mut changed = reinvoke::verifier_last(&mut fixed);
         changed.extend(view::protect(&mut fixed, &model_volumes));
-        if record_findings(&mut fixed, &findings) {
+        let pinned = image_volumes::pin(&mut fixed, &images.pins);
+        if record_findings(&mut fixed, &findings) || pinned {
             changed.extend(warnings);
             return patch(pod, &fixed, changed, method);
         }
@@ -260,6 +337,7 @@ pub(super) fn mutate(pod: &Pod, requirements: &[Requirement<'_>], cfg: &AdmitCon
     }
     let mut patched = pod.clone();
     warnings.extend(view::protect(&mut patched, &model_volumes));
+    image_volumes::pin(&mut patched, &images.pins);
     let spec = patched.spec.get_or_insert_with(Default::default);
     // Containers already ours (present) move to the end with the new ones, in policy order.
     let ours: std::collections::BTreeSet<&str> = planned

@@ -11,7 +11,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::core::admission::AdmissionRequest;
 
 use super::review::encode;
-use super::{AdmitConfig, Decision, Policies, decide};
+use super::{AdmitConfig, Decision, Policies, decide, decide_with};
+use crate::images::verifier::ImageVerifier;
 use crate::metrics::{MethodLabels, Metrics};
 
 pub use super::listener::serve_tls;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// For Events about denied pods (none when unset, e.g. in tests).
     pub events: Option<crate::events::EventSink>,
+    /// Verifies models in image volumes at their registries.
+    pub images: Arc<ImageVerifier>,
 }
 
 async fn mutate(
@@ -37,7 +40,13 @@ async fn mutate(
         Ok(req) => req,
         Err(resp) => return Json(encode(resp.into_review())),
     };
-    let decision = decide(&req, state.policies.as_ref(), &state.config);
+    let mut decision = decide(&req, state.policies.as_ref(), &state.config);
+    if let Decision::NeedImages(checks) = &decision {
+        // The registry calls, at the edge: then the same pure decision with their verdicts.
+        let (verdicts, stats) = state.images.verify(checks).await;
+        state.metrics.image_verifications(&stats);
+        decision = decide_with(&req, state.policies.as_ref(), &state.config, &verdicts);
+    }
     state
         .metrics
         .admission(decision.result_label(), started.elapsed().as_secs_f64());

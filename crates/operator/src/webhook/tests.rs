@@ -10,6 +10,7 @@ use crate::names::annotations;
 use crate::test_support::key_spec;
 
 mod cluster;
+mod images;
 
 #[derive(Default)]
 struct Memory {
@@ -59,6 +60,9 @@ impl Policies for Memory {
     }
     fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
         self.namespace_labels.get(namespace).cloned()
+    }
+    fn trust_objects(&self) -> Option<&dyn crate::authorities::TrustObjects> {
+        Some(&crate::test_support::NoTrustObjects)
     }
 }
 
@@ -218,8 +222,8 @@ fn updates_ignored_namespaces_and_unlabelled_pods_pass_untouched() {
 #[test]
 fn annotations_tighten_but_never_loosen() {
     let mut loose = key_spec();
-    loose.model.ignore_unsigned_files = Some(true);
-    loose.model.allow_symlinks = Some(true);
+    loose.model.as_mut().unwrap().ignore_unsigned_files = Some(true);
+    loose.model.as_mut().unwrap().allow_symlinks = Some(true);
     let policies =
         Memory::default()
             .with("team", "loose", loose)
@@ -307,7 +311,7 @@ fn sigstore_args_and_unmounted_paths() {
         }),
         ..Default::default()
     };
-    s.model.ignore_paths = vec!["README.md".into()];
+    s.model.as_mut().unwrap().ignore_paths = vec!["README.md".into()];
     let p = pod(json!({LABEL: "ks"}), json!({}), json!([]));
     let (_, c) = injected(
         &p,
@@ -333,7 +337,7 @@ fn sigstore_args_and_unmounted_paths() {
         args.windows(2)
             .any(|w| w == ["--ignore-paths", "README.md"])
     );
-    s.model.path = "/elsewhere/model".into();
+    s.model.as_mut().unwrap().path = "/elsewhere/model".into();
     let msg = denial(&admit(
         &review("CREATE", p),
         &Memory::default().with("team", "ks", s),
@@ -482,7 +486,7 @@ fn a_spec_without_exactly_one_method_or_with_a_relative_path_is_refused_naming_t
     let mut none = key_spec();
     none.config = ValidationConfig::default();
     let mut relative = key_spec();
-    relative.model.signature_path = "model.sig".into();
+    relative.model.as_mut().unwrap().signature_path = "model.sig".into();
     let p = pod(json!({LEGACY_LABEL: "true"}), json!({}), json!([]));
     for (spec, expected) in [
         (none, "spec.config names no verification method"),

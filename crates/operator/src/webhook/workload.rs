@@ -82,7 +82,9 @@ pub fn check(
         spec: template.spec,
         status: None,
     };
-    match decide_create(&pod, &namespace, policies, cfg) {
+    // Image volumes are verified at the registry when each pod is created (a tag may move
+    // between now and then), so the template's are not asked here.
+    match decide_create(&pod, &namespace, policies, cfg, &crate::images::NoVerdicts) {
         Decision::Deny { message, .. } => {
             Verdict::Refuse(format!("{what} would be refused: {message}"))
         }
@@ -103,7 +105,7 @@ pub fn check(
                 .map(|w| format!("{what}: {w}"))
                 .collect(),
         ),
-        Decision::Unchanged => Verdict::Admit(vec![]),
+        Decision::Unchanged | Decision::NeedImages(_) => Verdict::Admit(vec![]),
     }
 }
 

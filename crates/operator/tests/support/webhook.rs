@@ -66,6 +66,10 @@ impl TestWebhook {
             config,
             metrics: model_validation_operator::metrics::Metrics::new(),
             events: None,
+            images: Arc::new(
+                model_validation_operator::images::verifier::ImageVerifier::new(Default::default())
+                    .unwrap(),
+            ),
         }));
         let (stop, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(serve_tls(

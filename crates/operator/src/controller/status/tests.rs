@@ -184,7 +184,7 @@ fn specs_that_cannot_work_are_not_ready() {
     assert_eq!(ready(&s).1, "SeveralMethods");
 
     let mut s = spec();
-    s.model.signature_path = "model.sig".into();
+    s.model.as_mut().unwrap().signature_path = "model.sig".into();
     let (ok, reason, msg) = ready(&s);
     assert!(!ok);
     assert_eq!(reason, "RelativePath");
@@ -196,7 +196,7 @@ fn a_changed_spec_orphans_pods_injected_under_the_old_one() {
     let s = spec();
     let p = pod("p", Some("mv"), Some(&config_hash(&s)), None);
     let mut changed = s.clone();
-    changed.model.ignore_unsigned_files = Some(true);
+    changed.model.as_mut().unwrap().ignore_unsigned_files = Some(true);
     assert_ne!(config_hash(&s), config_hash(&changed));
     assert_eq!(injection(&p, "mv", &config_hash(&s)), Injection::Injected);
     assert_eq!(
