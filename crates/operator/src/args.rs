@@ -13,6 +13,7 @@ use model_validation_operator::admin::{self, Readiness};
 use model_validation_operator::cache::ClusterCache;
 use model_validation_operator::certs::SelfManaged;
 use model_validation_operator::events::{EventSink, Limits};
+use model_validation_operator::images::pull_secrets::PodPullSecrets;
 use model_validation_operator::images::verifier::{ImageVerifier, VerifierOptions};
 use model_validation_operator::metrics::Metrics;
 use model_validation_operator::tls::{self, CertDir, Resolver};
@@ -229,6 +230,11 @@ pub struct Args {
     /// How many verified (manifest digest, policy trust) pairs are kept (0: none).
     #[arg(long, env = "MVO_IMAGE_CACHE_SIZE", default_value = "4096")]
     image_cache_size: usize,
+    /// Read registries with the pod's own pull Secrets (its spec.imagePullSecrets, which
+    /// include its service account's) where a policy names no spec.images.pullSecret. Needs
+    /// get on Secrets in the pods' namespaces: apply deploy/optional/pod-pull-secrets.
+    #[arg(long, env = "MVO_POD_PULL_SECRETS")]
+    pod_pull_secrets: bool,
 }
 
 /// How the webhook's serving certificate is kept.
@@ -289,6 +295,7 @@ impl Args {
             registry_plain_http,
             image_cache_ttl,
             image_cache_size,
+            pod_pull_secrets,
         } = self;
         init_logging(log_format);
         let images = image_verifier(
@@ -400,6 +407,7 @@ impl Args {
             metrics,
             events: Some(events),
             images,
+            pod_pull_secrets: pod_pull_secrets.then(|| PodPullSecrets::new(client.clone())),
         }));
         let tls_config = Arc::new(tls::server_config(resolver)?);
         let listener = tokio::net::TcpListener::bind(webhook_addr)

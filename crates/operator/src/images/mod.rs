@@ -10,6 +10,7 @@
 //! manifest that verified, whatever the tag says later.
 
 pub mod glob;
+pub mod pull_secrets;
 pub mod verifier;
 
 use std::collections::HashMap;

@@ -66,6 +66,15 @@ pub struct VerifyStats {
     pub verified: usize,
 }
 
+/// The pod's own pull credentials (`--pod-pull-secrets`).
+#[derive(Clone, Debug, Default)]
+pub struct PodCredentials {
+    /// A docker config merged from the pod's pull Secrets.
+    pub config: Option<String>,
+    /// Why they could not be read, said if the registry refuses anonymous access.
+    pub problem: Option<String>,
+}
+
 /// One reference, the credentials to read it with, and the trusts to verify it with.
 type Group<'c> = (&'c str, Option<&'c str>, Vec<Arc<ImageTrust>>);
 
@@ -94,11 +103,16 @@ impl ImageVerifier {
 
     /// The verdict of every check (each distinct reference resolved once per set of
     /// credentials, so that every policy judges the same manifest), within the deadline.
-    pub async fn verify(&self, checks: &[ImageCheck]) -> (Verdicts, VerifyStats) {
+    /// `pod` are the pod's own pull credentials, used where a policy names no pull Secret.
+    pub async fn verify(
+        &self,
+        checks: &[ImageCheck],
+        pod: &PodCredentials,
+    ) -> (Verdicts, VerifyStats) {
         let deadline = tokio::time::Instant::now() + self.options.timeout;
         let mut groups: Vec<Group<'_>> = Vec::new();
         for c in checks {
-            let creds = c.trust.credentials.as_deref();
+            let creds = c.trust.credentials.as_deref().or(pod.config.as_deref());
             match groups
                 .iter_mut()
                 .find(|(r, k, _)| *r == c.reference && *k == creds)
@@ -115,7 +129,7 @@ impl ImageVerifier {
         let runs = groups.iter().map(|(reference, creds, trusts)| async move {
             let outcome = tokio::time::timeout_at(
                 deadline,
-                self.verify_reference(reference, *creds, trusts),
+                self.verify_reference(reference, *creds, trusts, pod.problem.as_deref()),
             )
             .await;
             let results = outcome.unwrap_or_else(|_| {
@@ -147,7 +161,19 @@ impl ImageVerifier {
         reference: &str,
         credentials: Option<&str>,
         trusts: &[Arc<ImageTrust>],
+        credentials_problem: Option<&str>,
     ) -> (Vec<(String, ImageVerdict)>, VerifyStats) {
+        let registry_verdict = |e: &RegistryError| {
+            let verdict = registry_verdict(e);
+            match (verdict, credentials_problem) {
+                (ImageVerdict::Refused(m), Some(p))
+                    if matches!(e, RegistryError::Unauthorized { .. }) =>
+                {
+                    ImageVerdict::Refused(format!("{m} ({p})"))
+                }
+                (v, _) => v,
+            }
+        };
         let mut stats = VerifyStats::default();
         let all = |v: ImageVerdict| -> Vec<(String, ImageVerdict)> {
             trusts.iter().map(|t| (t.key.clone(), v.clone())).collect()

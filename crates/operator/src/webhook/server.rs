@@ -12,7 +12,8 @@ use kube::core::admission::AdmissionRequest;
 
 use super::review::encode;
 use super::{AdmitConfig, Decision, Policies, decide, decide_with};
-use crate::images::verifier::ImageVerifier;
+use crate::images::pull_secrets::PodPullSecrets;
+use crate::images::verifier::{ImageVerifier, PodCredentials};
 use crate::metrics::{MethodLabels, Metrics};
 
 pub use super::listener::serve_tls;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub events: Option<crate::events::EventSink>,
     /// Verifies models in image volumes at their registries.
     pub images: Arc<ImageVerifier>,
+    /// Reads pods' own pull Secrets (`--pod-pull-secrets`; none: policies' pull Secrets only).
+    pub pod_pull_secrets: Option<PodPullSecrets>,
 }
 
 async fn mutate(
@@ -43,7 +46,8 @@ async fn mutate(
     let mut decision = decide(&req, state.policies.as_ref(), &state.config);
     if let Decision::NeedImages(checks) = &decision {
         // The registry calls, at the edge: then the same pure decision with their verdicts.
-        let (verdicts, stats) = state.images.verify(checks).await;
+        let pod_credentials = pod_credentials(&state, &req).await;
+        let (verdicts, stats) = state.images.verify(checks, &pod_credentials).await;
         state.metrics.image_verifications(&stats);
         decision = decide_with(&req, state.policies.as_ref(), &state.config, &verdicts);
     }
@@ -79,6 +83,27 @@ async fn mutate(
         "admission"
     );
     Json(encode(resp.into_review()))
+}
+
+/// The pod's own pull credentials, when `--pod-pull-secrets` is on.
+async fn pod_credentials(state: &AppState, req: &AdmissionRequest<Pod>) -> PodCredentials {
+    let (Some(reader), Some(pod)) = (state.pod_pull_secrets.as_ref(), req.object.as_ref()) else {
+        return PodCredentials::default();
+    };
+    let namespace = req.namespace.as_deref().unwrap_or_default();
+    match reader.credentials(pod, namespace).await {
+        Ok(config) => PodCredentials {
+            config,
+            problem: None,
+        },
+        Err(problem) => {
+            tracing::warn!(namespace, %problem, "pod pull secrets");
+            PodCredentials {
+                config: None,
+                problem: Some(problem),
+            }
+        }
+    }
 }
 
 /// Records a `PodDenied` Event on the ModelValidation `policy` that the refused pod names (a

@@ -70,6 +70,7 @@ impl TestWebhook {
                 model_validation_operator::images::verifier::ImageVerifier::new(Default::default())
                     .unwrap(),
             ),
+            pod_pull_secrets: None,
         }));
         let (stop, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(serve_tls(
