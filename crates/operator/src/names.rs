@@ -92,6 +92,13 @@ pub mod annotations {
     /// Set on pods that a cluster policy in `warn` or `audit` mode would have refused at
     /// admission (a JSON object: policy name to the refusal), so that its status counts them.
     pub const ADMISSION_FINDINGS: &str = "validation.ml.sigstore.dev/admission-findings";
+    /// Set on pods whose image volumes admission verified and pinned: `volume=reference`
+    /// pairs, comma-separated, in volume-name order. The ValidatingAdmissionPolicy
+    /// `model-validation-images.ml.sigstore.dev` refuses a pod whose volume no longer carries
+    /// the pinned reference (a webhook after ours that put a tag back), and the one for
+    /// labelled pods expects no verifier container on a pod whose ModelValidation verifies
+    /// images only (pinned, and no `injected-by`).
+    pub const PINNED_IMAGES: &str = "validation.ml.sigstore.dev/pinned-images";
     /// The prefix of every annotation above (the status controller keeps only these).
     pub const PREFIX: &str = "validation.ml.sigstore.dev/";
 }

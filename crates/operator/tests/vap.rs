@@ -1,6 +1,7 @@
 //! The ValidatingAdmissionPolicy of `deploy/base/validating-policy.yaml`, on a real API server
 //! with no operator at all: it alone refuses labelled pods whose verification is missing,
-//! misplaced, swapped or undermined, and admits the pod the operator would have produced.
+//! misplaced, swapped or undermined, and admits the pod the operator would have produced; and
+//! it refuses a pod whose pinned image volume was changed back to a tag.
 
 mod support;
 
@@ -179,8 +180,36 @@ async fn the_policy_alone_refuses_undermined_pods_and_admits_the_injected_shape(
     .await
     .unwrap();
 
-    // Updates: the verifier's image cannot be swapped, nor can an ephemeral container write.
     let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    // Image volumes: a pod whose ModelValidation verifies images only carries pins and no
+    // verifier, and is admitted while its volume keeps the pinned reference; a webhook that
+    // put the tag back is refused (and so is an unpinned pod without a verifier, above).
+    let pinned = "registry.example.com/models/llm@sha256:".to_string() + &"a".repeat(64);
+    let image_pod = |name: &str, reference: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": labelled(), "annotations": {
+                "validation.ml.sigstore.dev/pinned-images": format!("model={pinned}")}},
+            "spec": {"containers": [{"name": "app", "image": "app", "volumeMounts": [{"name": "model", "mountPath": "/models"}]}],
+                "volumes": [{"name": "model", "image": {"reference": reference}}]}
+        })
+    };
+    let msg = create(
+        &client,
+        &ns,
+        image_pod("unpinned", "registry.example.com/models/llm:v1"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        msg.contains("must keep the references model-validation-operator verified and pinned; changed after it: model=registry.example.com/models/llm@sha256:"),
+        "{msg}"
+    );
+    create(&client, &ns, image_pod("pinned", &pinned))
+        .await
+        .unwrap();
+
+    // Updates: the verifier's image cannot be swapped, nor can an ephemeral container write.
     let msg = pods
         .patch("ok", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"initContainers": [{"name": "model-validation", "image": "evil"}]}})))
         .await

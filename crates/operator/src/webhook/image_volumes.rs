@@ -145,19 +145,42 @@ pub(super) fn judge(
     }
 }
 
-/// Rewrites the pinned volumes' references; returns whether anything changed.
+/// Rewrites the pinned volumes' references and records them in the
+/// [`PINNED_IMAGES`](crate::names::annotations::PINNED_IMAGES) annotation (removing one the pod
+/// brought when nothing was pinned); returns whether anything changed.
 pub(super) fn pin(pod: &mut Pod, pins: &BTreeMap<usize, String>) -> bool {
-    let Some(volumes) = pod.spec.as_mut().and_then(|s| s.volumes.as_mut()) else {
-        return false;
-    };
     let mut changed = false;
-    for (i, pinned) in pins {
-        if let Some(image) = volumes.get_mut(*i).and_then(|v| v.image.as_mut())
-            && image.reference.as_deref() != Some(pinned.as_str())
-        {
-            image.reference = Some(pinned.clone());
-            changed = true;
+    let mut recorded = BTreeMap::new();
+    if let Some(volumes) = pod.spec.as_mut().and_then(|s| s.volumes.as_mut()) {
+        for (i, pinned) in pins {
+            let Some(volume) = volumes.get_mut(*i) else {
+                continue;
+            };
+            if let Some(image) = volume.image.as_mut() {
+                if image.reference.as_deref() != Some(pinned.as_str()) {
+                    image.reference = Some(pinned.clone());
+                    changed = true;
+                }
+                recorded.insert(volume.name.clone(), pinned.clone());
+            }
         }
+    }
+    let wanted = (!recorded.is_empty()).then(|| {
+        recorded
+            .iter()
+            .map(|(name, reference)| format!("{name}={reference}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let key = crate::names::annotations::PINNED_IMAGES;
+    let current = pod.metadata.annotations.as_ref().and_then(|a| a.get(key));
+    if current != wanted.as_ref() {
+        let annotations = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
+        match wanted {
+            Some(w) => annotations.insert(key.into(), w),
+            None => annotations.remove(key),
+        };
+        changed = true;
     }
     changed
 }

@@ -75,6 +75,11 @@ fn a_verified_image_is_pinned_and_nothing_is_injected() {
     );
     let doc = with_patch(&p, &d.respond(&req));
     assert_eq!(volume_reference(&doc), PINNED);
+    assert_eq!(
+        doc["metadata"]["annotations"][annotations::PINNED_IMAGES],
+        format!("model={PINNED}"),
+        "the pin is recorded for the ValidatingAdmissionPolicy"
+    );
     assert!(doc["spec"].get("initContainers").is_none(), "{doc}");
     // Re-invoked on the pinned pod: the same verdict changes nothing.
     let again = review("CREATE", doc.clone());
@@ -236,7 +241,9 @@ fn warn_mode_admits_unpinned_with_a_warning_and_audit_records_a_finding() {
             namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
             ..Default::default()
         };
-        let p = image_pod(json!({}), REF);
+        let mut p = image_pod(json!({}), REF);
+        // A pin the pod brought itself is not kept: only the webhook records pins.
+        p["metadata"]["annotations"] = json!({annotations::PINNED_IMAGES: format!("model={REF}")});
         let req = review("CREATE", p.clone());
         let d = answer(
             &req,
@@ -246,6 +253,12 @@ fn warn_mode_admits_unpinned_with_a_warning_and_audit_records_a_finding() {
         let resp = d.respond(&req);
         let doc = with_patch(&p, &resp);
         assert_eq!(volume_reference(&doc), REF, "{mode}: not pinned");
+        assert!(
+            doc["metadata"]["annotations"]
+                .get(annotations::PINNED_IMAGES)
+                .is_none(),
+            "{mode}: {doc}"
+        );
         let findings = doc["metadata"]["annotations"][annotations::ADMISSION_FINDINGS]
             .as_str()
             .unwrap();
