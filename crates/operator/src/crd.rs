@@ -28,6 +28,7 @@ pub mod cluster;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.model) || has(self.images)").message("set spec.model (a model in the pod's files), spec.images (models in the pod's image volumes), or both"))]
+#[x_kube(validation = Rule::new("!has(self.images) || !has(self.images.pullSecret)").message("spec.images.pullSecret is for ClusterModelValidations (it names a Secret in the operator's namespace, which tenants must not borrow); a ModelValidation's images are read anonymously, or with the pod's own imagePullSecrets when the operator runs with --pod-pull-secrets"))]
 pub struct ModelValidationSpec {
     /// Where the model and its signature are in the pod, and which files count (optional when
     /// `images` is set: the pod then gets no verification container).
@@ -60,11 +61,13 @@ pub struct ImagesSpec {
     /// across segments (`registry.example.com/models/**`). Docker Hub images are matched as
     /// `docker.io/library/name` or `docker.io/org/name`. Image volumes that match no pattern
     /// are not checked.
-    #[schemars(length(min = 1, max = 64))]
-    #[x_kube(validation = Rule::new("self.all(g, size(g) > 0 && size(g) <= 512)").message("every images.globs pattern must be 1 to 512 characters"))]
+    #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 512)))]
+    #[x_kube(validation = Rule::new("self.all(g, !g.contains('@') && !g.matches('^[^/]*/.*:'))").message("images.globs match repositories (registry/path): drop the :tag or @digest"))]
     pub globs: Vec<String>,
     /// A `kubernetes.io/dockerconfigjson` Secret in the operator's namespace with credentials
-    /// for the registry (default: anonymous).
+    /// for the registry (default: anonymous, or the pod's own pull Secrets with the operator's
+    /// `--pod-pull-secrets`). ClusterModelValidations only: a tenant's ModelValidation may not
+    /// borrow the platform's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub pull_secret: Option<String>,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use model_signing::authorities::AuthoritiesDocument;
-use model_signing::oci::authorities::verify_manifest_with_authorities;
+use model_signing::oci::authorities::{ManifestRefusal, verify_manifest_with_authorities};
 use model_signing::oci::credentials::DockerConfig;
 use model_signing::oci::registry::{RegistryClient, RegistryError, RegistryOptions, Resolved};
 use sha2::{Digest, Sha256};
@@ -312,8 +312,14 @@ fn verify_trust(resolved: &Resolved, bundles: &[&[u8]], trust: &ImageTrust) -> R
         .map_err(|e| format!("the policy's authorities cannot be used: {e}"))?;
     verify_manifest_with_authorities(&resolved.manifest, bundles, &authorities, document.required)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e {
+            ManifestRefusal::Artifact(e) => format!("{e}: {ONLY_MODELPACK}"),
+            e => e.to_string(),
+        })
 }
+
+/// What admission can verify, said when it meets something else.
+const ONLY_MODELPACK: &str = "admission verifies ModelPack artifacts with raw layers (model-signing oci push), whose layer digests are the files' digests; a modelcar image (tar layers) is verified with the CLI (model-signing oci verify --modelcar-root)";
 
 /// A registry failure as a verdict: what a retry can fix is [`ImageVerdict::Unreachable`].
 fn registry_verdict(e: &RegistryError) -> ImageVerdict {

@@ -17,6 +17,9 @@ use crate::crd::{Method, ModelValidationSpec, SpecPath};
 use crate::images::{ImagePolicy, ImageVerdicts};
 use crate::names::{VERIFY_CONTAINER, WATCH_CONTAINER, annotations};
 
+/// Why a ModelValidation cannot name a pull Secret.
+const MV_PULL_SECRET: &str = "spec.images.pullSecret is for ClusterModelValidations (it names a Secret in the operator's namespace, which tenants must not borrow): remove it; the operator reads a ModelValidation's images anonymously, or with the pod's own imagePullSecrets when it runs with --pod-pull-secrets";
+
 /// One policy that applies to the pod, as the webhook injects its verifier.
 pub(super) struct Requirement<'a> {
     /// How messages name it.
@@ -93,7 +96,12 @@ impl<'a> Requirement<'a> {
                     .config
                     .method()
                     .map_err(|e| e.to_string())
-                    .and_then(crate::authorities::render_method);
+                    .and_then(crate::authorities::render_method)
+                    .and_then(|d| match &i.pull_secret {
+                        // The CRD refuses it; a spec that predates the rule gets the same word.
+                        Some(_) => Err(MV_PULL_SECRET.to_string()),
+                        None => Ok(d),
+                    });
                 Arc::new(ImagePolicy::new(&policy.display, i, document, objects))
             }),
         }

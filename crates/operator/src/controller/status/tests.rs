@@ -322,3 +322,57 @@ fn the_facts_kept_of_a_pod_are_what_status_and_events_read() {
     let plain = pod("plain", None, None, None);
     assert!(!plain.has_verifier && plain.injected_by.is_none() && plain.outcome().is_none());
 }
+
+#[test]
+fn an_images_only_policy_counts_pinned_pods_verified_and_says_what_it_checks() {
+    let s: ModelValidationSpec = serde_json::from_value(json!({
+        "images": {"globs": ["registry.example.com/models/**"]},
+        "config": {"publicKeyConfig": {"keyPem": crate::test_support::KEY_PEM}},
+    }))
+    .unwrap();
+    let mut pinned = labelled_pod("pinned", None, None, None);
+    pinned
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(
+            annotations::PINNED_IMAGES.into(),
+            "model=registry.example.com/models/llm@sha256:00".into(),
+        );
+    let pinned = PodFacts::of(&pinned);
+    let before = pod("before", None, None, None);
+    let st = compute(
+        "mv",
+        None,
+        &s,
+        None,
+        &[&pinned, &before],
+        &t("2026-01-01T00:00:00Z"),
+    );
+    assert_eq!(
+        (
+            st.injected_pod_count,
+            st.verified_count,
+            st.uninjected_pod_count
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(st.uninjected_pods[0].name, "before");
+    let c = &st.conditions[0];
+    assert_eq!(c.status, "True");
+    assert!(
+        c.message
+            .contains("image volumes are verified at admission"),
+        "{}",
+        c.message
+    );
+    // Twin: trust read from the pod cannot verify images, and Ready says which field to use.
+    let mut from_pod = s.clone();
+    from_pod.config.public_key_config = Some(PublicKeyConfig {
+        key_path: Some("/keys/pub.pem".into()),
+        key_pem: None,
+    });
+    let (ok, reason, message) = ready(&from_pod);
+    assert_eq!((ok, reason), (false, "ImagesUnusable"));
+    assert!(message.contains("publicKeyConfig.keyPem"), "{message}");
+}

@@ -189,6 +189,28 @@ fn trust_read_from_the_pod_cannot_verify_images() {
 
 #[test]
 fn a_missing_pull_secret_is_named_with_how_to_create_it() {
+    let cmv = cluster_policy(
+        "images",
+        json!({"model": null, "images": {"globs": ["registry.example.com/**"], "pullSecret": "registry-creds"}}),
+    );
+    let policies = Memory {
+        cluster: vec![cmv],
+        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
+        ..Default::default()
+    };
+    let d = decide(
+        &review("CREATE", image_pod(json!({}), REF)),
+        &policies,
+        &cfg(),
+    );
+    assert!(
+        matches!(&d, Decision::Deny { message, .. } if message.contains("registry-creds") && message.contains("kubectl create secret docker-registry")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_tenants_model_validation_cannot_borrow_the_platforms_pull_secret() {
     let mut spec = image_mv();
     spec.images.as_mut().unwrap().pull_secret = Some("registry-creds".into());
     let d = decide(
@@ -197,7 +219,7 @@ fn a_missing_pull_secret_is_named_with_how_to_create_it() {
         &cfg(),
     );
     assert!(
-        matches!(&d, Decision::Deny { message, .. } if message.contains("registry-creds") && message.contains("kubectl create secret docker-registry")),
+        matches!(&d, Decision::Deny { message, .. } if message.contains("spec.images.pullSecret is for ClusterModelValidations")),
         "{d:?}"
     );
 }
