@@ -64,6 +64,16 @@ pub struct ImagesSpec {
     #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 512)))]
     #[x_kube(validation = Rule::new("self.all(g, !g.contains('@') && !g.matches('^[^/]*/.*:'))").message("images.globs match repositories (registry/path): drop the :tag or @digest"))]
     pub globs: Vec<String>,
+    /// The model's directory inside modelcar images (container images whose tar layers hold
+    /// the model, as KServe's `oci+native://`), e.g. `/models`. Set, covered image volumes that
+    /// are modelcar images are verified at admission by streaming their layers once (their
+    /// digests cover tar archives, not files), within `--registry-timeout`; the signature is
+    /// the directory's, attached with `model-signing oci attach --modelcar-root`. Unset, only
+    /// ModelPack artifacts with raw layers are verified (from the manifest alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("images.modelcarRoot must be an absolute path inside the image, e.g. /models"))]
+    pub modelcar_root: Option<String>,
     /// A `kubernetes.io/dockerconfigjson` Secret in the operator's namespace with credentials
     /// for the registry (default: anonymous, or the pod's own pull Secrets with the operator's
     /// `--pod-pull-secrets`). ClusterModelValidations only: a tenant's ModelValidation may not

@@ -127,16 +127,91 @@ pub fn verify_manifest_with_authorities(
     authorities: &[BuiltAuthority],
     required: Required,
 ) -> Result<ManifestAuthoritiesReport, ManifestRefusal> {
-    let total = authorities.len();
-    let Some(need) = required.need(total) else {
-        return Err(ManifestRefusal::Unsatisfiable {
-            required: required.of(total),
-            total,
-        });
-    };
+    let need = need(authorities, required)?;
     let files = manifest::parse(manifest_bytes)
         .and_then(|m| modelpack::files(&m))
         .map_err(ManifestRefusal::Artifact)?;
+    verify_files(
+        files,
+        sha256_digest(manifest_bytes),
+        bundles,
+        authorities,
+        need,
+    )
+}
+
+/// Checks, before any file of the artifact is read, that enough authorities have an attached
+/// signature whose envelope and signer verify: a modelcar image's layers are then fetched
+/// only for a model that can pass ([`verify_files_with_authorities`] decides).
+pub fn enough_signers(
+    bundles: &[&[u8]],
+    authorities: &[BuiltAuthority],
+    required: Required,
+) -> Result<(), ManifestRefusal> {
+    let need = need(authorities, required)?;
+    if bundles.is_empty() {
+        return Err(ManifestRefusal::Unsigned);
+    }
+    let mut vouched = Vec::new();
+    let mut refused = Vec::new();
+    for authority in authorities {
+        let mut first_error = None;
+        let opens =
+            bundles.iter().any(
+                |b| match open_files_signature(b, authority.verifier.as_ref()) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        false
+                    }
+                },
+            );
+        match (opens, first_error) {
+            (true, _) => vouched.push(authority.name.clone()),
+            (false, Some(e)) => refused.push((authority.name.clone(), e)),
+            (false, None) => {}
+        }
+    }
+    if vouched.len() < need {
+        return Err(ManifestRefusal::TooFew {
+            required: need,
+            vouched,
+            refused,
+            bundles: bundles.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Verifies `bundles` against the artifact's `files` (e.g. a modelcar image's, hashed from its
+/// layers) with each authority; `manifest_digest` is what will be pinned.
+pub fn verify_files_with_authorities(
+    files: ArtifactFiles,
+    manifest_digest: String,
+    bundles: &[&[u8]],
+    authorities: &[BuiltAuthority],
+    required: Required,
+) -> Result<ManifestAuthoritiesReport, ManifestRefusal> {
+    let need = need(authorities, required)?;
+    verify_files(files, manifest_digest, bundles, authorities, need)
+}
+
+/// How many must vouch, or the refusal of a rule no list of this length can meet.
+fn need(authorities: &[BuiltAuthority], required: Required) -> Result<usize, ManifestRefusal> {
+    let total = authorities.len();
+    required.need(total).ok_or(ManifestRefusal::Unsatisfiable {
+        required: required.of(total),
+        total,
+    })
+}
+
+fn verify_files(
+    files: ArtifactFiles,
+    manifest_digest: String,
+    bundles: &[&[u8]],
+    authorities: &[BuiltAuthority],
+    need: usize,
+) -> Result<ManifestAuthoritiesReport, ManifestRefusal> {
     if bundles.is_empty() {
         return Err(ManifestRefusal::Unsigned);
     }
@@ -164,7 +239,7 @@ pub fn verify_manifest_with_authorities(
         vouched,
         refused,
         required: need,
-        manifest_digest: sha256_digest(manifest_bytes),
+        manifest_digest,
         files,
     })
 }
@@ -314,6 +389,24 @@ mod tests {
         // The passing twin: the signature of the served manifest by the trusted key.
         let good = sign(&served, &k1);
         verify_manifest_with_authorities(&served, &[&other_signer, &old, &good], &a, r).unwrap();
+    }
+
+    #[test]
+    fn signers_are_checked_before_files_are_read() {
+        let m = manifest(b"weights");
+        let (k1, p1) = key();
+        let (k2, _) = key();
+        let (a, r) = authorities(&[&p1], "any");
+        assert!(matches!(
+            enough_signers(&[], &a, r),
+            Err(ManifestRefusal::Unsigned)
+        ));
+        let foreign = sign(&m, &k2);
+        let err = enough_signers(&[&foreign], &a, r).unwrap_err().to_string();
+        assert!(err.contains("key"), "{err}");
+        // Twin: the trusted signer's bundle passes the envelope check, whatever it signs.
+        let other_model = sign(&manifest(b"other"), &k1);
+        enough_signers(&[&foreign, &other_model], &a, r).unwrap();
     }
 
     #[test]

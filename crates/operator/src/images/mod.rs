@@ -45,6 +45,8 @@ pub struct ImageTrust {
     pub document: String,
     /// A docker `config.json` with the registry credentials (`spec.images.pullSecret`).
     pub credentials: Option<String>,
+    /// The model's directory in modelcar images (`spec.images.modelcarRoot`).
+    pub modelcar_root: Option<String>,
     /// A digest of both: verdicts and cached verifications are kept per key.
     pub key: String,
 }
@@ -74,10 +76,13 @@ impl ImagePolicy {
             h.update(document.as_bytes());
             h.update([0]);
             h.update(credentials.as_deref().unwrap_or_default().as_bytes());
+            h.update([0]);
+            h.update(spec.modelcar_root.as_deref().unwrap_or_default().as_bytes());
             Ok(Arc::new(ImageTrust {
                 display: display.into(),
                 document,
                 credentials,
+                modelcar_root: spec.modelcar_root.clone(),
                 key: hex::encode(h.finalize())[..32].to_string(),
             }))
         });

@@ -13,9 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use model_signing::authorities::AuthoritiesDocument;
-use model_signing::oci::authorities::{ManifestRefusal, verify_manifest_with_authorities};
+use model_signing::oci::authorities::{
+    ManifestRefusal, enough_signers, verify_files_with_authorities,
+    verify_manifest_with_authorities,
+};
 use model_signing::oci::credentials::DockerConfig;
 use model_signing::oci::registry::{RegistryClient, RegistryError, RegistryOptions, Resolved};
+use model_signing::oci::{manifest, modelcar};
 use sha2::{Digest, Sha256};
 
 use super::{ImageCheck, ImageTrust, ImageVerdict, Verdicts};
@@ -244,14 +248,14 @@ impl ImageVerifier {
         let bundles: Vec<&[u8]> = bundles.iter().map(|b| b.bytes.as_slice()).collect();
         for t in misses {
             stats.verified += 1;
-            let verdict = match verify_trust(&resolved, &bundles, t) {
+            let verdict = match verify_trust(&client, &resolved, &bundles, t).await {
                 Ok(()) => {
                     self.lock_cache().insert(&resolved.digest, &t.key);
                     ImageVerdict::Verified {
                         pinned: pinned.clone(),
                     }
                 }
-                Err(reason) => ImageVerdict::Refused(reason),
+                Err(verdict) => verdict,
             };
             out.push((t.key.clone(), verdict));
         }
@@ -302,24 +306,67 @@ fn registry_options(options: &VerifierOptions, credentials: DockerConfig) -> Reg
     }
 }
 
-/// Verifies the bundles of `resolved` with the authorities of `trust`.
-fn verify_trust(resolved: &Resolved, bundles: &[&[u8]], trust: &ImageTrust) -> Result<(), String> {
+/// Verifies the bundles of `resolved` with the authorities of `trust`: from the manifest alone
+/// for a ModelPack artifact; for a modelcar image (with `spec.images.modelcarRoot`), by
+/// streaming its layers once, after the signatures' envelopes have passed.
+async fn verify_trust(
+    client: &RegistryClient,
+    resolved: &Resolved,
+    bundles: &[&[u8]],
+    trust: &ImageTrust,
+) -> Result<(), ImageVerdict> {
+    let unusable = |e: &dyn std::fmt::Display| {
+        ImageVerdict::Refused(format!("the policy's authorities cannot be used: {e}"))
+    };
     let document =
         AuthoritiesDocument::from_json("the policy's authorities", trust.document.as_bytes())
-            .map_err(|e| format!("the policy's authorities cannot be used: {e}"))?;
+            .map_err(|e| unusable(&e))?;
     let authorities = document
         .build(SystemTime::now())
-        .map_err(|e| format!("the policy's authorities cannot be used: {e}"))?;
-    verify_manifest_with_authorities(&resolved.manifest, bundles, &authorities, document.required)
-        .map(|_| ())
-        .map_err(|e| match e {
+        .map_err(|e| unusable(&e))?;
+    let modelcar = manifest::parse_image(&resolved.manifest)
+        .map(|m| modelcar::is_modelcar(&m))
+        .unwrap_or(false);
+    let refusal = |e: ManifestRefusal| {
+        ImageVerdict::Refused(match e {
             ManifestRefusal::Artifact(e) => format!("{e}: {ONLY_MODELPACK}"),
             e => e.to_string(),
         })
+    };
+    if !modelcar {
+        return verify_manifest_with_authorities(
+            &resolved.manifest,
+            bundles,
+            &authorities,
+            document.required,
+        )
+        .map(|_| ())
+        .map_err(refusal);
+    }
+    let Some(root) = &trust.modelcar_root else {
+        return Err(ImageVerdict::Refused(
+            "it is a modelcar image (tar layers), whose layer digests are not the files' digests: set the policy's spec.images.modelcarRoot to the model's directory in the image (e.g. /models) to verify it by streaming its layers, or push the model as a ModelPack artifact (model-signing oci push)".into(),
+        ));
+    };
+    // No layer is fetched for a model no trusted signer signed.
+    enough_signers(bundles, &authorities, document.required).map_err(refusal)?;
+    let files = client
+        .modelcar_files(resolved, root)
+        .await
+        .map_err(|e| registry_verdict(&e))?;
+    verify_files_with_authorities(
+        files,
+        resolved.digest.clone(),
+        bundles,
+        &authorities,
+        document.required,
+    )
+    .map(|_| ())
+    .map_err(refusal)
 }
 
 /// What admission can verify, said when it meets something else.
-const ONLY_MODELPACK: &str = "admission verifies ModelPack artifacts with raw layers (model-signing oci push), whose layer digests are the files' digests; a modelcar image (tar layers) is verified with the CLI (model-signing oci verify --modelcar-root)";
+const ONLY_MODELPACK: &str = "admission verifies ModelPack artifacts with raw layers (model-signing oci push), and modelcar images (tar layers) when the policy sets spec.images.modelcarRoot";
 
 /// A registry failure as a verdict: what a retry can fix is [`ImageVerdict::Unreachable`].
 fn registry_verdict(e: &RegistryError) -> ImageVerdict {
