@@ -6,7 +6,8 @@
 //! - cgroup v1 only: the cgroupfs driver, and kubelet 1.35+ needs `failCgroupV1: false`;
 //! - no CAP_SYS_RESOURCE in the bounding set: containerd must not raise a container's
 //!   `oom_score_adj` below its own (`restrict_oom_score_adj`);
-//! - no systemd, no kube-proxy, no registry: images are imported, the sandbox image is ours.
+//! - no systemd, no kube-proxy, no registry needed: images are imported, the sandbox image is
+//!   ours; a test registry over TLS is trusted per host with a `hosts.toml` (`certs.d`).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,13 @@ impl Layout {
         self.containerd_dir().join("containerd.sock")
     }
 
+    /// containerd's per-registry settings (`certs.d/<host:port>/hosts.toml`), its CRI image
+    /// plugin's `registry.config_path`: empty unless a test trusts a registry
+    /// ([`super::RealNode::trust_registry`]).
+    pub fn registry_config_dir(&self) -> PathBuf {
+        self.containerd_dir().join("certs.d")
+    }
+
     /// kubelet's root directory (pods' volumes, plugins, checkpoints).
     pub fn kubelet_dir(&self) -> PathBuf {
         self.dir.join("kubelet")
@@ -114,6 +122,10 @@ state = '{state}'
     snapshotter = 'overlayfs'
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = '{pause}'
+    # Per-registry hosts.toml files, read at each pull: none unless a test adds one (a test
+    # registry's CA, RealNode::trust_registry); without one, containerd's defaults.
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = '{certs_d}'
   [plugins.'io.containerd.cri.v1.runtime']
     # No CAP_SYS_RESOURCE here: never try to lower a container's oom_score_adj below ours.
     restrict_oom_score_adj = true
@@ -142,10 +154,26 @@ state = '{state}'
         sock = path(&l.containerd_socket()),
         opt = path(&c.join("opt")),
         pause = PAUSE_IMAGE,
+        certs_d = path(&l.registry_config_dir()),
         runc = RUNC,
         runc_root = path(&c.join("runc")),
         cni_bin = CNI_BIN_DIR,
         cni_conf = path(&l.cni_conf_dir()),
+    )
+}
+
+/// containerd's `hosts.toml` for the registry at `host` (`127.0.0.1:PORT`) serving HTTPS with a
+/// certificate signed by the CA in `ca_file`: pull and resolve there, trusting that CA (on top
+/// of the system's roots). Reference: containerd's docs/hosts.md.
+pub fn registry_hosts_toml(host: &str, ca_file: &Path) -> String {
+    format!(
+        r#"server = 'https://{host}'
+
+[host.'https://{host}']
+  capabilities = ['pull', 'resolve']
+  ca = '{ca}'
+"#,
+        ca = path(ca_file),
     )
 }
 
@@ -307,6 +335,18 @@ mod tests {
         assert!(toml.contains("SystemdCgroup = false"));
         assert!(toml.contains("Root = '/tmp/mvo-control-plane-x/node/containerd/runc'"));
         assert!(toml.contains("sandbox = 'localhost/mvo-test/pause:v1'"));
+        assert!(toml.contains(
+            "[plugins.'io.containerd.cri.v1.images'.registry]\n      config_path = '/tmp/mvo-control-plane-x/node/containerd/certs.d'\n"
+        ));
+    }
+
+    #[test]
+    fn a_trusted_registry_is_pulled_over_https_with_its_ca() {
+        let toml = registry_hosts_toml("127.0.0.1:5000", Path::new("/n/certs.d/ca.crt"));
+        assert_eq!(
+            toml,
+            "server = 'https://127.0.0.1:5000'\n\n[host.'https://127.0.0.1:5000']\n  capabilities = ['pull', 'resolve']\n  ca = '/n/certs.d/ca.crt'\n"
+        );
     }
 
     #[test]

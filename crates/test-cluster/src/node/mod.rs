@@ -4,9 +4,11 @@
 //!
 //! The node runs the images it is given and two of its own, built here without a container
 //! engine and imported into containerd (nothing is pulled): the sandbox image (Debian's static
-//! `catatonit -P`) and [`BUSYBOX_IMAGE`] (Debian's `busybox-static`, with `sh`). Everything
-//! lives in its own temp dir, cgroup root and bridge, and [`cleanup`] removes all of it when
-//! the node is dropped or the test process dies.
+//! `catatonit -P`) and [`BUSYBOX_IMAGE`] (Debian's `busybox-static`, with `sh`). Images and
+//! image volumes can also be pulled from a test registry, whose CA
+//! [`RealNode::trust_registry`] gives containerd. Everything lives in its own temp dir, cgroup
+//! root and bridge, and [`cleanup`] removes all of it when the node is dropped or the test
+//! process dies.
 
 mod cleanup;
 pub mod config;
@@ -257,6 +259,24 @@ impl RealNode {
     /// The node's layout: bridge, cgroup root, subnet.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Makes containerd pull from the HTTPS registry at `host` (`127.0.0.1:PORT`, as in image
+    /// references) trusting the CA in `ca_file` (e.g. [`crate::registry::Registry::ca_file`]):
+    /// copies the CA into the node's directory and writes `certs.d/<host>/hosts.toml`, which
+    /// containerd reads at each pull (no restart; calling it again replaces the CA). Image
+    /// volumes and containers alike. Without it containerd still pulls from a loopback
+    /// registry, but without verifying its certificate (its default for localhost hosts).
+    pub fn trust_registry(&self, host: &str, ca_file: &Path) -> Result<(), Error> {
+        let dir = self.layout.registry_config_dir().join(host);
+        let ca = dir.join("ca.crt");
+        let pem = std::fs::read_to_string(ca_file)
+            .map_err(Error::io(format!("reading {}", ca_file.display())))?;
+        write(&ca, &pem)?;
+        write(
+            &dir.join("hosts.toml"),
+            &config::registry_hosts_toml(host, &ca),
+        )
     }
 
     /// Process ids of containerd, kubelet, kube-controller-manager and kube-scheduler.

@@ -8,12 +8,14 @@
 //! - [`agent_binary`]: the `model-signing` binary the pod runner will run, checked to be built
 //!   from the current sources;
 //! - [`is_alive`], [`processes_mentioning`]: what still runs, from /proc;
+//! - [`registry_push`]: blobs, manifests and modelcar images written to a test registry by hand;
 //! - [`spawn_tied`]: a child process that dies with the test process, also when the test
 //!   binary exits holding it in a `static`.
 
 mod net;
 mod paths;
 mod procs;
+pub mod registry_push;
 mod scrape;
 mod wait;
 
