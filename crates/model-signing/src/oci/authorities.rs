@@ -77,7 +77,7 @@ impl fmt::Display for ManifestRefusal {
         match self {
             ManifestRefusal::Artifact(e) => write!(f, "{e}"),
             ManifestRefusal::Unsigned => f.write_str(
-                "no model signature is attached to it (sign it with `model-signing oci sign`)",
+                "no model signature is attached to it (sign it with `model-signing oci sign`, or attach a directory's signature with `model-signing oci attach`)",
             ),
             ManifestRefusal::Unsatisfiable { required, total } => write!(
                 f,

@@ -17,7 +17,7 @@ pub enum ArtifactError {
     Malformed(String),
     /// An image index, a Docker manifest, or anything but an OCI image manifest.
     #[error(
-        "the reference names a {0}, not an OCI image manifest: give the reference of the model's manifest itself"
+        "the reference names {0}, not an OCI image manifest: give the reference of the model's manifest itself"
     )]
     NotAManifest(String),
     /// An OCI image manifest whose artifact type is not ModelPack's.

@@ -98,7 +98,7 @@ fn parse_with(bytes: &[u8], docker: bool) -> Result<ImageManifest, ArtifactError
         }
     }
     if kind.media_type.is_none() && kind.manifests.is_some() {
-        return Err(ArtifactError::NotAManifest("image index".into()));
+        return Err(ArtifactError::NotAManifest("an image index".into()));
     }
     if kind.schema_version.as_ref().and_then(|v| v.as_u64()) != Some(2) {
         return Err(ArtifactError::Malformed(format!(
@@ -113,10 +113,10 @@ fn parse_with(bytes: &[u8], docker: bool) -> Result<ImageManifest, ArtifactError
 /// A media type as a reader knows it.
 fn describe_media_type(media_type: &str) -> String {
     let what = match media_type {
-        super::IMAGE_INDEX_MEDIA_TYPE => "OCI image index (a multi-platform image)",
-        "application/vnd.docker.distribution.manifest.list.v2+json" => "Docker manifest list",
-        "application/vnd.docker.distribution.manifest.v2+json" => "Docker image manifest",
-        _ => "document",
+        super::IMAGE_INDEX_MEDIA_TYPE => "an OCI image index (a multi-platform image)",
+        "application/vnd.docker.distribution.manifest.list.v2+json" => "a Docker manifest list",
+        "application/vnd.docker.distribution.manifest.v2+json" => "a Docker image manifest",
+        _ => "a document",
     };
     format!("{what} ({media_type:?})")
 }
@@ -149,7 +149,7 @@ mod tests {
         assert!(e.to_string().contains("OCI image index"), "{e}");
         // An index without a media type is named too.
         let e = parse(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap_err();
-        assert_eq!(e, ArtifactError::NotAManifest("image index".into()));
+        assert_eq!(e, ArtifactError::NotAManifest("an image index".into()));
         let e = parse(
             manifest_json("")
                 .replace("\"schemaVersion\":2", "\"schemaVersion\":1")

@@ -112,8 +112,8 @@ impl ImageVerifier {
         &self,
         checks: &[ImageCheck],
         pod: &PodCredentials,
+        deadline: tokio::time::Instant,
     ) -> (Verdicts, VerifyStats) {
-        let deadline = tokio::time::Instant::now() + self.options.timeout;
         let mut groups: Vec<Group<'_>> = Vec::new();
         for c in checks {
             let creds = c.trust.credentials.as_deref().or(pod.config.as_deref());
@@ -290,6 +290,11 @@ impl ImageVerifier {
         Ok(client)
     }
 
+    /// When the registry work of an admission starting now must be done (`--registry-timeout`).
+    pub fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.options.timeout
+    }
+
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, VerifiedCache> {
         self.cache
             .lock()
@@ -353,7 +358,13 @@ async fn verify_trust(
     let files = client
         .modelcar_files(resolved, root)
         .await
-        .map_err(|e| registry_verdict(&e))?;
+        .map_err(|e| match e {
+            // The image is a modelcar; what is wrong is in it (a link, a path, no files).
+            RegistryError::Artifact(e) => {
+                ImageVerdict::Refused(format!("{e} (spec.images.modelcarRoot is {root})"))
+            }
+            e => registry_verdict(&e),
+        })?;
     verify_files_with_authorities(
         files,
         resolved.digest.clone(),
@@ -378,7 +389,7 @@ fn registry_verdict(e: &RegistryError) -> ImageVerdict {
             "{e}; the pod is refused until its model can be verified: retry when the registry answers"
         )),
         RegistryError::Unauthorized { .. } => ImageVerdict::Refused(format!(
-            "{e}: give the operator credentials for this registry with the policy's spec.images.pullSecret (a kubernetes.io/dockerconfigjson Secret in the operator's namespace)"
+            "{e}: give the operator credentials for this registry: a ClusterModelValidation's spec.images.pullSecret (a kubernetes.io/dockerconfigjson Secret in the operator's namespace), or the pod's imagePullSecrets when the operator runs with --pod-pull-secrets"
         )),
         RegistryError::Tls { .. } => ImageVerdict::Refused(format!(
             "{e}: if the registry uses a private CA, give it to the operator with --registry-ca"

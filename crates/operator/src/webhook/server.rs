@@ -46,8 +46,13 @@ async fn mutate(
     let mut decision = decide(&req, state.policies.as_ref(), &state.config);
     if let Decision::NeedImages(checks) = &decision {
         // The registry calls, at the edge: then the same pure decision with their verdicts.
-        let pod_credentials = pod_credentials(&state, &req).await;
-        let (verdicts, stats) = state.images.verify(checks, &pod_credentials).await;
+        // One deadline for the pod's pull Secrets and the registries.
+        let deadline = state.images.deadline();
+        let pod_credentials = pod_credentials(&state, &req, deadline).await;
+        let (verdicts, stats) = state
+            .images
+            .verify(checks, &pod_credentials, deadline)
+            .await;
         state.metrics.image_verifications(&stats);
         decision = decide_with(&req, state.policies.as_ref(), &state.config, &verdicts);
     }
@@ -86,12 +91,21 @@ async fn mutate(
 }
 
 /// The pod's own pull credentials, when `--pod-pull-secrets` is on.
-async fn pod_credentials(state: &AppState, req: &AdmissionRequest<Pod>) -> PodCredentials {
+async fn pod_credentials(
+    state: &AppState,
+    req: &AdmissionRequest<Pod>,
+    deadline: tokio::time::Instant,
+) -> PodCredentials {
     let (Some(reader), Some(pod)) = (state.pod_pull_secrets.as_ref(), req.object.as_ref()) else {
         return PodCredentials::default();
     };
     let namespace = req.namespace.as_deref().unwrap_or_default();
-    match reader.credentials(pod, namespace).await {
+    let read = tokio::time::timeout_at(deadline, reader.credentials(pod, namespace))
+        .await
+        .unwrap_or_else(|_| {
+            Err("the API server did not answer for the pod's pull Secrets within --registry-timeout; retry".to_string())
+        });
+    match read {
         Ok(config) => PodCredentials {
             config,
             problem: None,
