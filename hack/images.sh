@@ -19,13 +19,20 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/n
 OUT=${OUT:-target/images}
 mkdir -p "$OUT"
 tool=(cargo run --quiet --locked -p test-cluster --)
+# The operator reads registries over TLS (models in image volumes): it gets this machine's CA
+# bundle (Debian's ca-certificates), where rustls-platform-verifier looks for it.
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+[[ -r $CA_BUNDLE ]] || { echo "images: $CA_BUNDLE not found: apt-get install ca-certificates" >&2; exit 1; }
 for image in "model-signing:agent" "model-validation-operator:operator"; do
     binary=${image%%:*}
     name=${image#*:}
     repository=$([[ $name == agent ]] && echo model-signing || echo operator)
+    extra=()
+    [[ $name == operator ]] && extra=(--file "$CA_BUNDLE:$CA_BUNDLE")
     "${tool[@]}" image \
         --binary "target/release/$binary" \
         --path "/usr/local/bin/$binary" \
+        "${extra[@]}" \
         --reference "$REGISTRY/$repository:$TAG" \
         --label "org.opencontainers.image.source=$SOURCE" \
         --label "org.opencontainers.image.version=$VERSION" \

@@ -56,6 +56,9 @@ struct ImageArgs {
     /// A path in the image to make a symlink to the binary (repeatable; for busybox's applets).
     #[arg(long = "link")]
     links: Vec<String>,
+    /// A further file, HOST_PATH:IMAGE_PATH, root-owned 0644 (repeatable; e.g. a CA bundle).
+    #[arg(long = "file", value_parser = parse_file)]
+    files: Vec<(PathBuf, String)>,
     /// The reference to tag it with (registry/repository:tag).
     #[arg(long)]
     reference: String,
@@ -124,6 +127,18 @@ fn main() -> Result<()> {
     }
 }
 
+/// `HOST_PATH:IMAGE_PATH`, the image path absolute.
+fn parse_file(text: &str) -> Result<(PathBuf, String), String> {
+    match text.split_once(':') {
+        Some((host, image)) if !host.is_empty() && image.starts_with('/') => {
+            Ok((PathBuf::from(host), image.to_string()))
+        }
+        _ => Err(format!(
+            "{text:?} is not HOST_PATH:IMAGE_PATH with an absolute IMAGE_PATH"
+        )),
+    }
+}
+
 fn image(args: ImageArgs) -> Result<()> {
     let spec = test_cluster::image::ImageSpec {
         reference: args.reference,
@@ -131,6 +146,7 @@ fn image(args: ImageArgs) -> Result<()> {
         path: args.path,
         cmd: args.cmd,
         links: args.links,
+        files: args.files,
         labels: args.labels.into_iter().collect(),
         created: args.source_date_epoch,
     };

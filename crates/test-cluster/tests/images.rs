@@ -23,6 +23,7 @@ fn spec(binary: PathBuf, path: &str, reference: &str) -> ImageSpec {
         path: path.into(),
         cmd: Vec::new(),
         links: Vec::new(),
+        files: Vec::new(),
         labels: BTreeMap::from([
             (
                 "org.opencontainers.image.source".to_string(),
@@ -157,7 +158,12 @@ fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
         let name = Path::new(path).file_name().unwrap().to_str().unwrap();
         let first = tmp.path().join(format!("{name}-1.tar"));
         let second = tmp.path().join(format!("{name}-2.tar"));
-        let spec = spec(binary, path, reference);
+        let mut spec = spec(binary, path, reference);
+        // The operator reads registries over TLS: hack/images.sh gives it this CA bundle.
+        let bundle = "/etc/ssl/certs/ca-certificates.crt";
+        if path == OPERATOR_PATH {
+            spec.files = vec![(bundle.into(), bundle.into())];
+        }
         let built = build(&spec, &first).unwrap();
         let again = build(&spec, &second).unwrap();
         assert_eq!(built.digest, again.digest, "{name}: two builds, one digest");
@@ -195,6 +201,18 @@ fn images_are_reproducible_non_root_self_contained_and_readable_by_skopeo() {
         // Self-contained: nothing but the layer, as UID 65532.
         let root = tmp.path().join(format!("{name}-root"));
         unpack(&first, &built, &root);
+        if path == OPERATOR_PATH {
+            let copied = root.join(bundle.trim_start_matches('/'));
+            assert_eq!(
+                std::fs::read(&copied).unwrap(),
+                std::fs::read(bundle).unwrap()
+            );
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&copied).unwrap().permissions().mode() & 0o777,
+                0o644
+            );
+        }
         let out = run_as_nonroot(&root, &[path, run]);
         assert!(
             out.status.success(),

@@ -42,6 +42,9 @@ pub struct ImageSpec {
     /// Further paths in the image that are symlinks to `path` (a multi-call binary such as
     /// busybox answers to the name it is called by: `/bin/sh`).
     pub links: Vec<String>,
+    /// Further files: (file on this machine, absolute path in the image), each root-owned 0644
+    /// (e.g. the CA bundle the operator trusts registries with).
+    pub files: Vec<(std::path::PathBuf, String)>,
     /// Image labels (`org.opencontainers.image.source`, `…version`, …).
     pub labels: BTreeMap<String, String>,
     /// The time written into the image (seconds since the epoch; `SOURCE_DATE_EPOCH`).
@@ -62,6 +65,11 @@ pub fn build(spec: &ImageSpec, out: &Path) -> Result<Built> {
     let mut fs = RootFs::for_binary(&spec.binary, &spec.path)?;
     for link in &spec.links {
         fs.symlink(link, &spec.path);
+    }
+    for (on_host, in_image) in &spec.files {
+        let content = std::fs::read(on_host)
+            .with_context(|| format!("cannot read {} for the image", on_host.display()))?;
+        fs.file(in_image, content, 0o644);
     }
     let mut labels = spec.labels.clone();
     if !fs.packages.is_empty() {

@@ -476,6 +476,7 @@ fn own_image(
         path,
         cmd: cmd.iter().map(|s| s.to_string()).collect(),
         links: links.iter().map(|s| s.to_string()).collect(),
+        files: Vec::new(),
         labels: Default::default(),
         created: 0,
     };
