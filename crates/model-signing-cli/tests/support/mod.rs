@@ -309,27 +309,7 @@ pub fn run_with(args: &[&str], flags: &[String]) -> Output {
 /// Attaches `bundle` to the manifest `pinned` on `r` with the engine's registry client, with
 /// none of the checks `oci attach` makes: what an attacker with push access can do.
 pub fn attach_with_library(r: &Registry, pinned: &str, bundle: &[u8]) {
-    use model_signing::oci::credentials::DockerConfig;
-    use model_signing::oci::registry::{RegistryClient, RegistryOptions};
-    let credentials = match r.credentials() {
-        Some(c) => {
-            let d = tempfile::tempdir().unwrap();
-            let path = docker_config(d.path(), &r.host(), &c.username, &c.password);
-            DockerConfig::parse("test", &fs::read(path).unwrap()).unwrap()
-        }
-        None => DockerConfig::default(),
-    };
-    let client = RegistryClient::new(RegistryOptions {
-        credentials,
-        extra_ca_pem: r
-            .ca_pem()
-            .map(|p| p.as_bytes().to_vec())
-            .into_iter()
-            .collect(),
-        plain_http: r.ca_pem().is_none(),
-        ..RegistryOptions::default()
-    })
-    .unwrap();
+    let client = test_cluster::support::registry_push::engine_client(r);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -108,7 +108,8 @@ impl fmt::Display for ManifestRefusal {
                         write!(f, "; {name}: {e}")?;
                     }
                 }
-                if *bundles > 1 {
+                // Said only when it is true: with one authority vouching, some signature did.
+                if *bundles > 1 && vouched.is_empty() {
                     write!(f, " (none of the {bundles} attached signatures verified)")?;
                 }
                 Ok(())
@@ -349,6 +350,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("a1: "), "{text}");
+        assert!(
+            !text.contains("none of the"),
+            "a0's signature did verify: {text}"
+        );
         let b2 = sign(&m, &k2);
         let report = verify_manifest_with_authorities(&m, &[&b1, &b2], &a, r).unwrap();
         assert_eq!(

@@ -335,6 +335,12 @@ async fn verify_trust(
     let refusal = |e: ManifestRefusal| {
         ImageVerdict::Refused(match e {
             ManifestRefusal::Artifact(e) => format!("{e}: {ONLY_MODELPACK}"),
+            // A tag signed earlier and moved since looks unsigned: say which manifest it names.
+            ManifestRefusal::Unsigned if !resolved.given.contains('@') => format!(
+                "{} (the tag names {} now: if it was signed before, it has moved since)",
+                ManifestRefusal::Unsigned,
+                resolved.digest
+            ),
             e => e.to_string(),
         })
     };
@@ -360,9 +366,12 @@ async fn verify_trust(
         .await
         .map_err(|e| match e {
             // The image is a modelcar; what is wrong is in it (a link, a path, no files).
-            RegistryError::Artifact(e) => {
-                ImageVerdict::Refused(format!("{e} (spec.images.modelcarRoot is {root})"))
-            }
+            // The engine's words name the CLI's flag; here the field is the policy's.
+            RegistryError::Artifact(e) => ImageVerdict::Refused(format!(
+                "{} (spec.images.modelcarRoot is {root})",
+                e.to_string()
+                    .replace("--modelcar-root", "spec.images.modelcarRoot")
+            )),
             e => registry_verdict(&e),
         })?;
     verify_files_with_authorities(

@@ -5,6 +5,8 @@
 //! - [`pod`], [`run_verifier`], [`create_mv`], [`events`]…: pods, ModelValidations and Events;
 //! - [`write_model`], [`sign`], [`CodeSigningPki`]: models on disk, their signatures, and a
 //!   certificate chain generated per run (so no test depends on a date);
+//! - [`oci`]: models as OCI artifacts pushed, signed and attached in the test registries, and
+//!   pods that mount them as image volumes;
 //! - [`TestWebhook`]: the webhook's TLS server in-process, on static [`Policies`];
 //! - re-exports of the workspace-wide helpers of [`test_cluster::support`].
 //!
@@ -18,6 +20,7 @@ mod balancer;
 mod ca;
 mod cluster;
 mod models;
+pub mod oci;
 mod operator;
 mod pki;
 mod rbac;

@@ -1,6 +1,8 @@
 //! Writing to a test registry ([`crate::registry::Registry`]) by hand, as a client that is not
 //! ours would: blobs, manifests and whole container images (modelcar images with tar layers),
-//! so tests can build artifacts the engine would never write (a tampered manifest, a modelcar).
+//! so tests can build artifacts the engine would never write (a tampered manifest, a modelcar);
+//! and the engine's own registry client set up for a test registry ([`engine_client`]), for
+//! what an attacker with push access can do with it (attach any bundle to any manifest).
 //! Test helpers: they panic on any failure.
 
 use std::io::Write as _;
@@ -8,6 +10,40 @@ use std::io::Write as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::registry::Registry;
+
+/// A docker `config.json` holding `user`'s password for `host` (what a pull Secret's
+/// `.dockerconfigjson` holds).
+pub fn docker_config_json(host: &str, user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    serde_json::json!({"auths": {host: {"auth": auth}}}).to_string()
+}
+
+/// The engine's registry client for `r`: trusting its CA (or plain HTTP without TLS), with its
+/// credentials.
+pub fn engine_client(r: &Registry) -> model_signing::oci::registry::RegistryClient {
+    use model_signing::oci::credentials::DockerConfig;
+    use model_signing::oci::registry::{RegistryClient, RegistryOptions};
+    let credentials = match r.credentials() {
+        Some(c) => DockerConfig::parse(
+            "test",
+            docker_config_json(&r.host(), &c.username, &c.password).as_bytes(),
+        )
+        .unwrap(),
+        None => DockerConfig::default(),
+    };
+    RegistryClient::new(RegistryOptions {
+        credentials,
+        extra_ca_pem: r
+            .ca_pem()
+            .map(|p| p.as_bytes().to_vec())
+            .into_iter()
+            .collect(),
+        plain_http: r.ca_pem().is_none(),
+        ..RegistryOptions::default()
+    })
+    .unwrap()
+}
 
 /// `sha256:<hex>` of `bytes`.
 fn sha256_digest(bytes: &[u8]) -> String {
