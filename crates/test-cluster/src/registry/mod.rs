@@ -103,6 +103,9 @@ impl Builder {
             });
         }
         let dir = tempfile::tempdir().map_err(Error::io("creating the registry's temp dir"))?;
+        // A registry held in a `static` is never dropped: the watchdog removes its storage
+        // when the test process exits.
+        let watchdog = crate::process::dir_watchdog(dir.path())?;
         let log = dir.path().join("registry.log");
         let port = crate::control_plane::free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -147,6 +150,7 @@ impl Builder {
             ca_pem,
             ca_file,
             credentials: self.credentials,
+            _watchdog: watchdog,
             _dir: dir,
         })
     }
@@ -184,6 +188,7 @@ pub struct Registry {
     ca_pem: Option<String>,
     ca_file: Option<PathBuf>,
     credentials: Option<Credentials>,
+    _watchdog: Guard,
     _dir: tempfile::TempDir,
 }
 
