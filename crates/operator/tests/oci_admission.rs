@@ -53,6 +53,7 @@ use support::oci::{
 use support::{
     CLUSTER_POLICY_NAMESPACE_LABEL, CodeSigningPki, Operator, OperatorOptions, api_message,
     apply_cmv, create_mv, ec_key_signer, fixture, free_port, fresh_key_signer, label_namespace,
+    wait_for,
 };
 use test_cluster::registry::{Kind, Registry};
 
@@ -831,6 +832,26 @@ async fn a_cluster_policy_with_images_governs_unlabelled_pods() {
         "{:?}",
         created.spec.as_ref().unwrap().init_containers
     );
+
+    // Recorded on the pod for the policy's status, which counts it verified (at admission).
+    let annotations = created.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        annotations
+            .get(model_validation_operator::names::annotations::CLUSTER_POLICIES)
+            .is_some_and(|v| v.starts_with("oci-org@")),
+        "{annotations:?}"
+    );
+    let cmvs = support::cmv_api(&env.client);
+    let cmvs = &cmvs;
+    wait_for(
+        "the cluster policy's status to count the pod verified",
+        Duration::from_secs(30),
+        || async move {
+            let cmv = cmvs.get("oci-org").await.ok()?;
+            (cmv.data["status"]["verifiedCount"].as_i64() == Some(1)).then_some(())
+        },
+    )
+    .await;
 
     // Unsigned under the glob: refused, naming the cluster policy.
     let unsigned = format!("{host}/cmv/team/unsigned:v1");

@@ -98,6 +98,11 @@ pub fn summarize(pod: &Pod) -> Option<PodEntry> {
         .and_then(|s| s.init_container_statuses.as_deref())
         .unwrap_or_default();
     let created = pod.metadata.creation_timestamp.clone();
+    let inits = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_deref())
+        .unwrap_or_default();
     let mut outcomes = recorded
         .split(',')
         .filter_map(|entry| entry.split_once('@').map(|(name, _hash)| name))
@@ -108,7 +113,11 @@ pub fn summarize(pod: &Pod) -> Option<PodEntry> {
                 .iter()
                 .find(|s| s.name == verifier)
                 .and_then(|s| s.state.as_ref()?.terminated.as_ref());
+            let has_verifier = inits.iter().any(|c| c.name == verifier);
             let outcome = match finished {
+                // Recorded with no verifier: the policy verifies image volumes only, and the
+                // webhook recorded it once they verified at admission.
+                None if !has_verifier => Outcome::Verified,
                 None => Outcome::Injected,
                 Some(t) => {
                     let message = t.message.clone().unwrap_or_default();

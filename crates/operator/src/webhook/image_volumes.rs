@@ -25,6 +25,8 @@ pub(super) struct Judged {
     pub pins: BTreeMap<usize, String>,
     /// By requirement index.
     pub refusals: Vec<(usize, ImageRefusal)>,
+    /// The requirements (by index) that verified at least one volume and refused none.
+    pub verified: std::collections::BTreeSet<usize>,
 }
 
 /// Either the checks still to ask the registry, or the judgement.
@@ -102,6 +104,7 @@ pub(super) fn judge(
                     }
                 }
                 Some(ImageVerdict::Verified { pinned }) => {
+                    judged.verified.insert(ri);
                     match judged.pins.get(&v.index) {
                         Some(other) if other != pinned => judged.refusals.push((
                             ri,
@@ -114,9 +117,9 @@ pub(super) fn judge(
                         }
                     }
                 }
-                Some(ImageVerdict::Refused(why)) => judged
-                    .refusals
-                    .push((ri, ImageRefusal::Refused(at(why)))),
+                Some(ImageVerdict::Refused(why)) => {
+                    judged.refusals.push((ri, ImageRefusal::Refused(at(why))))
+                }
                 Some(ImageVerdict::Unreachable(why)) => judged
                     .refusals
                     .push((ri, ImageRefusal::Unreachable(at(why)))),
@@ -138,6 +141,9 @@ pub(super) fn judge(
             ));
         }
     }
+    let refused: std::collections::BTreeSet<usize> =
+        judged.refusals.iter().map(|(ri, _)| *ri).collect();
+    judged.verified.retain(|ri| !refused.contains(ri));
     if need.is_empty() {
         Step::Judged(judged)
     } else {

@@ -321,13 +321,28 @@ pub(super) fn mutate(
         .iter()
         .flat_map(|p| p.model_volumes.iter().cloned())
         .collect();
+    // The cluster policies that applied, in their order: those whose verifier runs in the pod,
+    // and those that verified its image volumes at admission (images only: no verifier).
+    let cluster_record: Vec<String> = requirements
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let Origin::Cluster { name, hash } = r.origin else {
+                return None;
+            };
+            let injected = planned.iter().any(|p| std::ptr::eq(p.requirement, r));
+            let images_verified = r.spec.model.is_none() && images.verified.contains(&i);
+            (injected || images_verified).then(|| format!("{name}@{hash}"))
+        })
+        .collect();
     if planned.iter().all(|p| p.present) {
         let mut fixed = pod.clone();
         // Still make sure nothing can write the model (a copied pod may have dropped it).
         let mut changed = reinvoke::verifier_last(&mut fixed);
         changed.extend(view::protect(&mut fixed, &model_volumes));
         let pinned = image_volumes::pin(&mut fixed, &images.pins);
-        if record_findings(&mut fixed, &findings) || pinned {
+        let recorded = record_cluster_policies(&mut fixed, &cluster_record);
+        if record_findings(&mut fixed, &findings) || pinned || recorded {
             changed.extend(warnings);
             return patch(pod, &fixed, changed, method);
         }
@@ -363,7 +378,6 @@ pub(super) fn mutate(
         *list = others;
         kept.extend(mine.into_iter().map(|c| (c.name.clone(), c)));
     }
-    let mut cluster_policies = Vec::new();
     for p in &planned {
         for (i, c) in p.containers.iter().enumerate() {
             let c = kept.remove(&c.name).unwrap_or_else(|| c.clone());
@@ -372,9 +386,6 @@ pub(super) fn mutate(
                 Some(inits) if !(is_sidecar && cfg.inject.legacy_sidecar) => inits.push(c),
                 _ => spec.containers.push(c),
             }
-        }
-        if let Origin::Cluster { name, hash } = p.requirement.origin {
-            cluster_policies.push(format!("{name}@{hash}"));
         }
     }
     let annotations: &mut BTreeMap<String, String> = patched
@@ -391,22 +402,26 @@ pub(super) fn mutate(
         }
     }
     record_findings(&mut patched, &findings);
-    let annotations: &mut BTreeMap<String, String> = patched
-        .metadata
-        .annotations
-        .get_or_insert_with(BTreeMap::new);
-    if !cluster_policies.is_empty() {
-        annotations.insert(
-            annotations::CLUSTER_POLICIES.into(),
-            cluster_policies.join(","),
-        );
-        patched
-            .metadata
-            .labels
-            .get_or_insert_with(BTreeMap::new)
-            .insert(crate::names::GOVERNED_LABEL.into(), "true".into());
-    }
+    record_cluster_policies(&mut patched, &cluster_record);
     patch(pod, &patched, warnings, method)
+}
+
+/// Records the cluster policies that applied (`name@hash`, in order) on `pod` and labels it
+/// governed, so that their status counts it; returns whether that changed the pod.
+fn record_cluster_policies(pod: &mut Pod, record: &[String]) -> bool {
+    if record.is_empty() {
+        return false;
+    }
+    let wanted = record.join(",");
+    let annotations = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    let mut changed = annotations.get(annotations::CLUSTER_POLICIES) != Some(&wanted);
+    annotations.insert(annotations::CLUSTER_POLICIES.into(), wanted);
+    let labels = pod.metadata.labels.get_or_insert_with(BTreeMap::new);
+    changed |= labels
+        .insert(crate::names::GOVERNED_LABEL.into(), "true".into())
+        .as_deref()
+        != Some("true");
+    changed
 }
 
 /// The first record of cluster policies on `pod` (the governed label, or the annotations the

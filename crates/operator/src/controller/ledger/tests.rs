@@ -10,12 +10,36 @@ fn pod(ns: &str, name: &str, policies: &str, finished: &[(&str, i32, &str)]) -> 
         .map(|(c, code, message)| json!({"name": c, "image": "agent", "imageID": "", "ready": false, "restartCount": 0,
             "state": {"terminated": {"exitCode": code, "message": message, "finishedAt": "2026-11-27T10:00:00Z"}}}))
         .collect();
+    // Each recorded policy's verifier is in the spec, as the webhook injects it.
+    let inits: Vec<Value> = policies
+        .split(',')
+        .filter_map(|e| e.split_once('@'))
+        .map(|(policy, _)| json!({"name": cluster_containers(policy).0, "image": "agent"}))
+        .collect();
     serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": ns, "uid": format!("{ns}-{name}"),
                      "annotations": {annotations::CLUSTER_POLICIES: policies}},
+        "spec": {"initContainers": inits, "containers": [{"name": "app", "image": "app"}]},
         "status": {"initContainerStatuses": statuses}
     }))
     .unwrap()
+}
+
+#[test]
+fn a_policy_recorded_without_a_verifier_verified_the_pods_images_at_admission() {
+    let mut p = pod("team", "web", "alpha@0123,images@4567", &[]);
+    // The images-only policy has no container: drop it as the webhook never injected it.
+    p.spec
+        .as_mut()
+        .unwrap()
+        .init_containers
+        .as_mut()
+        .unwrap()
+        .retain(|c| c.name != "cmv-images");
+    let e = summarize(&p).unwrap();
+    assert_eq!(outcome_of(&e, "images"), Outcome::Verified);
+    // Twin: a recorded verifier that has not finished is only injected.
+    assert_eq!(outcome_of(&e, "alpha"), Outcome::Injected);
 }
 
 fn outcome_of(entry: &PodEntry, policy: &str) -> Outcome {

@@ -359,3 +359,49 @@ fn bad_patterns_refuse_every_image_volume_of_the_pods_they_apply_to() {
         "{d:?}"
     );
 }
+
+#[test]
+fn a_cluster_policy_that_verified_images_is_recorded_on_the_pod_for_its_status() {
+    let cmv = cluster_policy(
+        "images",
+        json!({"model": null, "images": {"globs": ["registry.example.com/**"]}}),
+    );
+    let hash = cmv.hash.clone();
+    let policies = Memory {
+        cluster: vec![cmv],
+        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
+        ..Default::default()
+    };
+    let p = image_pod(json!({}), REF);
+    let req = review("CREATE", p.clone());
+    let verified = ImageVerdict::Verified {
+        pinned: PINNED.into(),
+    };
+    let doc = with_patch(&p, &answer(&req, &policies, verified).respond(&req));
+    assert_eq!(
+        doc["metadata"]["annotations"][annotations::CLUSTER_POLICIES],
+        format!("images@{hash}")
+    );
+    assert_eq!(
+        doc["metadata"]["labels"][crate::names::GOVERNED_LABEL],
+        "true"
+    );
+    // Twin: refused in audit mode, it is not recorded as applied (its finding is).
+    let audit = cluster_policy(
+        "images",
+        json!({"model": null, "mode": "audit", "images": {"globs": ["registry.example.com/**"]}}),
+    );
+    let policies = Memory {
+        cluster: vec![audit],
+        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
+        ..Default::default()
+    };
+    let refused = ImageVerdict::Refused("unsigned".into());
+    let doc = with_patch(&p, &answer(&req, &policies, refused).respond(&req));
+    assert!(
+        doc["metadata"]["annotations"]
+            .get(annotations::CLUSTER_POLICIES)
+            .is_none(),
+        "{doc}"
+    );
+}
