@@ -83,6 +83,7 @@ bench: release peer-venv
 	bash bench/faults.sh
 	bash bench/authorities.sh
 	bash bench/policy-scale.sh
+	bash bench/oci-admission.sh
 
 # Regenerate deploy/crds/ from the Rust types (a test fails when they drift).
 crds:

@@ -87,24 +87,47 @@ operator_cleanup() {
   [ -z "$OP_WORK" ] || rm -rf "$OP_WORK"
 }
 
-# operator_up CLUSTER_DIR: builds the release operator, test-cluster and the examples, starts the
-# local control plane without the pod runner (`test-cluster up` itself fails when the API server
-# is not ready in time), starts the operator and waits until its /readyz answers.
+# operator_up CLUSTER_DIR [OPERATOR_FLAG...]: builds the release operator, test-cluster and the
+# examples, starts the local control plane without the pod runner (`test-cluster up` itself fails
+# when the API server is not ready in time), starts the operator (with the extra flags, if any)
+# and waits until its /readyz answers.
 operator_up() {
   OP_CLUSTER_DIR="$1"
+  shift
   OP_WORK=$(mktemp -d)
   OP_LOG="$OP_WORK/operator.log"
   bash hack/testbin/build.sh >/dev/null
-  cargo build --quiet --release --locked -p model-validation-operator -p test-cluster --bins --examples
+  # BENCH_BUILD=0: run the release binaries already in target/release as they are (e.g. while
+  # the tree is being edited); the default builds them first.
+  if [ "${BENCH_BUILD:-1}" != 0 ]; then
+    cargo build --quiet --release --locked -p model-validation-operator -p test-cluster --bins --examples
+  fi
   target/release/test-cluster up --dir "$OP_CLUSTER_DIR" --no-pod-runner >/dev/null
   export KUBECONFIG="$OP_CLUSTER_DIR/kubeconfig"
   OP_PORT=$(free_port)
   OP_HEALTH=$(free_port)
+  operator_start "$@"
+}
+
+# operator_start [OPERATOR_FLAG...]: starts the operator on OP_PORT and OP_HEALTH, appending to
+# OP_LOG, and waits until its /readyz answers (operator_up does the rest).
+operator_start() {
   target/release/model-validation-operator --install-crds --webhook-addr "127.0.0.1:$OP_PORT" \
-    --health-addr "127.0.0.1:$OP_HEALTH" --webhook-url "https://127.0.0.1:$OP_PORT" >"$OP_LOG" 2>&1 &
+    --health-addr "127.0.0.1:$OP_HEALTH" --webhook-url "https://127.0.0.1:$OP_PORT" "$@" >>"$OP_LOG" 2>&1 &
   OP_PID=$!
   WAIT_PID=$OP_PID WAIT_LOG=$OP_LOG wait_until "operator /readyz" 30 \
     curl -fsS -o /dev/null "http://127.0.0.1:$OP_HEALTH/readyz"
+}
+
+# operator_restart [OPERATOR_FLAG...]: stops the operator operator_up started and starts it again,
+# on the same ports and control plane, with these flags instead (its webhook CA stays in its
+# Secret, so clients that trust it go on trusting the new one).
+operator_restart() {
+  if [ -n "$OP_PID" ] && kill "$OP_PID" 2>/dev/null; then
+    wait "$OP_PID" 2>/dev/null || true
+  fi
+  OP_PID=""
+  operator_start "$@"
 }
 
 # operator_metrics: the operator's /metrics text; fails the script when it cannot be scraped.
