@@ -36,7 +36,7 @@ for who in owner release; do
   openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
     openssl pkcs8 -topk8 -nocrypt -out "$scratch/$who.key"
   openssl ec -in "$scratch/$who.key" -pubout -out "$scratch/$who.pub" 2>/dev/null
-  "$ours" sign key "$scratch/model" --private_key "$scratch/$who.key" \
+  "$ours" sign key "$scratch/model" --private-key "$scratch/$who.key" \
     --signature "$scratch/$who.sig" >/dev/null
 done
 python3 - "$scratch" <<'EOF'
@@ -49,7 +49,7 @@ json.dump({"required": "all", "authorities": [
     open(f"{d}/authorities.json", "w"))
 EOF
 
-one=("$ours" verify key "$scratch/model" --public_key "$scratch/owner.pub" --signature "$scratch/owner.sig")
+one=("$ours" verify key "$scratch/model" --public-key "$scratch/owner.pub" --signature "$scratch/owner.sig")
 two=("$ours" verify authorities "$scratch/model" --policy "$scratch/authorities.json" --signature "$scratch/owner.sig")
 "${one[@]}" >/dev/null || die "verify key failed"
 "${two[@]}" >/dev/null || die "verify authorities failed"

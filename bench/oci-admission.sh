@@ -130,7 +130,7 @@ push_and_sign() {
   t0=$EPOCHREALTIME
   out=$("$MS" oci push "$dir" "$ref" --plain-http --registry-timeout 15m) || die "oci push $ref failed"
   t1=$EPOCHREALTIME
-  "$MS" oci sign key "$ref" --private_key "$SCRATCH/key.pem" --plain-http >/dev/null || die "oci sign $ref failed"
+  "$MS" oci sign key "$ref" --private-key "$SCRATCH/key.pem" --plain-http >/dev/null || die "oci sign $ref failed"
   t2=$EPOCHREALTIME
   digest=${out##*@}
   [[ $digest == sha256:* ]] || die "oci push printed $out, not REF@sha256:DIGEST"
@@ -218,7 +218,7 @@ for entry in "${sign_targets[@]}"; do
   times=""
   for _ in $(seq 2 "$SIGNS"); do
     t0=$EPOCHREALTIME
-    "$MS" oci sign key "$ref" --private_key "$SCRATCH/key.pem" --plain-http >/dev/null || die "oci sign $ref failed"
+    "$MS" oci sign key "$ref" --private-key "$SCRATCH/key.pem" --plain-http >/dev/null || die "oci sign $ref failed"
     times+=" $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')"
   done
   echo "$name $reg$times" >>"$SCRATCH/signs.txt"

@@ -39,7 +39,7 @@ cp "$golden/signme-1" "$golden/signme-2" "$scratch/model/"
 cp "$golden/model.sig" "$scratch/model.sig"
 
 cmd=("$ours" verify sigstore --signature "$scratch/model.sig"
-  --identity stefanb@us.ibm.com --identity_provider https://sigstore.verify.ibm.com/oauth2
+  --identity stefanb@us.ibm.com --identity-provider https://sigstore.verify.ibm.com/oauth2
   "$scratch/model")
 
 # The probes are expected to fail where namespaces are not allowed: that selects the fallback.

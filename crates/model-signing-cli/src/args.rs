@@ -1,5 +1,7 @@
-//! Command-line syntax. Flags are spelled as model-signing 1.1.1 spells them (mostly with
-//! underscores), and each is also accepted with hyphens.
+//! Command-line syntax. Multi-word flags are spelled with hyphens (`--public-key`), as the
+//! Python model-signing spells them since its 1.1.1 release; each is also accepted with
+//! underscores (`--public_key`, 1.1.1's spelling and the one the operator gives its agent), as a
+//! hidden alias.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,16 +12,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXAMPLES: &str = "\
 Examples:
   # Sign a model directory with an EC private key (signature written inside the model)
-  model-signing sign key ./model --private_key key.pem --signature ./model/model.sig
+  model-signing sign key ./model --private-key key.pem --signature ./model/model.sig
 
   # Verify it with the public key
-  model-signing verify key ./model --public_key key.pub --signature ./model/model.sig
+  model-signing verify key ./model --public-key key.pub --signature ./model/model.sig
 
   # Verify a certificate-signed model against your CA, machine-readable
-  model-signing --output json verify certificate ./model --signature model.sig --certificate_chain ca.pem
+  model-signing --output json verify certificate ./model --signature model.sig --certificate-chain ca.pem
 
   # Verify a keyless (Sigstore) signature offline: who signed, and their OIDC issuer
-  model-signing verify sigstore ./model --signature model.sig --identity user@example.com --identity_provider https://accounts.google.com
+  model-signing verify sigstore ./model --signature model.sig --identity user@example.com --identity-provider https://accounts.google.com
 
   # Print a model's root digest, and inspect a signature
   model-signing digest ./model
@@ -34,10 +36,10 @@ Examples:
 
   # Models in an OCI registry: push, sign and verify by reference (see `model-signing oci --help`)
   model-signing oci push ./model registry.example/models/tiny:v1
-  model-signing oci verify key registry.example/models/tiny:v1 --public_key key.pub
+  model-signing oci verify key registry.example/models/tiny:v1 --public-key key.pub
 
   # Keep verifying every 5 minutes; serve /healthz, /readyz and /metrics on :8080
-  model-signing verify key ./model --public_key key.pub --signature ./model/model.sig --interval 5m
+  model-signing verify key ./model --public-key key.pub --signature ./model/model.sig --interval 5m
 
 Exit codes: 0 success, 1 verification or signing failed, 2 usage error.";
 
@@ -55,8 +57,45 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 
+    /// Diagnostics on stderr at this level and above (results on stdout are unchanged).
+    #[arg(
+        long = "log-level",
+        alias = "log_level",
+        global = true,
+        value_enum,
+        value_name = "LEVEL",
+        env = "MODEL_SIGNING_LOG_LEVEL",
+        default_value_t = LogLevel::Warn
+    )]
+    pub log_level: LogLevel,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Levels of `--log-level`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Error,
+    #[default]
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The tracing level filter of this level.
+    pub fn filter(self) -> tracing::level_filters::LevelFilter {
+        use tracing::level_filters::LevelFilter;
+        match self {
+            LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Trace => LevelFilter::TRACE,
+        }
+    }
 }
 
 /// Result formats.
@@ -71,7 +110,7 @@ pub enum Output {
 /// How an error words its fix.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FixHints {
-    /// As this command's flags (`--allow_symlinks`).
+    /// As this command's flags (`--allow-symlinks`).
     #[default]
     Cli,
     /// As the fields of a ModelValidation (`spec.model.allowSymlinks: true`): the operator
@@ -95,6 +134,19 @@ pub enum Command {
     /// reference from its manifest alone (no layer is downloaded), attach a signature file.
     #[command(subcommand, after_help = OCI_EXAMPLES)]
     Oci(OciCommand),
+    /// Print a shell completion script to stdout, e.g.
+    /// `model-signing completions bash > /etc/bash_completion.d/model-signing`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, e.g.
+    /// `model-signing man > /usr/local/share/man/man1/model-signing.1`.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 const OCI_EXAMPLES: &str = "\
@@ -110,17 +162,17 @@ Examples:
   model-signing oci push ./model registry.example/models/tiny:v1
 
   # Sign it by reference (and keep a copy of the signature)
-  model-signing oci sign key registry.example/models/tiny:v1 --private_key key.pem --signature tiny.sig
+  model-signing oci sign key registry.example/models/tiny:v1 --private-key key.pem --signature tiny.sig
 
   # Verify it by reference; prints the digest to pin (repo@sha256:...)
-  model-signing oci verify key registry.example/models/tiny:v1 --public_key key.pub
+  model-signing oci verify key registry.example/models/tiny:v1 --public-key key.pub
 
   # Attach a signature made from the directory (e.g. by the Python model-signing package)
   model-signing oci attach model.sig registry.example/models/tiny:v1
 
   # A local registry on plain HTTP, one with its own CA, one needing credentials
-  model-signing oci verify key 127.0.0.1:5000/models/tiny:v1 --public_key key.pub --plain-http
-  model-signing oci verify key reg.internal/models/tiny:v1 --public_key key.pub --registry-ca ca.pem
+  model-signing oci verify key 127.0.0.1:5000/models/tiny:v1 --public-key key.pub --plain-http
+  model-signing oci verify key reg.internal/models/tiny:v1 --public-key key.pub --registry-ca ca.pem
   model-signing oci push ./model reg.internal/models/tiny:v1 --registry-config ./auth.json
 
 Credentials: the `auths` of a docker config.json (--registry-config, else
@@ -268,7 +320,7 @@ pub struct OciVerifyKeyArgs {
     #[command(flatten)]
     pub common: OciVerifyCommon,
     /// The signer's EC public key (PEM file).
-    #[arg(long = "public_key", alias = "public-key", value_name = "PATH")]
+    #[arg(long = "public-key", alias = "public_key", value_name = "PATH")]
     pub public_key: PathBuf,
 }
 
@@ -278,8 +330,8 @@ pub struct OciVerifyCertificateArgs {
     pub common: OciVerifyCommon,
     /// Trusted CA certificates (repeatable, PEM); nothing is trusted by default.
     #[arg(
-        long = "certificate_chain",
-        alias = "certificate-chain",
+        long = "certificate-chain",
+        alias = "certificate_chain",
         value_name = "PATH",
         required = true
     )]
@@ -346,7 +398,7 @@ pub struct ModelArgs {
     pub no_ignore_git_paths: bool,
 
     /// Follow symlinks to files (the target's content is hashed under the link's name).
-    #[arg(long = "allow_symlinks", alias = "allow-symlinks")]
+    #[arg(long = "allow-symlinks", alias = "allow_symlinks")]
     pub allow_symlinks: bool,
 }
 
@@ -385,7 +437,7 @@ pub struct SignCommon {
 pub struct PrivateKeyArgs {
     /// EC private key (PEM: SEC1, PKCS#8, or encrypted PKCS#8 with --password); for `sign
     /// certificate`, the key of the signing certificate.
-    #[arg(long = "private_key", alias = "private-key", value_name = "PATH")]
+    #[arg(long = "private-key", alias = "private_key", value_name = "PATH")]
     pub private_key: PathBuf,
     /// Password of an encrypted private key.
     #[arg(
@@ -420,15 +472,15 @@ pub struct CertificateSignerArgs {
     pub key: PrivateKeyArgs,
     /// The signing (leaf) certificate, PEM.
     #[arg(
-        long = "signing_certificate",
-        alias = "signing-certificate",
+        long = "signing-certificate",
+        alias = "signing_certificate",
         value_name = "PATH"
     )]
     pub signing_certificate: PathBuf,
     /// Intermediate certificates to ship in the signature (repeatable, PEM).
     #[arg(
-        long = "certificate_chain",
-        alias = "certificate-chain",
+        long = "certificate-chain",
+        alias = "certificate_chain",
         value_name = "PATH"
     )]
     pub certificate_chain: Vec<PathBuf>,
@@ -453,13 +505,13 @@ pub struct VerifyCommon {
     pub signature: PathBuf,
     /// Hash only the files the signature names; tolerate other files.
     #[arg(
-        long = "ignore_unsigned_files",
-        alias = "ignore-unsigned-files",
+        long = "ignore-unsigned-files",
+        alias = "ignore_unsigned_files",
         overrides_with = "no_ignore_unsigned_files"
     )]
     pub ignore_unsigned_files: bool,
     /// Every file must be signed (default).
-    #[arg(long = "no-ignore_unsigned_files", aliases = ["no-ignore-unsigned-files", "no_ignore_unsigned_files"])]
+    #[arg(long = "no-ignore-unsigned-files", aliases = ["no-ignore_unsigned_files", "no_ignore_unsigned_files"])]
     pub no_ignore_unsigned_files: bool,
     /// Write a one-line result to this file as well (e.g. /dev/termination-log in Kubernetes).
     #[arg(long = "result-file", value_name = "PATH")]
@@ -561,9 +613,9 @@ pub struct VerifyKeyArgs {
     #[command(flatten)]
     pub common: VerifyCommon,
     /// The signer's EC public key (PEM file). Exactly one of this and --public-key-env.
-    #[arg(long = "public_key", alias = "public-key", value_name = "PATH")]
+    #[arg(long = "public-key", alias = "public_key", value_name = "PATH")]
     pub public_key: Option<PathBuf>,
-    /// Instead of --public_key: the name of an environment variable that holds the PEM public
+    /// Instead of --public-key: the name of an environment variable that holds the PEM public
     /// key itself (read once at start).
     #[arg(long = "public-key-env", alias = "public_key_env", value_name = "NAME")]
     pub public_key_env: Option<String>,
@@ -576,13 +628,13 @@ pub struct VerifyCertificateArgs {
     /// Trusted CA certificates (repeatable, PEM). This or --certificate-chain-env is required:
     /// nothing is trusted by default.
     #[arg(
-        long = "certificate_chain",
-        alias = "certificate-chain",
+        long = "certificate-chain",
+        alias = "certificate_chain",
         value_name = "PATH"
     )]
     pub certificate_chain: Vec<PathBuf>,
     /// The name of an environment variable that holds trusted CA certificates (PEM, one or
-    /// more concatenated; read once at start). May be combined with --certificate_chain.
+    /// more concatenated; read once at start). May be combined with --certificate-chain.
     #[arg(
         long = "certificate-chain-env",
         alias = "certificate_chain_env",
@@ -590,7 +642,7 @@ pub struct VerifyCertificateArgs {
     )]
     pub certificate_chain_env: Option<String>,
     /// Print the SHA-256 fingerprints of the certificates involved.
-    #[arg(long = "log_fingerprints", alias = "log-fingerprints")]
+    #[arg(long = "log-fingerprints", alias = "log_fingerprints")]
     pub log_fingerprints: bool,
     /// Test only: check certificate validity at this Unix time instead of now, so that tests of
     /// fixture certificates do not start failing when those expire. Hidden; not for production.
@@ -610,8 +662,8 @@ pub struct SigstoreIdentityArgs {
     pub identity: Option<String>,
     /// The expected OIDC issuer, exactly (e.g. https://github.com/login/oauth).
     #[arg(
-        long = "identity_provider",
-        alias = "identity-provider",
+        long = "identity-provider",
+        alias = "identity_provider",
         value_name = "URL"
     )]
     pub identity_provider: Option<String>,
@@ -622,7 +674,7 @@ pub struct SigstoreIdentityArgs {
         value_name = "REGEX"
     )]
     pub identity_regexp: Option<String>,
-    /// Instead of --identity_provider: a regular expression that must match the whole issuer.
+    /// Instead of --identity-provider: a regular expression that must match the whole issuer.
     #[arg(
         long = "identity-provider-regexp",
         alias = "identity_provider_regexp",
@@ -630,14 +682,14 @@ pub struct SigstoreIdentityArgs {
     )]
     pub identity_provider_regexp: Option<String>,
     /// Trust the embedded Sigstore staging root instead of production.
-    #[arg(long = "use_staging", alias = "use-staging")]
+    #[arg(long = "use-staging", alias = "use_staging")]
     pub use_staging: bool,
     /// Trust the root of this ClientTrustConfig JSON
     /// (mediaType application/vnd.dev.sigstore.clienttrustconfig.v0.1+json).
-    #[arg(long = "trust_config", alias = "trust-config", value_name = "PATH")]
+    #[arg(long = "trust-config", alias = "trust_config", value_name = "PATH")]
     pub trust_config: Option<PathBuf>,
     /// Trust this Sigstore trusted_root.json (e.g. a newer one than the embedded root).
-    #[arg(long = "trusted_root", alias = "trusted-root", value_name = "PATH")]
+    #[arg(long = "trusted-root", alias = "trusted_root", value_name = "PATH")]
     pub trusted_root: Option<PathBuf>,
 }
 
@@ -648,7 +700,7 @@ pub struct VerifySigstoreArgs {
     pub common: VerifyCommon,
     #[command(flatten)]
     pub sigstore: SigstoreIdentityArgs,
-    /// Instead of --trust_config: the name of an environment variable that holds the
+    /// Instead of --trust-config: the name of an environment variable that holds the
     /// ClientTrustConfig JSON itself (read once at start).
     #[arg(
         long = "trust-config-env",
@@ -656,7 +708,7 @@ pub struct VerifySigstoreArgs {
         value_name = "NAME"
     )]
     pub trust_config_env: Option<String>,
-    /// Instead of --trusted_root: the name of an environment variable that holds the
+    /// Instead of --trusted-root: the name of an environment variable that holds the
     /// trusted_root.json itself (read once at start).
     #[arg(
         long = "trusted-root-env",

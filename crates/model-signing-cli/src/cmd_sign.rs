@@ -80,6 +80,12 @@ fn run_sign(
         progress: Some(&bar),
     };
     let started = std::time::Instant::now();
+    tracing::debug!(
+        model = %common.model.model_path.display(),
+        signature = %common.signature.display(),
+        jobs,
+        "signing"
+    );
     let signed = sign_model(
         &common.model.model_path,
         &selection,
@@ -90,6 +96,12 @@ fn run_sign(
     );
     bar.finish();
     let (bundle, report) = signed?;
+    tracing::debug!(
+        resources = report.resources,
+        bytes = report.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "signed"
+    );
     std::fs::write(&common.signature, bundle.to_json())
         .with_context(|| format!("cannot write signature {}", common.signature.display()))?;
     Ok(Outcome {

@@ -118,6 +118,14 @@ fn verify_inner(
         },
     };
     let model = &common.model.model_path;
+    tracing::debug!(
+        model = %model.display(),
+        signatures = ?signatures,
+        ignore_unsigned_files = opts.ignore_unsigned_files,
+        allow_symlinks = opts.allow_symlinks,
+        jobs,
+        "verifying"
+    );
     let verified = match &built.verifiers {
         Verifiers::One(verifier) => {
             let bundle =
@@ -180,6 +188,12 @@ fn verify_inner(
                 .join(", ")
         ),
     };
+    tracing::debug!(
+        files,
+        bytes = report.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "verified"
+    );
     let summary = format!(
         "verified: {files} files ({} bytes, {} {}) signed by {by}",
         report.bytes,
@@ -292,7 +306,7 @@ fn marked(method: &VerifyMethod, e: anyhow::Error) -> anyhow::Error {
 
 /// The verifier the method's flags describe, with the material of environment variables from
 /// `env`. Certificate chains are checked against the time of this call. `log_fingerprints`
-/// lets `--log_fingerprints` print the CA fingerprints.
+/// lets `--log-fingerprints` print the CA fingerprints.
 fn build_verifier(
     method: &VerifyMethod,
     env: &EnvMaterial,
@@ -303,9 +317,9 @@ fn build_verifier(
             let material = match (&a.public_key, &env.public_key) {
                 (Some(path), _) => from_file(path, Setting::PublicKey, "public key")?,
                 (None, Some(m)) => m.clone(),
-                // clap requires exactly one of --public_key and --public-key-env.
+                // clap requires exactly one of --public-key and --public-key-env.
                 (None, None) => bail!(model_signing::Error::Usage(
-                    "pass --public_key or --public-key-env".into()
+                    "pass --public-key or --public-key-env".into()
                 )),
             };
             Built {
@@ -422,7 +436,7 @@ pub(crate) fn sigstore_verifier_from(
         (Some(i), _) => Matcher::exact(i.as_str()),
         (None, Some(re)) => Matcher::regex("--identity-provider-regexp", re).map_err(usage)?,
         (None, None) => bail!(usage(
-            "pass --identity_provider or --identity-provider-regexp".into()
+            "pass --identity-provider or --identity-provider-regexp".into()
         )),
     };
     let trust = if let Some(p) = &a.trust_config {

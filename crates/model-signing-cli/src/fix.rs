@@ -56,8 +56,8 @@ impl Setting {
         use SignatureMethod as M;
         match hints {
             FixHints::Cli => match self {
-                AllowSymlinks => "--allow_symlinks",
-                IgnoreUnsignedFiles => "--ignore_unsigned_files",
+                AllowSymlinks => "--allow-symlinks",
+                IgnoreUnsignedFiles => "--ignore-unsigned-files",
                 IgnorePaths => "--ignore-paths",
                 IgnoreGitPaths => "--ignore-git-paths/--no-ignore-git-paths",
                 Method(M::Key) => "`verify key`",
@@ -65,11 +65,11 @@ impl Setting {
                 Method(M::Sigstore) => "`verify sigstore`",
                 SignaturePath => "--signature",
                 ModelPath => "MODEL_PATH",
-                PublicKey => "--public_key",
-                CertificateAuthority => "--certificate_chain",
+                PublicKey => "--public-key",
+                CertificateAuthority => "--certificate-chain",
                 Identity => "--identity, or use --identity-regexp to accept a family of identities",
-                Issuer => "--identity_provider, or use --identity-provider-regexp",
-                TrustRoot => "--trust_config or --trusted_root (--use_staging for staging)",
+                Issuer => "--identity-provider, or use --identity-provider-regexp",
+                TrustRoot => "--trust-config or --trusted-root (--use-staging for staging)",
                 PublicKeyEnv => "--public-key-env",
                 CertificateAuthorityEnv => "--certificate-chain-env",
                 TrustConfigEnv => "--trust-config-env",
@@ -410,14 +410,14 @@ fn sigstore_fix(e: &SigstoreError, hints: FixHints) -> Option<String> {
     use Setting::*;
     Some(match (e, hints) {
         (SigstoreError::TrustRoot { .. }, FixHints::Cli) => {
-            "pass a valid trusted_root.json with --trusted_root or a ClientTrustConfig with --trust_config".into()
+            "pass a valid trusted_root.json with --trusted-root or a ClientTrustConfig with --trust-config".into()
         }
         (SigstoreError::TrustRoot { .. }, FixHints::ModelValidation) => {
             format!("{} to a valid ClientTrustConfig", TrustRoot.set(hints))
         }
         (SigstoreError::WrongTrustFile { found, .. }, FixHints::Cli) => match found {
-            TrustFile::ClientTrustConfig => "pass it with --trust_config".into(),
-            TrustFile::TrustedRoot => "pass it with --trusted_root".into(),
+            TrustFile::ClientTrustConfig => "pass it with --trust-config".into(),
+            TrustFile::TrustedRoot => "pass it with --trusted-root".into(),
         },
         (SigstoreError::WrongTrustFile { .. }, FixHints::ModelValidation) => format!(
             "{} must name a ClientTrustConfig",
@@ -534,7 +534,7 @@ mod tests {
             name: "r.json".into(),
             found: TrustFile::TrustedRoot,
         }));
-        assert!(c.contains("pass it with --trusted_root"), "{c}");
+        assert!(c.contains("pass it with --trusted-root"), "{c}");
         assert!(
             m.contains("spec.config.clientTrustConfig.trustConfigPath"),
             "{m}"
@@ -543,7 +543,7 @@ mod tests {
             name: "c.json".into(),
             found: TrustFile::ClientTrustConfig,
         }));
-        assert!(c.contains("pass it with --trust_config"), "{c}");
+        assert!(c.contains("pass it with --trust-config"), "{c}");
     }
 
     #[test]
@@ -554,7 +554,7 @@ mod tests {
                 detail: "d".into(),
                 root: "embedded Sigstore staging root".into(),
             }));
-            assert!(c.contains("--trust_config"), "{c}");
+            assert!(c.contains("--trust-config"), "{c}");
             assert!(
                 m.contains("spec.config.clientTrustConfig.trustConfigPath"),
                 "{m}"
@@ -599,7 +599,7 @@ mod tests {
         );
         // Passing twin of the wording: without the marker, the path settings as before.
         let (c, m) = both(check());
-        assert!(c.contains("--trust_config or --trusted_root"), "{c}");
+        assert!(c.contains("--trust-config or --trusted-root"), "{c}");
         assert!(
             m.ends_with("spec.config.clientTrustConfig.trustConfigPath"),
             "{m}"
@@ -624,7 +624,7 @@ mod tests {
             expected: "a".into(),
             actual: None,
         }));
-        assert!(c.contains("check --identity_provider"), "{c}");
+        assert!(c.contains("check --identity-provider"), "{c}");
         assert!(
             m.contains("spec.config.sigstoreConfig.certificateOidcIssuer"),
             "{m}"
@@ -644,7 +644,7 @@ mod tests {
         let c = render(&e, FixHints::Cli);
         assert_eq!(
             c,
-            format!("cannot read public key k.pub: {text}; check --public_key")
+            format!("cannot read public key k.pub: {text}; check --public-key")
         );
         let m = render(&e, FixHints::ModelValidation);
         assert!(

@@ -34,13 +34,13 @@ mod watch;
 use std::process::ExitCode;
 
 pub use args::{
-    CertificateSignerArgs, Cli, Command, DigestArgs, FixHints, HashArg, HashingArgs, InspectArgs,
-    ModelArgs, OciAttachArgs, OciCommand, OciPushArgs, OciSignCertificateArgs, OciSignCommon,
-    OciSignKeyArgs, OciSignMethod, OciVerifyCertificateArgs, OciVerifyCommon, OciVerifyKeyArgs,
-    OciVerifyMethod, Output, PrivateKeyArgs, RegistryArgs, SignCertificateArgs, SignCommon,
-    SignKeyArgs, SignMethod, SignSigstoreArgs, SigstoreIdentityArgs, VerifyCertificateArgs,
-    VerifyCommon, VerifyKeyArgs, VerifyMethod, VerifySigstoreArgs, WatchArgs,
-    insert_default_method,
+    CertificateSignerArgs, Cli, Command, CompletionsArgs, DigestArgs, FixHints, HashArg,
+    HashingArgs, InspectArgs, LogLevel, ModelArgs, OciAttachArgs, OciCommand, OciPushArgs,
+    OciSignCertificateArgs, OciSignCommon, OciSignKeyArgs, OciSignMethod, OciVerifyCertificateArgs,
+    OciVerifyCommon, OciVerifyKeyArgs, OciVerifyMethod, Output, PrivateKeyArgs, RegistryArgs,
+    SignCertificateArgs, SignCommon, SignKeyArgs, SignMethod, SignSigstoreArgs,
+    SigstoreIdentityArgs, VerifyCertificateArgs, VerifyCommon, VerifyKeyArgs, VerifyMethod,
+    VerifySigstoreArgs, WatchArgs, insert_default_method,
 };
 
 /// Runs the parsed command: prints its result (text or JSON) and returns the exit code
@@ -77,11 +77,54 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Oci(OciCommand::Sign(m)) => (report::Verb::Sign, cmd_oci::sign(m)),
         Command::Oci(OciCommand::Verify(m)) => (report::Verb::Verify, cmd_oci::verify(m)),
         Command::Oci(OciCommand::Attach(a)) => (report::Verb::Attach, cmd_oci::attach(a)),
+        Command::Completions(a) => return print_completions(a.shell),
+        Command::Man => return print_man(),
     };
     let code = report::emit(cli.output, verb, hints, result);
     match &cli.command {
         // The failure is reported above; the caller asked not to be stopped by it.
         Command::Verify(m) if m.common().report_only => ExitCode::SUCCESS,
         _ => code,
+    }
+}
+
+/// Sends diagnostics (`tracing` events at `level` and above) to stderr, so that results on
+/// stdout stay as they are. Does nothing if the process already has a subscriber.
+pub fn init_logging(level: LogLevel) {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level.filter())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `completions SHELL`: the completion script of `shell` on stdout.
+fn print_completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "model-signing", &mut out);
+    write_stdout(&out)
+}
+
+/// `man`: the manual page (roff) on stdout.
+fn print_man() -> ExitCode {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+        eprintln!("error: cannot render the manual page: {e}");
+        return ExitCode::FAILURE;
+    }
+    write_stdout(&out)
+}
+
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -13,5 +13,7 @@ use model_signing_cli::{Cli, insert_default_method};
 fn main() -> ExitCode {
     let argv = insert_default_method(std::env::args_os().collect());
     // clap prints usage errors and exits with 2, as click does for the peer.
-    model_signing_cli::run(Cli::parse_from(argv))
+    let cli = Cli::parse_from(argv);
+    model_signing_cli::init_logging(cli.log_level);
+    model_signing_cli::run(cli)
 }

@@ -1,5 +1,5 @@
 //! Trust material (a public key, CA certificates, a Sigstore trust root) as bytes and the name
-//! that messages show for them: read from a file (`--public_key PATH`, ...) or from an
+//! that messages show for them: read from a file (`--public-key PATH`, ...) or from an
 //! environment variable that holds the material itself (`--public-key-env NAME`, ...).
 //!
 //! The operator passes the material of a ModelValidation to its agent as container environment,

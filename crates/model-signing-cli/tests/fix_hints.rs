@@ -70,11 +70,11 @@ fn symlink_refused_names_the_flag_or_the_field() {
     let err = refused(
         &o,
         &line,
-        &["'link.bin' is a symlink", "--allow_symlinks"],
+        &["'link.bin' is a symlink", "--allow-symlinks"],
         &["spec."],
     );
     assert!(
-        err.contains("pass --allow_symlinks if you accept that"),
+        err.contains("pass --allow-symlinks if you accept that"),
         "{err}"
     );
     let (o, line) = verify_key(&m, &sig, &MV);
@@ -113,7 +113,7 @@ fn unsigned_file_names_the_flags_or_the_fields() {
         &[
             "not covered by the signature: extra.bin",
             "--ignore-paths",
-            "--ignore_unsigned_files",
+            "--ignore-unsigned-files",
         ],
         &["spec."],
     );
@@ -243,7 +243,7 @@ fn right_method_and_present_signature_pass_in_both_wordings() {
 fn fix_hints_is_hidden_from_help() {
     let o = run(&["verify", "key", "--help"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("--public_key"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("--public-key"), "{}", stdout(&o));
     assert!(!stdout(&o).contains("fix-hints"), "{}", stdout(&o));
 }
 

@@ -143,7 +143,7 @@ fn certificate_method_by_reference_on_the_tag_schema_registry() {
     // Twin: a CA that did not issue the chain is refused.
     let (kind, msg) = json_refused(&verify_cert(&pki.join("old-root.cert.pem")));
     assert_eq!(kind, "certificate", "{msg}");
-    assert!(msg.contains("--certificate_chain"), "{msg}");
+    assert!(msg.contains("--certificate-chain"), "{msg}");
 }
 
 #[test]

@@ -1118,7 +1118,7 @@ fn verification_options_agree_with_the_peer() {
     let run = ours(argv(verify, &[&sym, &peer_sym, &public]));
     let err = ours_fails(&run, "Verification", "symlinks without --allow_symlinks");
     assert!(
-        err.contains("symlink") && err.contains("--allow_symlinks"),
+        err.contains("symlink") && err.contains("--allow-symlinks"),
         "{run}"
     );
 }
