@@ -56,6 +56,96 @@ async fn verifier_result(pods: &Api<Pod>, name: &str) -> Result<(i32, String)> {
     }
 }
 
+/// The ModelValidation's status once it counts `verified` and `failed` pods (the controller
+/// writes it a moment after the verifiers finish).
+async fn wait_for_counts(
+    mvs: &Api<DynamicObject>,
+    name: &str,
+    verified: i64,
+    failed: i64,
+) -> Result<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = mvs.get(name).await?.data["status"].clone();
+        if status["verifiedCount"].as_i64() == Some(verified)
+            && status["failedCount"].as_i64() == Some(failed)
+        {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the status of ModelValidation {name} did not count the pods within 30 s: {status}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The columns `kubectl get mv` prints (the CRD's printer columns).
+fn print_mv_table(name: &str, status: &serde_json::Value) {
+    let ready = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("Unknown");
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    println!(
+        "{:<6} {:<12} {:<6} {:<14} {:<9} {:<7}",
+        "NAME", "AUTH METHOD", "READY", "INJECTED PODS", "VERIFIED", "FAILED"
+    );
+    println!(
+        "{:<6} {:<12} {:<6} {:<14} {:<9} {:<7}",
+        name,
+        text(&status["authMethod"]),
+        ready,
+        text(&status["injectedPodCount"]),
+        text(&status["verifiedCount"]),
+        text(&status["failedCount"])
+    );
+    if let Some(failure) = status["lastFailure"].as_object() {
+        println!(
+            "last failure: pod {}: {}",
+            text(&failure["pod"]),
+            text(&failure["message"]).trim_end()
+        );
+    }
+}
+
+/// The Events the operator recorded in the demo's namespace, oldest first, as `kubectl get
+/// events` shows them (type, reason, object, message).
+async fn print_events(client: &kube::Client) -> Result<()> {
+    use k8s_openapi::api::events::v1::Event;
+    let events: Api<Event> = Api::namespaced(client.clone(), NS);
+    let mut list = events.list(&Default::default()).await?.items;
+    list.retain(|e| {
+        e.reporting_controller
+            .as_deref()
+            .is_some_and(|c| c.contains("model-validation"))
+    });
+    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    if list.is_empty() {
+        println!("(none yet)");
+    }
+    for e in list {
+        let regarding = e.regarding.unwrap_or_default();
+        println!(
+            "{} {} {}/{}: {}",
+            e.type_.unwrap_or_default(),
+            e.reason.unwrap_or_default(),
+            regarding.kind.unwrap_or_default(),
+            regarding.name.unwrap_or_default(),
+            e.note.unwrap_or_default().trim_end()
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -72,7 +162,7 @@ async fn main() -> Result<()> {
     let out = Command::new(signer)
         .args(["sign", "key"])
         .arg(data.join("model"))
-        .arg("--private_key")
+        .arg("--private-key")
         .arg(keys.join("signer.key"))
         .arg("--signature")
         .arg(data.join("model.sig"))
@@ -146,16 +236,22 @@ async fn main() -> Result<()> {
     .await?;
     let (code, message) = verifier_result(&pods, "tampered-model").await?;
     println!("verifier exit code {code}: {}", message.trim_end());
-    println!(
-        "the pod never starts its inference container: phase {:?}",
-        pods.get("tampered-model")
-            .await?
-            .status
-            .and_then(|s| s.phase)
-    );
+    let phase = pods
+        .get("tampered-model")
+        .await?
+        .status
+        .and_then(|s| s.phase)
+        .unwrap_or_else(|| "unknown".into());
+    println!("the pod never starts its inference container: it is {phase}");
     if code == 0 {
         bail!("the tampered model must not verify");
     }
+
+    step("what the platform team sees: kubectl get mv -n model-validation-demo");
+    let status = wait_for_counts(&mvs, "demo", 1, 1).await?;
+    print_mv_table("demo", &status);
+    step("and kubectl get events -n model-validation-demo (the operator's)");
+    print_events(&client).await?;
 
     step("pod 'unknown-policy' names a ModelValidation that does not exist");
     match pods
