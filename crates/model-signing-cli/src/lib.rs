@@ -90,10 +90,29 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Sends diagnostics (`tracing` events at `level` and above) to stderr, so that results on
 /// stdout stay as they are. Does nothing if the process already has a subscriber.
+///
+/// Only this tool's own events show below `debug`: a library's (rustls refusing a certificate,
+/// say) is what our own message already reports, in terms of the flag that fixes it, and would
+/// otherwise come first on stderr. From `debug` on, everything shows.
 pub fn init_logging(level: LogLevel) {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level.filter())
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let ours = level.filter();
+    let others = if ours >= LevelFilter::DEBUG {
+        ours
+    } else {
+        LevelFilter::OFF
+    };
+    let filter = Targets::new()
+        .with_default(others)
+        .with_target("model_signing", ours)
+        .with_target("model_signing_cli", ours);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
         .try_init();
 }
 
