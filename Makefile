@@ -31,7 +31,7 @@ peer-venv:
 	@bash hack/peer-venv.sh "$(PEER_VENV)"
 
 # etcd and kube-apiserver for the local control plane, the test registries (crane,
-# oci-registry, distribution-registry), and the real node's kubelet,
+# oci-registry, distribution-registry), helm and kustomize (the Helm chart's tests), and the real node's kubelet,
 # kube-controller-manager, kube-scheduler and containerd, built from Go modules once per
 # machine into $(MVO_CACHE_DIR)/testbin (minutes the first time).
 testbin:
@@ -85,7 +85,7 @@ bench: release peer-venv
 	bash bench/policy-scale.sh
 	bash bench/oci-admission.sh
 
-# Regenerate deploy/crds/ from the Rust types (a test fails when they drift).
+# Regenerate deploy/crds/ and the Helm chart's crds/ from the Rust types (a test fails when they drift).
 crds:
 	UPDATE_CRDS=1 $(CARGO) test -p model-validation-operator --test crds
 

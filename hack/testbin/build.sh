@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's test tools, etcd and kube-apiserver, the crane registry
-# client, and two OCI registries (oci-registry, go-containerregistry's with the referrers API,
-# TLS and basic auth; distribution-registry, distribution v3, without the referrers API), from
+# client, two OCI registries (oci-registry, go-containerregistry's with the referrers API,
+# TLS and basic auth; distribution-registry, distribution v3, without the referrers API), and
+# helm and kustomize (the Helm chart's tests), from
 # the Go modules next to this script, into a per-machine cache outside the work tree
 # (with --node also the real node's: kubelet, kube-controller-manager and
 # kube-scheduler from the same Kubernetes module, and containerd v2 with its runc
@@ -156,6 +157,15 @@ distribution_version="$(sed -n 's/^\s*github.com\/distribution\/distribution\/v3
 build distribution-registry "$here/distribution" github.com/distribution/distribution/v3/cmd/registry \
 	"-s -w -X github.com/distribution/distribution/v3/version.version=$distribution_version"
 log "distribution-registry $distribution_version (no referrers API) ready in $out_dir"
+# helm and kustomize for the chart's tests (crates/operator/tests/helm.rs): helm lints and renders
+# deploy/helm/model-validation-operator, kustomize renders deploy/base as `kubectl apply -k` does,
+# and the two renderings are compared (cold builds take about 2 min and 40 s).
+helm_version="$(sed -n 's/^\s*helm.sh\/helm\/v[0-9]* \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/helm/go.mod" | head -n1)"
+build helm "$here/helm" helm.sh/helm/v4/cmd/helm "-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version"
+log "helm $helm_version ready in $out_dir"
+kustomize_version="$(sed -n 's/^\s*sigs.k8s.io\/kustomize\/kustomize\/v5 \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/kustomize/go.mod" | head -n1)"
+build kustomize "$here/kustomize" sigs.k8s.io/kustomize/kustomize/v5 "-s -w -X sigs.k8s.io/kustomize/api/provenance.version=$kustomize_version"
+log "kustomize $kustomize_version ready in $out_dir"
 if $node; then
 	for component in kubelet kube-controller-manager kube-scheduler; do
 		build "$component" "$here/kube-apiserver" "k8s.io/kubernetes/cmd/$component" "$k8s_ldflags"

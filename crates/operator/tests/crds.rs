@@ -14,14 +14,26 @@ fn update_requested() -> bool {
     asked
 }
 
+/// Where the generated CRDs live: the kustomize base's and the Helm chart's copies (`crds/`,
+/// which `helm install` applies), byte for byte the same.
+const CRD_DIRS: [&str; 2] = [
+    "../../deploy/crds",
+    "../../deploy/helm/model-validation-operator/crds",
+];
+
 #[test]
 fn deploy_crds_match_the_rust_types() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     let update = update_requested();
+    for dir in CRD_DIRS {
+        check_or_write(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), update);
+    }
+}
+
+fn check_or_write(dir: &Path, update: bool) {
     for (file, yaml) in model_validation_operator::crd::crd_yaml() {
         let path = dir.join(file);
         if update {
-            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::create_dir_all(dir).unwrap();
             std::fs::write(&path, &yaml).unwrap();
             continue;
         }

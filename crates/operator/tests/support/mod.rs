@@ -8,6 +8,8 @@
 //! - [`oci`]: models as OCI artifacts pushed, signed and attached in the test registries, and
 //!   pods that mount them as image volumes;
 //! - [`TestWebhook`]: the webhook's TLS server in-process, on static [`Policies`];
+//! - [`helm_template`], [`kustomize_build`], [`assert_same_objects`]: the Helm chart rendered
+//!   and compared with the kustomize base;
 //! - re-exports of the workspace-wide helpers of [`test_cluster::support`].
 //!
 //! Every test binary compiles this module but uses only part of it: what one binary leaves
@@ -18,6 +20,7 @@ mod admission;
 pub mod attack;
 mod balancer;
 mod ca;
+mod chart;
 mod cluster;
 mod models;
 pub mod oci;
@@ -31,6 +34,11 @@ pub use admission::{
 };
 pub use balancer::{Backend, Balancer};
 pub use ca::remove_ca_key;
+pub use chart::{
+    HELM_LABELS, assert_same_files, assert_same_objects, by_key, chart_dir, helm_template,
+    kustomize_build, normalize, object_key, parse_docs, run_tool, stub_crd, success, testbin_tool,
+    yaml_roundtrip,
+};
 pub use cluster::{
     add_ephemeral, api_message, apply_cmv, cmv_api, create_and_run, create_mv, create_refused,
     create_with_warnings, events, find_event, init_names, init_outcome, key_in_policy_mv,
@@ -43,8 +51,8 @@ pub use operator::{
 };
 pub use pki::CodeSigningPki;
 pub use rbac::{
-    OPERATOR_NAMESPACE, OPERATOR_SA, api_for, apply_doc, deploy_dir, impersonating, install_base,
-    kustomize, manifest, operator_client,
+    OPERATOR_NAMESPACE, OPERATOR_SA, api_for, apply_doc, deploy_dir, established_and_discovered,
+    impersonating, install_base, kustomize, manifest, operator_client,
 };
 pub use test_cluster::support::{
     HttpResponse, agent_binary, fixture, free_port, http_get, http_get_at, metric, wait_for,

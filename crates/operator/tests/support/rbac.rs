@@ -94,7 +94,7 @@ pub async fn apply_doc(client: &Client, discovery: &Discovery, doc: &Value, mana
 
 /// Waits until the CRD `doc` is `Established` and its kind is in discovery (which can lag the
 /// condition by a moment); returns that discovery.
-async fn established_and_discovered(client: &Client, doc: &Value) -> Discovery {
+pub async fn established_and_discovered(client: &Client, doc: &Value) -> Discovery {
     let name = doc["metadata"]["name"].as_str().unwrap();
     let group = doc["spec"]["group"].as_str().unwrap();
     let kind = doc["spec"]["names"]["kind"].as_str().unwrap();
