@@ -25,7 +25,7 @@ use tokio_rustls::TlsConnector;
 
 #[path = "support/load.rs"]
 mod load;
-use load::{async_channel_shim, webhook_ca};
+use load::{apply_model_validation, async_channel_shim, webhook_ca};
 
 const CONNECTIONS: usize = 16;
 
@@ -204,26 +204,7 @@ async fn main() -> Result<()> {
 
 /// Creates the namespace and ModelValidation the requests name.
 async fn setup(ns: &str, mv: &str) -> Result<()> {
-    use kube::api::{Api, DynamicObject, Patch, PatchParams};
-    use kube::core::{ApiResource, GroupVersionKind};
-    let client = kube::Client::try_default().await?;
-    let pp = PatchParams::apply("bench").force();
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces
-        .patch(
-            ns,
-            &pp,
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            ),
-        )
-        .await?;
-    let gvk = GroupVersionKind::gvk("ml.sigstore.dev", "v1alpha1", "ModelValidation");
-    let mvs: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk));
-    let obj = json!({"apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": mv},
-        "spec": {"model": {"path": "/models/m", "signaturePath": "/models/m.sig"}, "config": {"publicKeyConfig": {"keyPath": "/models/k.pub"}}}});
-    mvs.patch(mv, &pp, &Patch::Apply(obj)).await?;
+    apply_model_validation(ns, mv, json!({"model": {"path": "/models/m", "signaturePath": "/models/m.sig"}, "config": {"publicKeyConfig": {"keyPath": "/models/k.pub"}}})).await?;
     tokio::time::sleep(Duration::from_secs(1)).await; // let the operator's watch see it
     Ok(())
 }

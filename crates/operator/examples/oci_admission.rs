@@ -39,7 +39,7 @@ use tokio_rustls::TlsConnector;
 
 #[path = "support/load.rs"]
 mod load;
-use load::{async_channel_shim, webhook_ca};
+use load::{apply_model_validation, async_channel_shim, webhook_ca};
 
 const CONNECTIONS: usize = 16;
 const LABEL: &str = "validation.ml.sigstore.dev/ml";
@@ -320,24 +320,11 @@ async fn main() -> Result<()> {
 
 /// Creates the namespace and the image-only ModelValidation.
 async fn setup(ns: &str, mv: &str, pem: &str, globs: &[&str]) -> Result<()> {
-    use kube::api::{Api, DynamicObject, Patch, PatchParams};
-    use kube::core::{ApiResource, GroupVersionKind};
-    let client = kube::Client::try_default().await?;
-    let pp = PatchParams::apply("bench").force();
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces
-        .patch(
-            ns,
-            &pp,
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            ),
-        )
-        .await?;
-    let gvk = GroupVersionKind::gvk("ml.sigstore.dev", "v1alpha1", "ModelValidation");
-    let mvs: Api<DynamicObject> = Api::namespaced_with(client, ns, &ApiResource::from_gvk(&gvk));
-    let obj = json!({"apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation", "metadata": {"name": mv},
-        "spec": {"images": {"globs": globs}, "config": {"publicKeyConfig": {"keyPem": pem}}}});
-    mvs.patch(mv, &pp, &Patch::Apply(obj)).await?;
+    apply_model_validation(
+        ns,
+        mv,
+        json!({"images": {"globs": globs}, "config": {"publicKeyConfig": {"keyPem": pem}}}),
+    )
+    .await?;
     Ok(())
 }

@@ -153,6 +153,13 @@ impl Ns {
         create_mv(&self.client, &self.ns, manifest).await.unwrap();
     }
 
+    /// Creates the image-only ModelValidation `name` for `globs`, trusting the test signer's
+    /// key ([`signer_key`]).
+    async fn key_mv(&self, name: &str, globs: &[String]) {
+        self.mv(image_mv(name, globs, &signer_key(), json!({})))
+            .await;
+    }
+
     /// Creates `p` once a dry run admits it with the image references `want` (the webhook
     /// answers from a watch cache, so a policy just written takes a moment to apply), and
     /// checks the created pod carries exactly them.
@@ -290,13 +297,7 @@ async fn a_signed_model_is_pinned_and_unsigned_or_foreign_ones_are_refused() {
     let r = &w.referrers;
     let host = r.host();
     let env = Ns::new("oci-signed", json!({})).await;
-    env.mv(image_mv(
-        "models",
-        &[format!("{host}/signed/**")],
-        &signer_key(),
-        json!({}),
-    ))
-    .await;
+    env.key_mv("models", &[format!("{host}/signed/**")]).await;
 
     // 1. Signed with the trusted key: admitted, the reference pinned to the manifest digest the
     // registry serves for the tag.
@@ -389,13 +390,7 @@ async fn a_moved_tag_and_a_manifest_carrying_another_signature_are_refused() {
     for r in [&w.referrers, &w.distribution] {
         let host = r.host();
         let mv = format!("tamper-{}", r.kind().binary());
-        env.mv(image_mv(
-            &mv,
-            &[format!("{host}/tamper/**")],
-            &signer_key(),
-            json!({}),
-        ))
-        .await;
+        env.key_mv(&mv, &[format!("{host}/tamper/**")]).await;
         let tagged = format!("{host}/tamper/llm:v1");
         let seed = format!("tamper-{}", r.kind().binary());
         let signed = push_model(r, &tagged, &model_files(&seed)).await;
@@ -537,15 +532,13 @@ async fn an_unreachable_registry_is_refused_asking_to_retry() {
     let env = Ns::new("oci-down", json!({})).await;
     let doomed_host = w.doomed.lock().unwrap().as_ref().unwrap().host();
     let closed_host = format!("127.0.0.1:{}", w.closed);
-    env.mv(image_mv(
+    env.key_mv(
         "models",
         &[
             format!("{doomed_host}/down/**"),
             format!("{closed_host}/down/**"),
         ],
-        &signer_key(),
-        json!({}),
-    ))
+    )
     .await;
 
     // Nothing ever listened there.
@@ -591,8 +584,7 @@ async fn a_private_registry_needs_credentials() {
 
     // A ModelValidation: the registry refuses the operator when the pod brings no credentials.
     let env = Ns::new("oci-private", json!({})).await;
-    env.mv(image_mv("models", &globs, &signer_key(), json!({})))
-        .await;
+    env.key_mv("models", &globs).await;
     let msg = env
         .refused(
             &pod_for("anonymous", "models", &tagged),
@@ -738,13 +730,7 @@ async fn both_registry_kinds_admit_a_signed_model() {
         let host = r.host();
         let repo = format!("kinds/{}", kind.binary());
         let mv = kind.binary();
-        env.mv(image_mv(
-            mv,
-            &[format!("{host}/kinds/**")],
-            &signer_key(),
-            json!({}),
-        ))
-        .await;
+        env.key_mv(mv, &[format!("{host}/kinds/**")]).await;
         let tagged = format!("{host}/{repo}:v1");
         let pushed = push_model(r, &tagged, &model_files(kind.binary())).await;
         sign_and_attach(r, &pushed, &ec_key_signer()).await;
@@ -1103,13 +1089,7 @@ async fn a_pinned_pod_is_admitted_unchanged_and_a_verified_digest_is_cached() {
     let r = &w.referrers;
     let host = r.host();
     let env = Ns::new("oci-cache", json!({})).await;
-    env.mv(image_mv(
-        "models",
-        &[format!("{host}/cache/**")],
-        &signer_key(),
-        json!({}),
-    ))
-    .await;
+    env.key_mv("models", &[format!("{host}/cache/**")]).await;
     let repo = "cache/llm";
     let tagged = format!("{host}/{repo}:v1");
     let pushed = push_model(r, &tagged, &model_files("cache")).await;

@@ -278,12 +278,10 @@ pub fn registry_flags(r: &Registry, dir: &Path) -> Vec<String> {
 
 /// Writes `dir/config.json` with basic credentials for `host`, as `docker login` does.
 pub fn docker_config(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
-    use base64::Engine as _;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     fs::create_dir_all(dir).unwrap();
     let path = dir.join("config.json");
-    let json = serde_json::json!({"auths": {host: {"auth": auth}}});
-    fs::write(&path, json.to_string()).unwrap();
+    let json = test_cluster::support::registry_push::docker_config_json(host, user, password);
+    fs::write(&path, json).unwrap();
     path
 }
 

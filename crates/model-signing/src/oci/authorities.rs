@@ -269,6 +269,7 @@ fn vouch(
         // This signer signed other files: that is the reason to report.
         first_error = Some(Error::Mismatch(mismatch));
     }
+    // Every caller refuses an empty list as unsigned first, so one of the two arms above ran.
     Err(first_error.unwrap_or(Error::NoTrustedCa))
 }
 

@@ -1,8 +1,27 @@
-//! What the load examples (`admission_load`, `oci_admission`) share: the webhook's CA, and a
-//! multi-consumer channel for their connection tasks. Included with
+//! What the load examples (`admission_load`, `oci_admission`) share: the namespace and
+//! ModelValidation their reviews name, the webhook's CA, and a multi-consumer channel for their
+//! connection tasks. Included with
 //! `#[path = "support/load.rs"] mod load;` (examples are separate crates).
 
 use anyhow::{Context, Result};
+
+/// Creates (server-side apply) namespace `ns` and the ModelValidation `mv` with `spec`.
+pub async fn apply_model_validation(ns: &str, mv: &str, spec: serde_json::Value) -> Result<()> {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    use serde_json::json;
+    let client = kube::Client::try_default().await?;
+    let pp = PatchParams::apply("bench").force();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    namespaces.patch(ns, &pp, &Patch::Apply(namespace)).await?;
+    let gvk = GroupVersionKind::gvk("ml.sigstore.dev", "v1alpha1", "ModelValidation");
+    let mvs: Api<DynamicObject> = Api::namespaced_with(client, ns, &ApiResource::from_gvk(&gvk));
+    let obj = json!({"apiVersion": "ml.sigstore.dev/v1alpha1", "kind": "ModelValidation",
+        "metadata": {"name": mv}, "spec": spec});
+    mvs.patch(mv, &pp, &Patch::Apply(obj)).await?;
+    Ok(())
+}
 
 /// The webhook's CA certificate (PEM), from the operator's Secret.
 pub async fn webhook_ca() -> Result<String> {

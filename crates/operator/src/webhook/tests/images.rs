@@ -29,6 +29,16 @@ fn image_pod(labels: Value, reference: &str) -> Value {
     })
 }
 
+/// Namespace `team` (no labels) under the one cluster policy `cmv`, which selects every
+/// namespace.
+fn governing(cmv: crate::cluster_policy::ClusterPolicy) -> Memory {
+    Memory {
+        cluster: vec![cmv],
+        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
+        ..Default::default()
+    }
+}
+
 fn mv_policies(spec: ModelValidationSpec) -> Memory {
     Memory::default().with("team", "mv", spec)
 }
@@ -153,11 +163,7 @@ fn a_named_image_policy_with_nothing_to_verify_refuses_and_an_unnamed_cluster_on
         "images",
         json!({"model": null, "images": {"globs": ["registry.example.com/models/**"]}}),
     );
-    let policies = Memory {
-        cluster: vec![cmv],
-        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
-        ..Default::default()
-    };
+    let policies = governing(cmv);
     let p = image_pod(json!({}), other);
     assert_eq!(
         decide(&review("CREATE", p), &policies, &cfg()),
@@ -193,11 +199,7 @@ fn a_missing_pull_secret_is_named_with_how_to_create_it() {
         "images",
         json!({"model": null, "images": {"globs": ["registry.example.com/**"], "pullSecret": "registry-creds"}}),
     );
-    let policies = Memory {
-        cluster: vec![cmv],
-        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
-        ..Default::default()
-    };
+    let policies = governing(cmv);
     let d = decide(
         &review("CREATE", image_pod(json!({}), REF)),
         &policies,
@@ -258,11 +260,7 @@ fn warn_mode_admits_unpinned_with_a_warning_and_audit_records_a_finding() {
             "images",
             json!({"model": null, "mode": mode, "images": {"globs": ["registry.example.com/**"]}}),
         );
-        let policies = Memory {
-            cluster: vec![cmv],
-            namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
-            ..Default::default()
-        };
+        let policies = governing(cmv);
         let mut p = image_pod(json!({}), REF);
         // A pin the pod brought itself is not kept: only the webhook records pins.
         p["metadata"]["annotations"] = json!({annotations::PINNED_IMAGES: format!("model={REF}")});
@@ -367,11 +365,7 @@ fn a_cluster_policy_that_verified_images_is_recorded_on_the_pod_for_its_status()
         json!({"model": null, "images": {"globs": ["registry.example.com/**"]}}),
     );
     let hash = cmv.hash.clone();
-    let policies = Memory {
-        cluster: vec![cmv],
-        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
-        ..Default::default()
-    };
+    let policies = governing(cmv);
     let p = image_pod(json!({}), REF);
     let req = review("CREATE", p.clone());
     let verified = ImageVerdict::Verified {
@@ -391,11 +385,7 @@ fn a_cluster_policy_that_verified_images_is_recorded_on_the_pod_for_its_status()
         "images",
         json!({"model": null, "mode": "audit", "images": {"globs": ["registry.example.com/**"]}}),
     );
-    let policies = Memory {
-        cluster: vec![audit],
-        namespace_labels: [("team".to_string(), BTreeMap::new())].into(),
-        ..Default::default()
-    };
+    let policies = governing(audit);
     let refused = ImageVerdict::Refused("unsigned".into());
     let doc = with_patch(&p, &answer(&req, &policies, refused).respond(&req));
     assert!(
