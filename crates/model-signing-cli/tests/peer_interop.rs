@@ -978,11 +978,7 @@ fn peer_cli_as_a_process() {
     let mut b = Batch::default();
     let (key, public) = keygen(&mut b, d, "k", "P-384", false);
     check_all_ok(&b.run(d));
-    let peer = |args: Vec<OsString>| {
-        let mut cmd = Command::new(peer_python());
-        cmd.args(["-m", "model_signing"]).args(args).current_dir(d);
-        Run::of(cmd.output().expect("cannot start the peer"))
-    };
+    let peer = |args: Vec<OsString>| peer_process_in(d, args);
     // The peer's default --signature is model.sig in the current directory.
     let run = peer(argv("sign key {} --private_key {}", &[&model, &key]));
     assert_eq!(run.code, 0, "peer sign:\n{run}");
@@ -1015,6 +1011,120 @@ fn peer_cli_as_a_process() {
     assert!(
         run.stderr.contains("config.json") && !run.stdout.contains("succeeded"),
         "{run}"
+    );
+}
+
+/// `python -m model_signing ARGS` run as its own process from `dir`.
+fn peer_process_in(dir: &Path, args: Vec<OsString>) -> Run {
+    let mut cmd = Command::new(peer_python());
+    cmd.args(["-m", "model_signing"])
+        .args(args)
+        .current_dir(dir);
+    Run::of(cmd.output().expect("cannot start the peer"))
+}
+
+/// Our command line run from `dir`.
+fn ours_in(dir: &Path, args: Vec<OsString>) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("MODEL_SIGNING_KEY_PASSWORD");
+    Run::of(cmd.output().expect("cannot run model-signing"))
+}
+
+/// `--ignore-paths` given relative to the current directory, both sides run from the model's
+/// parent (docs/cli.md):
+/// - `model/sub/deeper` (relative to the current directory) means the same to both: each
+///   records `sub/deeper`, leaves its files out, and each verifies the other's signature of a
+///   copy whose `sub/deeper` changed;
+/// - `README.md` (relative to the model root, not to the current directory) is our documented
+///   difference: the peer silently drops it and still signs README.md, we take it from the
+///   model root, record it and leave README.md out;
+/// - `../elsewhere` (outside the model from either) is refused by us, where the peer signs as
+///   if it had not been given.
+#[test]
+fn ignore_paths_relative_to_the_current_directory() {
+    let (t, _model) = scratch_with_model();
+    let d = t.path();
+    let mut b = Batch::default();
+    let (key, public) = keygen(&mut b, d, "k", "P-256", false);
+    check_all_ok(&b.run(d));
+    let sign = "sign key model --private_key {} --signature {} --ignore-paths {}";
+    let rel = |p: &str| PathBuf::from(p);
+
+    // Relative to the current directory: the same on both sides.
+    let (peer_sig, our_sig) = (d.join("peer-deeper.sig"), d.join("ours-deeper.sig"));
+    let deeper = rel("model/sub/deeper");
+    let run = peer_process_in(d, argv(sign, &[&key, &peer_sig, &deeper]));
+    assert_eq!(run.code, 0, "peer sign:\n{run}");
+    ours_ok(
+        &ours_in(d, argv(sign, &[&key, &our_sig, &deeper])),
+        "Signing succeeded",
+        "sign with a cwd-relative --ignore-paths",
+    );
+    for sig in [&peer_sig, &our_sig] {
+        let v = ours_json(argv("inspect {}", &[sig]));
+        let ignored = v["serialization"]["ignore_paths"].as_array().unwrap();
+        assert!(
+            ignored.contains(&json!("sub/deeper")),
+            "{}: {v}",
+            sig.display()
+        );
+        assert_eq!(v["resources"], FILES - 1, "{}: {v}", sig.display());
+    }
+    let changed = d.join("changed");
+    make_model(&changed);
+    fs::write(changed.join("sub/deeper/layer2.bin"), b"changed").unwrap();
+    let verify = "verify key {} --signature {} --public_key {}";
+    let run = peer_process_in(d, argv(verify, &[&changed, &our_sig, &public]));
+    assert_eq!(run.code, 0, "the peer verifies our signature:\n{run}");
+    let run = ours(argv(verify, &[&changed, &peer_sig, &public]));
+    ours_ok(
+        &run,
+        "Verification succeeded",
+        "verify the peer's signature",
+    );
+
+    // Relative to the model root only: the peer drops it, we take it from the model root.
+    let (peer_sig, our_sig) = (d.join("peer-readme.sig"), d.join("ours-readme.sig"));
+    let readme = rel("README.md");
+    let run = peer_process_in(d, argv(sign, &[&key, &peer_sig, &readme]));
+    assert_eq!(run.code, 0, "peer sign:\n{run}");
+    let v = ours_json(argv("inspect {}", &[&peer_sig]));
+    let ignored = v["serialization"]["ignore_paths"].as_array().unwrap();
+    assert!(!ignored.contains(&json!("README.md")), "{v}");
+    assert_eq!(v["resources"], FILES, "the peer still signs README.md: {v}");
+    ours_ok(
+        &ours_in(d, argv(sign, &[&key, &our_sig, &readme])),
+        "Signing succeeded",
+        "sign with a model-relative --ignore-paths",
+    );
+    let v = ours_json(argv("inspect {}", &[&our_sig]));
+    let ignored = v["serialization"]["ignore_paths"].as_array().unwrap();
+    assert!(ignored.contains(&json!("README.md")), "{v}");
+    assert_eq!(v["resources"], FILES - 1, "we leave README.md out: {v}");
+
+    // Outside the model from both: the peer signs everything, we refuse and say why.
+    let nowhere = rel("../elsewhere");
+    let (peer_sig, our_sig) = (d.join("peer-nowhere.sig"), d.join("ours-nowhere.sig"));
+    let run = peer_process_in(d, argv(sign, &[&key, &peer_sig, &nowhere]));
+    assert_eq!(run.code, 0, "peer sign:\n{run}");
+    assert_eq!(
+        ours_json(argv("inspect {}", &[&peer_sig]))["resources"],
+        FILES
+    );
+    let run = ours_in(d, argv(sign, &[&key, &our_sig, &nowhere]));
+    assert_ne!(
+        run.code, 0,
+        "an ignore path outside the model must be refused:\n{run}"
+    );
+    assert!(
+        run.stderr.contains("../elsewhere") && run.stderr.contains("not inside the model"),
+        "{run}"
+    );
+    assert!(
+        !our_sig.exists(),
+        "a refused signing must not write a signature"
     );
 }
 
