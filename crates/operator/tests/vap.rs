@@ -13,7 +13,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use model_validation_operator::names::{LABEL, LEGACY_LABEL};
+use model_validation_operator::names::{LABEL, LEGACY_LABEL, annotations};
 use serde_json::{Value, json};
 use support::{AGENT_IMAGE, add_ephemeral, api_message, wait_for};
 
@@ -166,9 +166,14 @@ async fn the_policy_alone_refuses_undermined_pods_and_admits_the_injected_shape(
     }
     // Twins: the shape the operator injects, a downloader before it, a read-only sidecar, and
     // an unlabelled pod.
-    create(&client, &ns, pod("ok", labelled(), json!([{"name": "fetch", "image": "f", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}, verifier()]), app(true)))
-        .await
-        .unwrap();
+    let mut ok = pod(
+        "ok",
+        labelled(),
+        json!([{"name": "fetch", "image": "f", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}, verifier()]),
+        app(true),
+    );
+    ok["metadata"]["annotations"] = json!({annotations::INJECTED_BY: "mv"});
+    create(&client, &ns, ok).await.unwrap();
     create(&client, &ns, pod("ok-sidecar", labelled(), json!([{"name": "side", "image": "s", "restartPolicy": "Always", "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}]}, verifier()]), app(true)))
         .await
         .unwrap();
@@ -228,4 +233,50 @@ async fn the_policy_alone_refuses_undermined_pods_and_admits_the_injected_shape(
     )
     .await
     .unwrap();
+}
+
+/// A labelled pod the upstream operator injected before this one was installed (an init
+/// container named model-validation with upstream's image, and upstream's finalizer, which only
+/// its controller removed) stays updatable: its finalizer can be dropped (docs/migration.md),
+/// where the policy once refused every update of it and left it Terminating. The twin: a pod
+/// this operator injected (`injected-by`) still cannot have its verifier's image swapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_the_upstream_operator_injected_stay_updatable() {
+    let (client, ns) = with_policy().await;
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    let upstream_verifier = json!([{"name": "model-validation",
+        "image": "ghcr.io/sigstore/model-transparency-cli:v1.0.1", "args": ["verify"],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]);
+    // Stored before the policy existed: created unlabelled (the policy does not match it), then
+    // labelled as upstream's pods are.
+    let mut upstream = pod("upstream", json!({}), upstream_verifier, app(false));
+    upstream["metadata"]["finalizers"] = json!(["validation.ml.sigstore.dev/finalizer"]);
+    create(&client, &ns, upstream).await.unwrap();
+    let label = json!({"metadata": {"labels": {LABEL: "mv"}}});
+    pods.patch("upstream", &PatchParams::default(), &Patch::Merge(label))
+        .await
+        .map_err(api_message)
+        .unwrap();
+    let drop_finalizer = json!({"metadata": {"finalizers": null}});
+    pods.patch(
+        "upstream",
+        &PatchParams::default(),
+        &Patch::Merge(drop_finalizer),
+    )
+    .await
+    .map_err(api_message)
+    .unwrap();
+    let stored = pods.get("upstream").await.unwrap();
+    assert!(stored.metadata.finalizers.unwrap_or_default().is_empty());
+
+    let mut ours = pod("ours", json!({LABEL: "mv"}), json!([verifier()]), app(true));
+    ours["metadata"]["annotations"] = json!({annotations::INJECTED_BY: "mv"});
+    create(&client, &ns, ours).await.unwrap();
+    let swap = json!({"spec": {"initContainers": [{"name": "model-validation", "image": "evil"}]}});
+    let msg = pods
+        .patch("ours", &PatchParams::default(), &Patch::Strategic(swap))
+        .await
+        .map_err(api_message)
+        .unwrap_err();
+    assert!(msg.contains("must run ghcr.io"), "{msg}");
 }
