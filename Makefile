@@ -9,7 +9,7 @@ PEER_VENV ?= $(CURDIR)/target/peer-venv
 export MVO_CACHE_DIR := $(CACHE_DIR)
 export MODEL_SIGNING_PEER_PYTHON := $(PEER_VENV)/bin/python
 
-.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down demo fuzz images debs
+.PHONY: all build release test lint fmt peer-venv bench clean crds testbin cluster-up cluster-down demo fuzz images debs docs
 
 all: build
 
@@ -45,8 +45,13 @@ debs:
 		/bin/busybox:busybox-static catatonit:catatonit ip:iproute2 iptables-save:iptables
 
 # The real-node suite installs the operator from its own images: `images` builds them.
-test: lint peer-venv release testbin debs images
+test: lint peer-venv release testbin debs images docs
 	$(CARGO) test --workspace --locked --no-fail-fast
+
+# The documentation site: mdBook over docs/ into target/book/ (mdbook installed into
+# $(MVO_CACHE_DIR) once); its links and the CRD reference are checked by tests/docs.rs.
+docs:
+	@bash hack/docs.sh
 
 # The operator's and the agent's images as OCI archives in target/images/, without a container
 # engine, reproducibly (hack/images.sh; REGISTRY= and TAG= to name them).
@@ -85,9 +90,11 @@ bench: release peer-venv
 	bash bench/policy-scale.sh
 	bash bench/oci-admission.sh
 
-# Regenerate deploy/crds/ and the Helm chart's crds/ from the Rust types (a test fails when they drift).
+# Regenerate deploy/crds/ and the Helm chart's crds/ from the Rust types, then docs/reference/crds.md
+# from those (tests fail when they drift).
 crds:
 	UPDATE_CRDS=1 $(CARGO) test -p model-validation-operator --test crds
+	UPDATE_DOCS=1 $(CARGO) test -p model-validation-operator --test docs -- crd_reference_matches_the_crds
 
 clean:
 	$(CARGO) clean
