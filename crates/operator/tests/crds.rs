@@ -3,16 +3,7 @@
 
 use std::path::Path;
 
-/// Whether this run may rewrite the CRDs: only `UPDATE_CRDS=1` asks for it (`0`, empty or any
-/// other value does not), and never under CI, where a drift must fail.
-fn update_requested() -> bool {
-    let asked = std::env::var("UPDATE_CRDS").is_ok_and(|v| v == "1");
-    assert!(
-        !(asked && std::env::var_os("CI").is_some()),
-        "UPDATE_CRDS=1 is refused under CI: run `make crds` locally and commit the result"
-    );
-    asked
-}
+use test_cluster::support::update_requested;
 
 /// Where the generated CRDs live: the kustomize base's and the Helm chart's copies (`crds/`,
 /// which `helm install` applies), byte for byte the same.
@@ -23,7 +14,7 @@ const CRD_DIRS: [&str; 2] = [
 
 #[test]
 fn deploy_crds_match_the_rust_types() {
-    let update = update_requested();
+    let update = update_requested("UPDATE_CRDS");
     for dir in CRD_DIRS {
         check_or_write(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), update);
     }

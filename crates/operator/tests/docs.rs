@@ -13,6 +13,7 @@ use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
+use test_cluster::support::update_requested;
 
 /// Where the generated reference lives, relative to the repository.
 const REFERENCE: &str = "docs/reference/crds.md";
@@ -30,23 +31,12 @@ fn repo_root() -> PathBuf {
         .expect("the repository root")
 }
 
-/// Whether this run may rewrite the reference: only `UPDATE_DOCS=1` asks for it, and never
-/// under CI, where a drift must fail (as `UPDATE_CRDS` in tests/crds.rs).
-fn update_requested() -> bool {
-    let asked = std::env::var("UPDATE_DOCS").is_ok_and(|v| v == "1");
-    assert!(
-        !(asked && std::env::var_os("CI").is_some()),
-        "UPDATE_DOCS=1 is refused under CI: run `make crds` locally and commit the result"
-    );
-    asked
-}
-
 #[test]
 fn crd_reference_matches_the_crds() {
     let root = repo_root();
     let rendered = crd_reference::render(&root.join(CRD_DIR));
     let path = root.join(REFERENCE);
-    if update_requested() {
+    if update_requested("UPDATE_DOCS") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         // Written whole then renamed: the link check, running alongside, never reads half a file.
         let tmp = path.with_extension("md.tmp");

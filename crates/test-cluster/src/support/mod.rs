@@ -5,6 +5,7 @@
 //! - [`metric`]: one sample of a Prometheus text exposition, `None` when it is missing;
 //! - [`wait_for`]: polling with a deadline that names what it waited for;
 //! - [`fixtures`], [`fixture`], [`workspace_dir`]: where shared inputs are;
+//! - [`update_requested`]: whether a drift test may rewrite the generated file it checks;
 //! - [`agent_binary`]: the `model-signing` binary the pod runner will run, checked to be built
 //!   from the current sources;
 //! - [`is_alive`], [`processes_mentioning`]: what still runs, from /proc;
@@ -21,7 +22,10 @@ mod wait;
 
 pub(crate) use net::free_loopback_port;
 pub use net::{HttpResponse, free_port, http_get, http_get_at};
-pub use paths::{agent_binary, default_agent_path, fixture, fixtures, target_dir, workspace_dir};
+pub use paths::{
+    agent_binary, default_agent_path, fixture, fixtures, target_dir, update_requested,
+    workspace_dir,
+};
 pub use procs::{is_alive, processes_mentioning};
 pub use scrape::metric;
 pub use wait::wait_for;

@@ -119,6 +119,17 @@ fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
     newest
 }
 
+/// Whether a test may rewrite a generated file it checks: only `<var>=1` asks for it (`0`,
+/// empty or any other value does not), and never under CI, where a drift must fail.
+pub fn update_requested(var: &str) -> bool {
+    let asked = std::env::var(var).is_ok_and(|v| v == "1");
+    assert!(
+        !(asked && std::env::var_os("CI").is_some()),
+        "{var}=1 is refused under CI: run `make crds` locally and commit the result"
+    );
+    asked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
