@@ -10,7 +10,9 @@
 # min-max. The load is checked before and after (bench/lib.sh) and a loaded machine is named.
 #
 # Environment: RUNS (default 7), SIZE_MIB (default 1024), OURS (default
-# target/release/model-signing), LOAD_MAX, BUSY_MAX.
+# target/release/model-signing), LOAD_MAX, BUSY_MAX, PERF_DIR (bench/lib.sh).
+# The results also go to docs/perf/authorities.tsv (bench/lib.sh perf_save), charted in
+# docs/perf/authorities.svg.
 set -euo pipefail
 export LC_ALL=C
 
@@ -79,3 +81,15 @@ echo "| \`verify authorities\`, 2 keys, 2 signatures, required all | $(median <"
 echo "| ratio authorities / key (per pair) | $(median <"$scratch/ratio") (min $(sort -g "$scratch/ratio" | head -1), max $(sort -g "$scratch/ratio" | tail -1)) |"
 echo
 echo "Load: before: $load_before; after: $load_after."
+
+{
+  printf 'wall\tverify key (one signature)\tmedian\t%s\ts\n' "$(median <"$scratch/one")"
+  printf 'wall\tverify authorities (2 keys, required all)\tmedian\t%s\ts\n' "$(median <"$scratch/two")"
+  printf 'ratio\tauthorities / key (per pair)\tmedian\t%s\tx\n' "$(median <"$scratch/ratio")"
+  printf 'ratio\tauthorities / key (per pair)\tmin\t%s\tx\n' "$(sort -g "$scratch/ratio" | head -1)"
+  printf 'ratio\tauthorities / key (per pair)\tmax\t%s\tx\n' "$(sort -g "$scratch/ratio" | tail -1)"
+} | perf_save authorities "$load_before" "$load_after" \
+  "$size_mib MiB in 4 files, warm page cache, $runs alternating pairs; medians."
+perf_plot authorities "" --kind bar --table wall \
+  --title "verify authorities (2 keys) against verify key, $size_mib MiB (bench/authorities.sh)" \
+  --xlabel "wall time, median of $runs" --ylabel "command"

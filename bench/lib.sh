@@ -143,3 +143,60 @@ proc_kib() {
   [ -n "$v" ] || die "cannot read $1 of the operator (pid $OP_PID): did it exit?"
   echo "$v"
 }
+
+# ---------------------------------------------------------------------------------------------
+# Machine-readable results and their charts (docs/perf/). Each script, at the end of a run,
+# pipes its measured values to perf_save and renders charts with perf_plot, so the SVGs on the
+# performance page are drawn from a run's own numbers, never from re-typed ones.
+
+PERF_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# PERF_DIR: where NAME.tsv and the SVGs go (default docs/perf; PERF_DIR=none writes nothing).
+PERF_DIR="${PERF_DIR:-$PERF_REPO/docs/perf}"
+PERF_STARTED="$(date -u '+%Y-%m-%d %H:%M')"
+
+# perf_save NAME LOAD_BEFORE LOAD_AFTER [NOTE...]: writes $PERF_DIR/NAME.tsv from the rows on
+# stdin ("table<TAB>row<TAB>series<TAB>value<TAB>unit", the format bench/plot.sh reads), after
+# comments naming the script, the run's start and end (UTC), the commit (and whether the tree
+# had uncommitted changes), the two load_check lines and the notes; a run that load_check called
+# LOADED gets a note saying what that means for its numbers. Written to NAME.tsv.part and renamed.
+perf_save() {
+  local name="$1" before="$2" after="$3" commit f
+  shift 3
+  [ "$PERF_DIR" != none ] || { cat >/dev/null; return 0; }
+  mkdir -p "$PERF_DIR"
+  f="$PERF_DIR/$name.tsv"
+  commit=$(git -C "$PERF_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git -C "$PERF_REPO" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit (tree with uncommitted changes)"
+  fi
+  {
+    echo "# script: bench/$name.sh"
+    echo "# date: $PERF_STARTED–$(date -u '+%H:%M') UTC"
+    echo "# commit: $commit"
+    echo "# load: before: $before; after: $after"
+    echo "# machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
+    if [ "${BENCH_BUILD:-1}" = 0 ]; then
+      echo "# note: BENCH_BUILD=0: the release binaries were used as found in target/release."
+    fi
+    case "$before$after" in
+      *LOADED*) echo "# note: LOADED machine: absolute times are not comparable with a quiet machine's; ratios are." ;;
+    esac
+    local n
+    for n in "$@"; do echo "# note: $n"; done
+    printf 'table\trow\tseries\tvalue\tunit\n'
+    cat
+  } >"$f.part"
+  mv "$f.part" "$f"
+  log "results written to ${f#"$PERF_REPO"/}"
+}
+
+# perf_plot NAME SUFFIX PLOT_OPTION...: renders $PERF_DIR/NAME.tsv into $PERF_DIR/NAME$SUFFIX.svg
+# with bench/plot.sh; fails the script when the renderer refuses the file.
+perf_plot() {
+  local name="$1" suffix="$2"
+  shift 2
+  [ "$PERF_DIR" != none ] || return 0
+  bash "$PERF_REPO/bench/plot.sh" "$@" "$PERF_DIR/$name.tsv" "$PERF_DIR/$name$suffix.svg" ||
+    die "bench/plot.sh could not render $PERF_DIR/$name$suffix.svg"
+  log "chart written to ${PERF_DIR#"$PERF_REPO"/}/$name$suffix.svg"
+}

@@ -31,6 +31,9 @@
 #     (target p99 <= 5 ms at 200/s, 0 errors), with the registry requests per review.
 # Every answer must allow the pod and pin its volume to registry/repository@sha256:<digest> the
 # push printed, or it counts as an error. Every wait fails the script when it times out.
+# The results also go to docs/perf/oci-admission.tsv (bench/lib.sh perf_save), charted in
+# oci-admission.svg (cold admission), oci-admission-size.svg (cold admission and `oci sign`
+# against the model size) and oci-admission-cached.svg (cached admission).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_NAME=oci-admission
@@ -248,7 +251,7 @@ load_after=$(load_check after sample-only)
 elapsed=$((SECONDS - started))
 
 # --- the report ---------------------------------------------------------------------------
-python3 - "$SCRATCH" "$rss_idle" "$hwm" "$cpu_before" "$cpu_after" "$RATE" "$elapsed" <<'EOF'
+python3 - "$SCRATCH" "$rss_idle" "$hwm" "$cpu_before" "$cpu_after" "$RATE" "$elapsed" "$SCRATCH/perf.tsv" <<'EOF'
 import json, re, sys
 scratch = sys.argv[1]
 rss_idle, hwm = int(sys.argv[2]) / 1024, int(sys.argv[3]) / 1024
@@ -361,6 +364,48 @@ if len(sizes) >= 2:
 for name, ok, got in checks:
     print(f"target {name}: {'met' if ok else 'MISSED'} ({got})")
 print(f"script runtime: {elapsed} s")
+
+# The same values, machine-readable (bench/lib.sh perf_save).
+rows = []
+def row(table, name, series, value, unit):
+    rows.append(f"{table}\t{name}\t{series}\t{value:.6g}\t{unit}")
+for m in models:
+    name = f"{m['name']} ({size(m['bytes'])}) on {m['registry']}"
+    row("push", name, "oci push", m["bytes"] / 1e6 / m["push_s"], "MB/s")
+    row("sign", name, "oci sign key, median", median(m["sign_all"]) * 1000, "ms")
+    if m["name"] != "llm-20" and m["registry"] == "distribution":
+        row("sign-size", round(m["bytes"] / 2**20), "oci sign key, median", median(m["sign_all"]) * 1000, "ms")
+for c in cold:
+    m = next(m for m in models if m["name"] == c["name"] and m["registry"] == c["registry"])
+    name = f"{c['name']} ({size(m['bytes'])}) on {c['registry']}"
+    for q in ("p50", "p90", "p99", "max"):
+        row("cold", name, q, c[f"{q}_ms"], "ms")
+    row("cold-errors", name, "errors", c["errors"], "errors")
+    if c["name"] != "llm-20":
+        for q in ("p50", "p99"):
+            row("cold-size", round(m["bytes"] / 2**20), q, c[f"{q}_ms"], "ms")
+for c in cached:
+    for q in ("p50", "p90", "p99", "max"):
+        row("cached", f"by {c['by']}", q, c[f"{q}_ms"], "ms")
+    row("cached-errors", f"by {c['by']}", "errors", c["errors"], "errors")
+    row("cached-rate", f"by {c['by']}", "achieved", c["achieved_rps"], "reviews/s")
+row("operator", "cached phase", "RSS idle", rss_idle, "MiB")
+row("operator", "cached phase", "RSS peak", hwm, "MiB")
+row("operator-cpu", "cached phase", "CPU", cpu, "s")
+with open(sys.argv[8], "w") as f:
+    f.write("".join(x + "\n" for x in rows))
 EOF
 echo
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo); registry storage: $(cat "$SCRATCH/df"); before: $load_before; after: $load_after"
+perf_save oci-admission "$load_before" "$load_after" \
+  "COLD_N=$COLD_N SIZE_N=$SIZE_N SIGNS=$SIGNS RATE=$RATE SECONDS_=$DURATION SIZES_MIB=\"$SIZES_MIB\"; loopback registries on plain HTTP; one run." \
+  <"$SCRATCH/perf.tsv"
+perf_plot oci-admission "" --kind bar --table cold --series p50,p90,p99 \
+  --title "OCI models: cold admission, every review resolves, lists referrers and verifies (bench/oci-admission.sh)" \
+  --xlabel "latency of one AdmissionReview, one at a time" --ylabel "model on registry"
+perf_plot oci-admission -size --kind line --xlog --table cold-size \
+  --title "OCI models: cold admission against model size, on distribution (bench/oci-admission.sh)" \
+  --xlabel "model size (MiB)" --ylabel "latency"
+perf_plot oci-admission -cached --kind bar --table cached --series p50,p90,p99 \
+  --title "OCI models: cached admission at $RATE reviews/s, 20-file model on distribution (bench/oci-admission.sh)" \
+  --xlabel "latency from scheduled send to answer" --ylabel "reference"

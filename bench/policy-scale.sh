@@ -16,6 +16,9 @@
 # burst within 10 s, operator RSS <= 200 MiB. Every wait (control plane, operator /readyz,
 # leadership, the policies seen, each convergence) fails the script when it times out
 # (CONVERGE_LIMIT seconds for the example's waits, default 120); nothing is printed then.
+# The results also go to docs/perf/policy-scale.tsv (bench/lib.sh perf_save), charted in
+# policy-scale.svg (convergence), policy-scale-admission.svg (latency against the rates of
+# RATE, through the API server) and policy-scale-rss.svg (operator RSS by phase).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_NAME=policy-scale
@@ -65,8 +68,9 @@ if [ -z "$reconciles" ] && [ "$MVS" = 0 ]; then reconciles=0; fi
 cp "$OP_LOG" target/policy-scale-operator.log
 load_after=$(load_check after sample-only)
 echo "$result"
+perf_rows=$(mktemp)
 RESULT=$result DIRECT=$direct python3 - "$rss_idle" "$rss" "$hwm" "$reconciles" "$errors" "$cpu_before" "$cpu_after" "$elapsed" \
-  target/policy-scale-operator.log <<'EOF'
+  target/policy-scale-operator.log "$perf_rows" "$DIRECT_RATE" <<'EOF'
 import json, math, os, sys
 r = json.loads(os.environ["RESULT"])
 d = json.loads(os.environ["DIRECT"])
@@ -161,6 +165,53 @@ checks = [
 ]
 for name, ok, got in checks:
     print(f"target {name}: {'met' if ok else 'MISSED'} ({got})")
+
+# The same values, machine-readable (bench/lib.sh perf_save). A value the run did not measure
+# (None: e.g. no ModelValidations, no single change of that kind) gets no line.
+rows = []
+def row(table, name, series, value, unit):
+    if value is not None and not (isinstance(value, float) and math.isnan(value)):
+        rows.append(f"{table}\t{name}\t{series}\t{value:.6g}\t{unit}")
+for name, key in (("burst: every policy", "converge_after_burst_s"), ("burst: every CMV", "converge_after_burst_cmv_s"),
+                  ("burst: every MV", "converge_after_burst_mv_s"), ("single change: CMV, median", "single_change_cmv_median_s"),
+                  ("single change: CMV, max", "single_change_cmv_max_s"), ("single change: MV, median", "single_change_mv_median_s"),
+                  ("single change: MV, max", "single_change_mv_max_s")):
+    row("convergence", name, "time until every status is right", r.get(key), "s")
+for rnd, x in enumerate(r["admission"]):
+    for q in ("p50", "p90", "p99"):
+        row("admission", x["rate_asked"], f"{q}, whole call through the API server", x[f"{q}_ms"], "ms")
+    m = micros.get(rnd, [])
+    if m:
+        row("admission", x["rate_asked"], "p99, the webhook's own time (log)", pct(m, 0.99) / 1000, "ms")
+    row("admission-errors", x["rate_asked"], "errors", x["errors"], "errors")
+for q in ("p50", "p90", "p99", "max"):
+    row("direct", f"{sys.argv[11]}/s asked", q, d[f"{q}_ms"], "ms")
+row("direct", f"{sys.argv[11]}/s asked", "errors", d["errors"], "errors")
+row("rss", "idle (leader, nothing created)", "RSS", idle, "MiB")
+for phase in ("after_setup", "after_create", "after_burst", "after_changes", "after_admission"):
+    v = r["rss_kib"].get(phase)
+    row("rss", phase.replace("_", " "), "RSS", None if v is None else v / 1024, "MiB")
+row("rss", "peak (VmHWM)", "RSS", hwm, "MiB")
+for k in ("pods", "namespaces", "cmvs", "mvs"):
+    row("size", k, "count", r[k], "count")
+row("reconciles", "MV reconciles (whole run)", "count", reconciles, "count")
+for k, v in w.items():
+    row("status-writes", k, "CMV", v["cmv"], "writes")
+    row("status-writes", k, "MV", v["mv"], "writes")
+with open(sys.argv[10], "w") as f:
+    f.write("".join(x + "\n" for x in rows))
 EOF
 echo
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo); before: $load_before; after: $load_after"
+perf_save policy-scale "$load_before" "$load_after" \
+  "NS=$NS CMVS=$CMVS MVS=$MVS PODS=$PODS RATE=$RATE ADMISSION_SECONDS=$ADMISSION_SECONDS DIRECT_RATE=$DIRECT_RATE; one run." <"$perf_rows"
+rm -f "$perf_rows"
+perf_plot policy-scale "" --kind bar --table convergence \
+  --title "Policies at scale: $PODS pods, $CMVS CMVs + $MVS MVs over $NS namespaces (bench/policy-scale.sh)" \
+  --xlabel "from the last status write (burst) or the change's write until every status is right"
+perf_plot policy-scale -admission --kind line --table admission \
+  --title "Policies at scale: dry-run pod creates through the API server, $PODS pods in place (bench/policy-scale.sh)" \
+  --xlabel "pod creates per second asked" --ylabel "latency"
+perf_plot policy-scale -rss --kind bar --table rss \
+  --title "Policies at scale: operator RSS by phase, $PODS pods (bench/policy-scale.sh)" \
+  --xlabel "resident memory" --ylabel "phase"

@@ -43,7 +43,11 @@
 # COLD (default 1; 0 leaves the cold rows out), BENCH_DIR (default ${TMPDIR:-/tmp}/mvo-bench.XXXX,
 # removed at the end unless BENCH_KEEP=1), OURS (default target/release/model-signing),
 # MODEL_SIGNING_PEER_PYTHON (default target/peer-venv/bin/python), BENCH_OUT (also write the
-# tables to this file), LOAD_MAX, BUSY_MAX.
+# tables to this file), LOAD_MAX, BUSY_MAX, PERF_DIR (bench/lib.sh).
+#
+# The measured values also go to docs/perf/verify-vs-peer.tsv (bench/lib.sh perf_save), charted
+# in verify-vs-peer.svg (wall times), verify-vs-peer-ratio.svg (ratios and targets) and
+# verify-vs-peer-rss.svg (peak RSS).
 set -euo pipefail
 # $EPOCHREALTIME, `times` and awk must all use a decimal point.
 export LC_ALL=C
@@ -340,6 +344,8 @@ report() {
       printf '| `%s` | %s | %s | %s-%s | %s | %s |\n' "$(startup_cmd "$name")" "$state" \
         "$(secs "$(median "$f" 1)")" "$(secs "$lo")" "$(secs "$hi")" "$(mib "$(max_of "$f" 2)")" \
         "$(secs "$(median "$f" 3)")"
+      perf_row startup "$(startup_cmd "$name") ($state)" "wall (median)" "$(median "$f" 1)" ms 1000
+      perf_row startup-rss "$(startup_cmd "$name") ($state)" "peak RSS" "$(max_of "$f" 2)" MiB 0.0009765625
     done
   done
   echo
@@ -351,6 +357,7 @@ report() {
   for m in "${models[@]}"; do
     for state in warm cold; do
       if [ "$state" = cold ] && [ -n "$cold_missing" ]; then
+        # No cold row in the results file either: a missing measurement is not a zero.
         printf '| %s | cold | %s | %s | — | — | — | %s | | | | | | | |\n' \
           "$(label_of "$m")" "$(files_of "$m")" "$(bytes_of "$m")" "$cold_missing"
         continue
@@ -370,6 +377,20 @@ report() {
         "$rmed" "$rq1" "$rq3" "$rlo" "$rhi" "$target" "$verdict" \
         "$(mib "$orss")" "$(mib "$(max_of "$p" 2)")" \
         "$(secs "$(median "$o" 3)")" "$(secs "$(median "$p" 3)")"
+      row="$(label_of "$m") ($state)"
+      perf_row wall "$row" ours "$(median "$o" 1)" ms 1000
+      perf_row wall "$row" peer "$(median "$p" 1)" ms 1000
+      perf_row wall "$row" "peer start-up" "$(median "$scratch/startup.$state.cli.runs" 1)" ms 1000
+      perf_row ratio "$row" "ours / peer (median of pairs)" "$rmed" x 1
+      perf_row ratio "$row" "ratio q1" "$rq1" x 1
+      perf_row ratio "$row" "ratio q3" "$rq3" x 1
+      perf_row ratio "$row" "ratio min" "$rlo" x 1
+      perf_row ratio "$row" "ratio max" "$rhi" x 1
+      perf_row ratio "$row" target "$target" x 1
+      perf_row rss "$row" ours "$orss" MiB 0.0009765625
+      perf_row rss "$row" peer "$(max_of "$p" 2)" MiB 0.0009765625
+      perf_row cpu "$row" ours "$(median "$o" 3)" ms 1000
+      perf_row cpu "$row" peer "$(median "$p" 3)" ms 1000
     done
   done
   echo
@@ -392,4 +413,24 @@ report() {
   fi
 }
 
+# perf_row TABLE ROW SERIES VALUE UNIT FACTOR: one line of the results file (VALUE x FACTOR).
+perf_row() {
+  awk -v t="$1" -v r="$2" -v s="$3" -v v="$4" -v u="$5" -v f="$6" \
+    'BEGIN { printf "%s\t%s\t%s\t%.6g\t%s\n", t, r, s, v * f, u }' >>"$scratch/perf.tsv"
+}
+: >"$scratch/perf.tsv"
 report | tee "${BENCH_OUT:-/dev/null}"
+
+notes=("$runs alternating pairs per row; wall and CPU: medians, peak RSS: maximum; cold rows: ${cold_missing:-page cache dropped before every run}.")
+[ "$runs" -ge "$record_runs" ] || notes+=("SMOKE RUN: $runs pairs, a result needs $record_runs: not a result.")
+[ "$foreign_loaded" = 0 ] || notes+=("Other processes used $foreign.")
+perf_save verify-vs-peer "$load_before" "$load_after" "${notes[@]}" <"$scratch/perf.tsv"
+perf_plot verify-vs-peer "" --kind bar --table wall \
+  --title "verify key: ours vs the Python peer model-signing $peer_version (bench/verify-vs-peer.sh)" \
+  --xlabel "wall time, median" --ylabel "model (page cache)"
+perf_plot verify-vs-peer -ratio --kind bar --table ratio --series "ours / peer (median of pairs),target" \
+  --title "verify key: wall time ours / peer, per pair (lower is better; target = the issue's bound)" \
+  --xlabel "ratio ours / peer" --ylabel "model (page cache)"
+perf_plot verify-vs-peer -rss --kind bar --table rss \
+  --title "verify key: peak RSS, ours vs the Python peer (bench/verify-vs-peer.sh)" \
+  --xlabel "peak resident memory, maximum over the runs" --ylabel "model (page cache)"
