@@ -20,10 +20,12 @@ use kube::discovery::Discovery;
 use serde_json::Value;
 use support::{
     OPERATOR_NAMESPACE, apply_doc, assert_same_files, assert_same_objects, by_key, chart_dir,
-    deploy_dir, established_and_discovered, helm_template, kustomize_build, operator_client,
-    run_tool, stub_crd, success,
+    deploy_dir, established_and_discovered, helm_install, helm_release, helm_template,
+    helm_uninstall, kustomize_build, operator_client, run_tool, stub_crd, success,
 };
 
+/// The release name docs/helm.md installs as.
+const RELEASE: &str = "model-validation-operator";
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const AGENT_DIGEST: &str =
     "sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -453,30 +455,25 @@ async fn every_value_set_installs_on_the_api_server() {
     for crd in &stubs {
         established_and_discovered(&client, crd).await;
     }
-    let kubeconfig = cp.kubeconfig_path().to_path_buf();
-    let chart = chart_dir();
-    let helm = |verb: &str, set: &str, extra: &[&str]| {
+    let kubeconfig = cp.kubeconfig_path();
+    let upgrade = |set: &str, extra: &[&str]| {
         let values = value_file(set);
-        let mut args = vec![
-            verb,
-            "model-validation-operator",
-            chart.to_str().unwrap(),
-            "--namespace",
+        // Each value set on its own: helm reuses the last release's values when an upgrade
+        // brings none (the default set is empty).
+        let mut extra = extra.to_vec();
+        extra.push("--reset-values");
+        helm_release(
+            "upgrade",
+            kubeconfig,
+            RELEASE,
             OPERATOR_NAMESPACE,
-            "--create-namespace",
-            "--values",
-            values.path().to_str().unwrap(),
-        ];
-        if verb == "upgrade" {
-            // Each value set on its own: helm reuses the last release's values when an upgrade
-            // brings none (the default set is empty).
-            args.push("--reset-values");
-        }
-        args.extend(extra);
-        run_tool("helm", &args, &[("KUBECONFIG", &kubeconfig)])
+            &[values.path()],
+            &extra,
+        )
     };
     let start = std::time::Instant::now();
-    let notes = success("helm install", helm("install", "default", &[]));
+    let values = value_file("default");
+    let notes = helm_install(kubeconfig, RELEASE, OPERATOR_NAMESPACE, &[values.path()]);
     assert!(notes.contains("STATUS: deployed"), "{notes}");
     assert!(!notes.contains("WARNING"), "{notes}");
     // The namespace helm created carries the chart's labels.
@@ -535,7 +532,7 @@ async fn every_value_set_installs_on_the_api_server() {
         if *set == "cert-dir" {
             // The chart now sets the caBundle the operator owned: server-side apply refuses to
             // take it over without --force-conflicts (docs/helm.md, upgrade notes).
-            let out = helm("upgrade", set, &[]);
+            let out = upgrade(set, &[]);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(
                 !out.status.success() && stderr.contains("conflict") && stderr.contains("caBundle"),
@@ -543,10 +540,7 @@ async fn every_value_set_installs_on_the_api_server() {
             );
             extra.push("--force-conflicts");
         }
-        let notes = success(
-            &format!("helm upgrade ({set})"),
-            helm("upgrade", set, &extra),
-        );
+        let notes = success(&format!("helm upgrade ({set})"), upgrade(set, &extra));
         if *set == "pinned" {
             assert_eq!(
                 ca_bundles().await,
@@ -590,7 +584,7 @@ async fn every_value_set_installs_on_the_api_server() {
             "{set}"
         );
     }
-    let notes = success("helm upgrade (default)", helm("upgrade", "default", &[]));
+    let notes = success("helm upgrade (default)", upgrade("default", &[]));
     assert!(notes.contains("STATUS: deployed"), "{notes}");
     // Back to the self-managed CA: its Secret again, and no caBundle of the chart's left (the
     // operator puts its own back).
@@ -604,17 +598,7 @@ async fn every_value_set_installs_on_the_api_server() {
     assert_eq!(ca_bundles().await, vec![None; 4]);
     // helm uninstall removes the webhook (pods no longer wait on the operator) and keeps the
     // CRDs, so no ModelValidation is lost.
-    let out = run_tool(
-        "helm",
-        &[
-            "uninstall",
-            "model-validation-operator",
-            "--namespace",
-            OPERATOR_NAMESPACE,
-        ],
-        &[("KUBECONFIG", &kubeconfig)],
-    );
-    success("helm uninstall", out);
+    helm_uninstall(kubeconfig, RELEASE, OPERATOR_NAMESPACE);
     assert!(
         Api::<MutatingWebhookConfiguration>::all(client.clone())
             .get_opt("model-validation-operator")

@@ -1,6 +1,8 @@
-//! The install path for real: the operator installed from `deploy/base` with its own image
-//! (two replicas, leader election, the self-managed CA) on a real node — kubelet, containerd
-//! and runc — and the API server calling its webhook through the Service's endpoints. On that
+//! The install path for real: the operator installed with `helm install` of the chart
+//! `deploy/helm/model-validation-operator` with default values, as docs/helm.md says (release
+//! and namespace `model-validation-operator-system` created by helm), with its own image (two
+//! replicas, leader election, the self-managed CA) on a real node — kubelet, containerd and
+//! runc — and the API server calling its webhook through the Service's endpoints. On that
 //! node, with model files owned by root with mode 0640 on a hostPath:
 //! - read through a supplementary group the pod lists, the model verifies as UID 65532 and the
 //!   app container starts (the passing twin);
@@ -22,10 +24,19 @@
 //! - the leader's pod deleted, labelled pods are still verified (every replica serves the
 //!   webhook, the other takes the lease);
 //! - the operator scaled to zero, labelled pods are refused (fail closed) while unlabelled ones
-//!   are still admitted (the passing twin).
+//!   are still admitted (the passing twin);
+//! - the release uninstalled (its namespace with it), the kustomize base `deploy/base`
+//!   installed on the same node (`support::install_base`, as `kubectl apply -k`) becomes
+//!   available and verifies a labelled pod too.
 //!
-//! Needs the images of `make images` (target/images/{operator,agent}.tar); `make test` builds
-//! them first.
+//! Both install paths thus run on a real node, and no other real-node test installs either:
+//! tests/real_node_images.rs runs the operator's binary on the host. The full e2e runs against
+//! the chart, whose default rendering tests/helm.rs checks equals `deploy/base` object for
+//! object; the base's own install (its order of objects, no Helm) gets the shorter check at the
+//! end rather than a second node and a second e2e.
+//!
+//! Needs the images of `make images` (target/images/{operator,agent}.tar) and helm from
+//! `hack/testbin/build.sh`; `make test` builds both first.
 
 mod support;
 
@@ -36,20 +47,22 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use model_validation_operator::names::{LABEL, VERIFY_CONTAINER, WATCH_CONTAINER};
 use model_validation_operator::webhook::inject::DEFAULT_WATCH_PORT;
 use serde_json::{Value, json};
 use support::{
     CodeSigningPki, create_mv, create_refused, fixture, fresh_key_signer, has_verifier,
-    http_get_at, install_base, sign, updates_cannot_undo_verification, verifier_status,
-    wait_dry_run_admits, wait_for, write_model,
+    helm_install, helm_uninstall, http_get_at, install_base, sign,
+    updates_cannot_undo_verification, verifier_status, wait_dry_run_admits, wait_for, write_model,
 };
 use test_cluster::node::BUSYBOX_IMAGE;
 use test_cluster::{ControlPlane, StartOptions};
 
 const NS: &str = "model-validation-operator-system";
+/// The release name docs/helm.md installs as.
+const RELEASE: &str = "model-validation-operator";
 /// The group the model files belong to; the passing pod lists it in `supplementalGroups`.
 const MODEL_GROUP: u32 = 4242;
 
@@ -339,7 +352,7 @@ async fn create_when_known(pods: &Api<Pod>, pod: &Pod) -> Pod {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_closed() {
+async fn installed_with_helm_on_a_real_node_it_verifies_refuses_and_fails_closed() {
     test_cluster::install_crypto_provider();
     let began = Instant::now();
     let cp = ControlPlane::start_with(StartOptions {
@@ -352,19 +365,30 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
     let client = cp.client().unwrap();
     let node_up = began.elapsed();
 
-    // --- the install: deploy/base as is, with the images `make images` built ---
-    install_base(&client).await;
+    // --- the install: the chart with default values, with the images `make images` built ---
+    // helm creates CRDs (crds/) and then the rest in its own kind order, in one pass: the
+    // availability wait below is what says the operator copes with that order.
+    let notes = helm_install(cp.kubeconfig_path(), RELEASE, NS, &[]);
+    assert!(notes.contains("STATUS: deployed"), "{notes}");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let deployments = &deployments;
-    wait_for(
-        "both operator replicas to be available on the real node",
-        Duration::from_secs(180),
-        || async move {
+    // Waits for both replicas; returns who manages the Deployment (helm labels what it owns).
+    let both_available = |how: &'static str| async move {
+        let what = format!("both operator replicas ({how}) to be available on the real node");
+        let d = wait_for(&what, Duration::from_secs(180), || async move {
             let d = deployments.get("model-validation-operator").await.ok()?;
-            (d.status?.available_replicas? == 2).then_some(())
-        },
-    )
-    .await;
+            (d.status.clone()?.available_replicas? == 2).then_some(d)
+        })
+        .await;
+        let labels = d.metadata.labels.unwrap_or_default();
+        labels.get("app.kubernetes.io/managed-by").cloned()
+    };
+    let managed_by = both_available("helm install").await;
+    assert_eq!(
+        managed_by.as_deref(),
+        Some("Helm"),
+        "the release's Deployment"
+    );
     let installed = began.elapsed();
 
     // --- a signed model with root-owned 0640 files, and a tampered copy ---
@@ -666,8 +690,31 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
             .is_empty(),
         "an unlabelled pod never meets the webhook"
     );
+
+    // --- deploy/base on the same node: the release uninstalled, kustomize's install verifies ---
+    let stopped = began.elapsed();
+    helm_uninstall(cp.kubeconfig_path(), RELEASE, NS);
+    // The release's namespace goes with it (the chart rendered it); the base recreates it, which
+    // the API server refuses while the old one is still terminating.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespaces = &namespaces;
+    wait_for(
+        "the release's namespace to be deleted",
+        Duration::from_secs(180),
+        || async move { namespaces.get_opt(NS).await.ok()?.is_none().then_some(()) },
+    )
+    .await;
+    install_base(&client).await;
+    let managed_by = both_available("deploy/base").await;
+    assert_eq!(
+        managed_by, None,
+        "deploy/base's Deployment, not the release's"
+    );
+    create("from-base", good.path(), &[MODEL_GROUP]).await;
+    verified_and_running(&pods, "from-base").await;
+    let base_checked = began.elapsed() - stopped;
     eprintln!(
-        "real node: node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, continuous-validation pod Ready, refusals, certificate and keyless checked {:.1} s, attacks and twins {:.1} s, Ready=False {:.1} s after the model changed and Ready=True {:.1} s after it was restored (interval 1m), lease taken over {:.1} s after the leader's pod was deleted, all {:.1} s",
+        "real node (helm install): node ready {:.1} s, operator installed and available {:.1} s, first verified pod running {:.1} s, continuous-validation pod Ready, refusals, certificate and keyless checked {:.1} s, attacks and twins {:.1} s, Ready=False {:.1} s after the model changed and Ready=True {:.1} s after it was restored (interval 1m), lease taken over {:.1} s after the leader's pod was deleted, release uninstalled and deploy/base installed, available and verifying {:.1} s, all {:.1} s",
         node_up.as_secs_f64(),
         (installed - node_up).as_secs_f64(),
         (verified - installed).as_secs_f64(),
@@ -676,6 +723,7 @@ async fn installed_from_deploy_on_a_real_node_it_verifies_refuses_and_fails_clos
         turned_not_ready.as_secs_f64(),
         turned_ready.as_secs_f64(),
         took_over.as_secs_f64(),
+        base_checked.as_secs_f64(),
         began.elapsed().as_secs_f64()
     );
 }

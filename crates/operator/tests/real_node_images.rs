@@ -10,6 +10,9 @@
 //!
 //! Why modelcar images: tests/node_images.rs (test-cluster) shows that containerd mounts a
 //! raw-layer ModelPack artifact as an empty directory.
+//!
+//! The operator runs here as its binary on the host, not installed in the cluster: both install
+//! paths (the Helm chart and `deploy/base`) run on the real node in tests/real_node.rs.
 
 mod support;
 

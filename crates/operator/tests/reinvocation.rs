@@ -5,91 +5,39 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::routing::post;
-use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use model_validation_operator::names::LABEL;
-use model_validation_operator::tls::{self, Ca, Resolver};
-use model_validation_operator::webhook::server::serve_tls;
 use serde_json::{Value, json};
-use support::{create_mv, key_in_policy_mv, run_verifier, shared_operator, signed_model_and_key};
+use support::{
+    SecondWebhook, append_op, create_mv, key_in_policy_mv, run_verifier, shared_operator,
+    signed_model_and_key,
+};
 
-/// The appending webhook's answer: a JSON patch adding `storage-initializer` (which appends a
-/// byte to the model's config.json) at the end of the init containers, once.
-async fn append(Json(review): Json<Value>) -> Json<Value> {
-    use base64::Engine as _;
-    let req = &review["request"];
-    let inits = req["object"]["spec"]["initContainers"].as_array();
-    let present = inits.is_some_and(|l| l.iter().any(|c| c["name"] == "storage-initializer"));
+/// The appending webhook's patch: `storage-initializer` (which appends a byte to the model's
+/// config.json) added at the end of the init containers, once.
+fn append(pod: &Value) -> Vec<Value> {
+    let inits = pod["spec"]["initContainers"].as_array();
+    if inits.is_some_and(|l| l.iter().any(|c| c["name"] == "storage-initializer")) {
+        return vec![];
+    }
     let container = json!({"name": "storage-initializer", "image": "initializer",
         "command": ["sh", "-c", "printf ' ' >> /data/model/config.json"],
         "volumeMounts": [{"name": "data", "mountPath": "/data"}]});
-    let mut response = json!({"uid": req["uid"], "allowed": true});
-    if !present {
-        let patch = match inits {
-            Some(_) => json!([{"op": "add", "path": "/spec/initContainers/-", "value": container}]),
-            None => json!([{"op": "add", "path": "/spec/initContainers", "value": [container]}]),
-        };
-        response["patchType"] = json!("JSONPatch");
-        response["patch"] =
-            json!(base64::engine::general_purpose::STANDARD.encode(patch.to_string()));
-    }
-    Json(
-        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}),
-    )
+    vec![append_op(pod, "/spec/initContainers", container)]
 }
 
-/// Serves [`append`] over TLS and registers it as `zz-appender` (called after ours, by name),
-/// for pods labelled `append: "yes"`.
+/// [`append`] registered as `zz-appender` (called after ours, by name), for pods labelled
+/// `append: "yes"`.
 async fn register_appender(client: &kube::Client) {
-    let ca = Ca::generate().unwrap();
-    let serving = ca
-        .issue(
-            &["localhost".into()],
-            &["127.0.0.1".parse().unwrap()],
-            tls::SERVING_LIFETIME,
-        )
-        .unwrap();
-    let resolver = Resolver::new(tls::certified_key(&serving.cert_pem, &serving.key_pem).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = axum::Router::new().route("/append", post(append));
-    tokio::spawn(serve_tls(
-        listener,
-        Arc::new(tls::server_config(resolver).unwrap()),
-        app,
-        std::future::pending::<()>(),
-    ));
-    let config: MutatingWebhookConfiguration = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": "zz-appender"},
-        "webhooks": [{
-            "name": "append.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-            "failurePolicy": "Fail", "reinvocationPolicy": "Never", "timeoutSeconds": 10,
-            "clientConfig": {"url": format!("https://127.0.0.1:{port}/append"),
-                "caBundle": base64_of(&ca.cert_pem)},
-            "objectSelector": {"matchLabels": {"append": "yes"}},
-            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]
-        }]
-    }))
-    .unwrap();
-    Api::<MutatingWebhookConfiguration>::all(client.clone())
-        .patch(
-            "zz-appender",
-            &PatchParams::apply("reinvocation-test").force(),
-            &Patch::Apply(&config),
-        )
-        .await
-        .unwrap();
-}
-
-fn base64_of(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
+    SecondWebhook {
+        config_name: "zz-appender".into(),
+        reinvocation: "Never",
+        object_selector: json!({"matchLabels": {"append": "yes"}}),
+        namespace_selector: None,
+    }
+    .register(client, append)
+    .await;
 }
 
 fn pod(name: &str, labels: Value, data: &str) -> Pod {

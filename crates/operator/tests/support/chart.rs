@@ -55,6 +55,54 @@ pub fn success(what: &str, out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `helm VERB RELEASE CHART` (`install`, or `upgrade` with `extra` saying how to treat the last
+/// values) of the chart into `namespace`, which helm creates when missing (the chart then
+/// labels it), with the values files `values`, on the cluster of `kubeconfig`. Returns the run,
+/// for a caller that expects a refusal; [`helm_install`] asserts success.
+pub fn helm_release(
+    verb: &str,
+    kubeconfig: &Path,
+    release: &str,
+    namespace: &str,
+    values: &[&Path],
+    extra: &[&str],
+) -> Output {
+    let chart = chart_dir();
+    let mut args = vec![
+        verb,
+        release,
+        chart.to_str().unwrap(),
+        "--namespace",
+        namespace,
+        "--create-namespace",
+    ];
+    for v in values {
+        args.extend(["--values", v.to_str().unwrap()]);
+    }
+    args.extend(extra);
+    run_tool("helm", &args, &[("KUBECONFIG", kubeconfig)])
+}
+
+/// `helm install` of the chart as `release` into `namespace` (created, as docs/helm.md says),
+/// with the values files `values` (none: the defaults), on the cluster of `kubeconfig`; panics
+/// unless it succeeds. Returns helm's report (status and NOTES). Without `--wait`: callers
+/// wait for what they need (the Deployment available, a webhook answering).
+pub fn helm_install(kubeconfig: &Path, release: &str, namespace: &str, values: &[&Path]) -> String {
+    let out = helm_release("install", kubeconfig, release, namespace, values, &[]);
+    success(
+        &format!("helm install {release} --namespace {namespace}"),
+        out,
+    )
+}
+
+/// `helm uninstall` of `release` in `namespace` on the cluster of `kubeconfig` (without
+/// `--wait`: the namespace it created may still be terminating); panics unless it succeeds.
+pub fn helm_uninstall(kubeconfig: &Path, release: &str, namespace: &str) -> String {
+    let args = ["uninstall", release, "--namespace", namespace];
+    let out = run_tool("helm", &args, &[("KUBECONFIG", kubeconfig)]);
+    success(&format!("helm {args:?}"), out)
+}
+
 /// `kustomize build DIR`, as `kubectl apply -k DIR` renders it.
 pub fn kustomize_build(dir: &Path) -> Vec<Value> {
     let out = run_tool("kustomize", &["build", dir.to_str().unwrap()], &[]);

@@ -40,8 +40,13 @@ pub async fn run_verifier(client: &Client, ns: &str, name: &str) -> (i32, String
 /// Runs the created pod `name` like a kubelet (init containers in order, then the app) and
 /// returns the Pod as its status then says. Checks first that the agent is built and fresh.
 pub async fn run_pod(client: &Client, ns: &str, name: &str) -> Pod {
+    run_pod_with(client, ns, name, RunnerConfig::default()).await
+}
+
+/// [`run_pod`] with the runner's configuration, e.g. more images mapped to local programs.
+pub async fn run_pod_with(client: &Client, ns: &str, name: &str, config: RunnerConfig) -> Pod {
     super::agent_binary();
-    let runner = PodRunner::new(client.clone(), RunnerConfig::default()).unwrap();
+    let runner = PodRunner::new(client.clone(), config).unwrap();
     let mut run = runner.run(ns, name).await.unwrap();
     run.stop_all();
     Api::<Pod>::namespaced(client.clone(), ns)
