@@ -31,7 +31,8 @@ peer-venv:
 	@bash hack/peer-venv.sh "$(PEER_VENV)"
 
 # etcd and kube-apiserver for the local control plane, the test registries (crane,
-# oci-registry, distribution-registry), helm and kustomize (the Helm chart's tests), and the real node's kubelet,
+# oci-registry, distribution-registry), helm and kustomize (the Helm chart's tests), cert-manager's
+# controller, CA injector and CRDs (the chart's certManager mode), and the real node's kubelet,
 # kube-controller-manager, kube-scheduler and containerd, built from Go modules once per
 # machine into $(MVO_CACHE_DIR)/testbin (minutes the first time).
 testbin:

@@ -2,7 +2,8 @@
 # Builds the local control plane's test tools, etcd and kube-apiserver, the crane registry
 # client, two OCI registries (oci-registry, go-containerregistry's with the referrers API,
 # TLS and basic auth; distribution-registry, distribution v3, without the referrers API), and
-# helm and kustomize (the Helm chart's tests), from
+# helm and kustomize (the Helm chart's tests), cert-manager's controller, CA injector and CRDs
+# (the chart's certManager mode test), from
 # the Go modules next to this script, into a per-machine cache outside the work tree
 # (with --node also the real node's: kubelet, kube-controller-manager and
 # kube-scheduler from the same Kubernetes module, and containerd v2 with its runc
@@ -136,6 +137,30 @@ build() {
 	log "built $name in $((SECONDS - start)) s -> $out_dir/$name"
 }
 
+# copy_cert_manager_crds: cert-manager's CRDs, from the module source of the version its
+# go.mod pins, into $out_dir/cert-manager-crds (kept while its VERSION file matches).
+copy_cert_manager_crds() {
+	local dir="$out_dir/cert-manager-crds" src
+	if [[ "$(cat "$dir/VERSION" 2>/dev/null)" == "$cert_manager_version" ]]; then
+		log "cert-manager CRDs $cert_manager_version are up to date in $dir"
+		return
+	fi
+	src="$(cd "$here/cert-manager" && go mod download -json "github.com/cert-manager/cert-manager@$cert_manager_version" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
+	if [[ -z "$src" ]] || ! compgen -G "$src/deploy/crds/*.yaml" >/dev/null; then
+		echo "build.sh: no deploy/crds/*.yaml in cert-manager $cert_manager_version (${src:-not downloaded})" >&2
+		exit 1
+	fi
+	rm -rf "$dir.tmp"
+	mkdir -p "$dir.tmp"
+	cp "$src"/deploy/crds/*.yaml "$dir.tmp/"
+	# The module cache is read-only; the copies need not be.
+	chmod u+w "$dir.tmp"/*.yaml
+	echo "$cert_manager_version" >"$dir.tmp/VERSION"
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+	log "copied cert-manager $cert_manager_version CRDs to $dir"
+}
+
 k8s_minor="${k8s_version#v1.}"
 k8s_minor="${k8s_minor%%.*}"
 build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w"
@@ -166,6 +191,15 @@ log "helm $helm_version ready in $out_dir"
 kustomize_version="$(sed -n 's/^\s*sigs.k8s.io\/kustomize\/kustomize\/v5 \(v[0-9.]*\)\( \/\/ indirect\)\?$/\1/p' "$here/kustomize/go.mod" | head -n1)"
 build kustomize "$here/kustomize" sigs.k8s.io/kustomize/kustomize/v5 "-s -w -X sigs.k8s.io/kustomize/api/provenance.version=$kustomize_version"
 log "kustomize $kustomize_version ready in $out_dir"
+# cert-manager's controller and CA injector for the chart's certManager mode
+# (crates/operator/tests/cert_manager.rs): small mains of ours over the cert-manager library,
+# since its cmd modules are not served by the Go module proxy (cold builds take about 3 min),
+# and the release's CRDs (deploy/crds of the same module) copied next to them.
+cert_manager_version="$(sed -n 's/^\s*\(require \)\?github.com\/cert-manager\/cert-manager \(v[0-9.]*\)\( \/\/ indirect\)\?$/\2/p' "$here/cert-manager/go.mod" | head -n1)"
+build cert-manager-controller "$here/cert-manager" ./controller "-s -w"
+build cert-manager-cainjector "$here/cert-manager" ./cainjector "-s -w"
+copy_cert_manager_crds
+log "cert-manager $cert_manager_version (controller, cainjector, CRDs) ready in $out_dir"
 if $node; then
 	for component in kubelet kube-controller-manager kube-scheduler; do
 		build "$component" "$here/kube-apiserver" "k8s.io/kubernetes/cmd/$component" "$k8s_ldflags"
