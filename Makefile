@@ -90,6 +90,8 @@ bench: release peer-venv
 	bash bench/authorities.sh
 	bash bench/policy-scale.sh
 	bash bench/oci-admission.sh
+	bash bench/sigstore-verify.sh
+	bash bench/controller-scale.sh
 
 # Regenerate deploy/crds/ and the Helm chart's crds/ from the Rust types, then docs/reference/crds.md
 # from those (tests fail when they drift).
