@@ -67,6 +67,22 @@ pub fn helm_release(
     values: &[&Path],
     extra: &[&str],
 ) -> Output {
+    let mut flags = vec!["--create-namespace"];
+    flags.extend(extra);
+    let args = chart_args(verb, release, namespace, values, &flags);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_tool("helm", &args, &[("KUBECONFIG", kubeconfig)])
+}
+
+/// `VERB RELEASE CHART --namespace NAMESPACE FLAGS… --values V…`: the arguments of every helm
+/// command on the chart.
+fn chart_args(
+    verb: &str,
+    release: &str,
+    namespace: &str,
+    values: &[&Path],
+    flags: &[&str],
+) -> Vec<String> {
     let chart = chart_dir();
     let mut args = vec![
         verb,
@@ -74,13 +90,12 @@ pub fn helm_release(
         chart.to_str().unwrap(),
         "--namespace",
         namespace,
-        "--create-namespace",
     ];
+    args.extend(flags);
     for v in values {
         args.extend(["--values", v.to_str().unwrap()]);
     }
-    args.extend(extra);
-    run_tool("helm", &args, &[("KUBECONFIG", kubeconfig)])
+    args.into_iter().map(str::to_owned).collect()
 }
 
 /// `helm install` of the chart as `release` into `namespace` (created, as docs/helm.md says),
@@ -111,18 +126,14 @@ pub fn kustomize_build(dir: &Path) -> Vec<Value> {
 
 /// `helm template` of the chart into `namespace` with the values files `values` (CRDs included).
 pub fn helm_template(namespace: &str, values: &[&Path]) -> Vec<Value> {
-    let chart = chart_dir();
-    let mut args = vec![
+    let args = chart_args(
         "template",
         "model-validation-operator",
-        chart.to_str().unwrap(),
-        "--namespace",
         namespace,
-        "--include-crds",
-    ];
-    for v in values {
-        args.extend(["--values", v.to_str().unwrap()]);
-    }
+        values,
+        &["--include-crds"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_tool("helm", &args, &[]);
     yaml_roundtrip(&success(&format!("helm {args:?}"), out))
 }
